@@ -1,0 +1,186 @@
+// `myelin bench clock`: what a timestamp costs and how fine it is.
+//
+// Every other benchmark brackets work with mono_now(); a figure below a few
+// times this cost, or below the clock's resolution, is noise. This part
+// measures that floor on the machine at hand, beside the alternatives a
+// benchmark could have used, in the same run.
+#include <time.h>
+#include <x86intrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "bench/bench_part.h"
+#include "myelin/base/clock.h"
+#include "myelin/base/latency_recorder.h"
+#include "myelin/perf/format.h"
+
+namespace myelin::bench {
+namespace {
+
+struct Contender {
+  std::string name;
+  std::string what;
+  // Reads the clock `n` times; returns a value derived from the reads so the
+  // compiler cannot drop them.
+  std::uint64_t (*read_n)(std::uint64_t n);
+  // One reading in nanoseconds (for resolution); null when not in ns.
+  std::int64_t (*read_ns)();
+};
+
+template <clockid_t Id>
+std::int64_t clock_ns() {
+  timespec ts{};
+  clock_gettime(Id, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+template <clockid_t Id>
+std::uint64_t clock_n(std::uint64_t n) {
+  std::uint64_t acc = 0;
+  for (std::uint64_t i = 0; i < n; ++i) acc += static_cast<std::uint64_t>(clock_ns<Id>());
+  return acc;
+}
+
+std::int64_t mono_ns() { return mono_now().time_since_epoch().count(); }
+
+std::uint64_t mono_n(std::uint64_t n) {
+  std::uint64_t acc = 0;
+  for (std::uint64_t i = 0; i < n; ++i) acc += static_cast<std::uint64_t>(mono_ns());
+  return acc;
+}
+
+std::uint64_t system_clock_n(std::uint64_t n) {
+  std::uint64_t acc = 0;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    acc += static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+  }
+  return acc;
+}
+
+std::uint64_t rdtsc_n(std::uint64_t n) {
+  std::uint64_t acc = 0;
+  for (std::uint64_t i = 0; i < n; ++i) acc += __rdtsc();
+  return acc;
+}
+
+std::uint64_t rdtscp_n(std::uint64_t n) {
+  std::uint64_t acc = 0;
+  unsigned aux = 0;
+  for (std::uint64_t i = 0; i < n; ++i) acc += __rdtscp(&aux);
+  return acc;
+}
+
+volatile std::uint64_t g_sink;  // keeps results observable
+
+// Smallest positive step between consecutive readings (0 if never seen).
+std::int64_t resolution_ns(std::int64_t (*read)(), int reads) {
+  std::int64_t best = std::numeric_limits<std::int64_t>::max();
+  std::int64_t prev = read();
+  for (int i = 0; i < reads; ++i) {
+    const std::int64_t now = read();
+    if (now > prev) best = std::min(best, now - prev);
+    prev = now;
+  }
+  return best == std::numeric_limits<std::int64_t>::max() ? 0 : best;
+}
+
+}  // namespace
+
+Result<perf::Report> run_clock_bench(const BenchOptions& options) {
+  const std::vector<Contender> contenders = {
+      {"mono_now()", "myelin's interval clock: steady_clock (vDSO clock_gettime MONOTONIC)", mono_n,
+       mono_ns},
+      {"clock_gettime(MONOTONIC)", "the syscall interface directly", clock_n<CLOCK_MONOTONIC>,
+       clock_ns<CLOCK_MONOTONIC>},
+      {"clock_gettime(MONOTONIC_COARSE)", "tick-granular, cheaper", clock_n<CLOCK_MONOTONIC_COARSE>,
+       clock_ns<CLOCK_MONOTONIC_COARSE>},
+      {"system_clock::now()", "wall clock (not monotonic)", system_clock_n, nullptr},
+      {"rdtsc", "raw cycle counter, not serialising", rdtsc_n, nullptr},
+      {"rdtscp", "cycle counter, waits for earlier instructions", rdtscp_n, nullptr},
+  };
+  const int repetitions = options.quick ? 51 : 501;
+  const std::uint64_t reads_per_rep = 10'000;
+
+  perf::Report report;
+  report.title = "myelin Benchmark: clock";
+  report.generated = perf::utc_timestamp_now();
+  report.machine = perf::MachineInfo::detect();
+  report.method = std::to_string(repetitions) + " repetitions of " + std::to_string(reads_per_rep) +
+                  " back-to-back reads per contender, interleaved; ns/read per repetition, "
+                  "percentiles from sorted samples (nearest rank)" +
+                  (options.quick ? "; --quick" : "");
+
+  std::vector<LatencyRecorder> per_read(contenders.size(), LatencyRecorder(repetitions));
+  for (int rep = 0; rep < repetitions; ++rep) {
+    for (std::size_t c = 0; c < contenders.size(); ++c) {
+      const MonoTime start = mono_now();
+      g_sink = contenders[c].read_n(reads_per_rep);
+      const double ns = static_cast<double>((mono_now() - start).count());
+      per_read[c].record_value(ns / static_cast<double>(reads_per_rep));
+    }
+  }
+
+  perf::Table cost{{{"Clock", perf::Align::kLeft},
+                    {"p50 (ns/read)"},
+                    {"p95"},
+                    {"p99"},
+                    {"min"},
+                    {"Resolution (ns)"},
+                    {"vs mono_now() p50"},
+                    {"What it is", perf::Align::kLeft}},
+                   {}};
+  const double base_p50 = per_read[0].summarize().p50;
+  nlohmann::json data = nlohmann::json::array();
+  for (std::size_t c = 0; c < contenders.size(); ++c) {
+    const LatencySummary s = per_read[c].summarize();
+    const std::int64_t res = contenders[c].read_ns ? resolution_ns(contenders[c].read_ns, 100000) : -1;
+    const std::string res_text = res < 0 ? "n/a (cycles)" : perf::group_int(static_cast<double>(res));
+    cost.add_row({perf::Cell::str(contenders[c].name), perf::Cell::num(s.p50, perf::fixed(s.p50, 2)),
+                  perf::Cell::num(s.p95, perf::fixed(s.p95, 2)), perf::Cell::num(s.p99, perf::fixed(s.p99, 2)),
+                  perf::Cell::num(s.min, perf::fixed(s.min, 2)),
+                  res < 0 ? perf::Cell::str(res_text) : perf::Cell::num(static_cast<double>(res), res_text),
+                  perf::Cell::num(s.p50 / base_p50, perf::fixed(s.p50 / base_p50, 2) + "x"),
+                  perf::Cell::str(contenders[c].what)});
+    data.push_back({{"clock", contenders[c].name},
+                    {"p50_ns", s.p50},
+                    {"p95_ns", s.p95},
+                    {"p99_ns", s.p99},
+                    {"min_ns", s.min},
+                    {"resolution_ns", res < 0 ? nlohmann::json(nullptr) : nlohmann::json(res)}});
+  }
+  report.add_section("Cost of one reading")
+      .paragraph("Time per read, from timing a block of back-to-back reads; the loop overhead is "
+                 "included and is the same for every contender.")
+      .table(std::move(cost));
+
+  // What that means for a recorded latency sample: two reads and one record().
+  LatencyRecorder overhead(static_cast<std::size_t>(repetitions) * 1000);
+  LatencyRecorder scratch(1000);
+  for (int rep = 0; rep < repetitions; ++rep) {
+    for (int i = 0; i < 1000; ++i) {
+      const MonoTime a = mono_now();
+      scratch.record_since(a);
+      const MonoTime b = mono_now();
+      overhead.record(b - a);
+    }
+    scratch.clear();
+  }
+  const LatencySummary o = overhead.summarize();
+  report.add_section("Floor of one latency sample")
+      .paragraph("An empty timed region (start read, record_since, next read): the smallest latency "
+                 "any myelin benchmark can report on this machine.")
+      .bullets({{"p50", perf::Cell::num(o.p50, perf::duration_ns(o.p50))},
+                {"p99", perf::Cell::num(o.p99, perf::duration_ns(o.p99))},
+                {"p99.9", perf::Cell::num(o.p999, perf::duration_ns(o.p999))},
+                {"samples", perf::Cell::num(static_cast<double>(o.count), perf::group_int(static_cast<double>(o.count)))}});
+  data.push_back({{"sample_floor_p50_ns", o.p50}, {"sample_floor_p99_ns", o.p99}});
+  report.data = std::move(data);
+  return report;
+}
+
+}  // namespace myelin::bench

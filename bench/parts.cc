@@ -1,0 +1,13 @@
+#include "bench/bench_part.h"
+
+namespace myelin::bench {
+
+std::vector<BenchPart> all_parts() {
+  return {
+      {"clock", "clock",
+       "Cost and resolution of the timers every other benchmark uses (the measurement floor)",
+       run_clock_bench},
+  };
+}
+
+}  // namespace myelin::bench

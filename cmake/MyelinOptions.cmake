@@ -1,0 +1,36 @@
+# Compiler flags shared by every myelin target, applied through the
+# myelin_options interface library so third-party code is not affected.
+add_library(myelin_options INTERFACE)
+target_compile_options(myelin_options INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Woverloaded-virtual
+  -Wcast-align -Wimplicit-fallthrough -Wformat=2)
+if(MYELIN_WERROR)
+  target_compile_options(myelin_options INTERFACE -Werror)
+endif()
+target_include_directories(myelin_options INTERFACE
+  ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/generated)
+
+if(MYELIN_SANITIZE)
+  list(JOIN MYELIN_SANITIZE "," _san)
+  add_compile_options(-fsanitize=${_san} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${_san})
+endif()
+
+if(MYELIN_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "MYELIN_FUZZ needs clang (use the 'fuzz' preset)")
+  endif()
+  # Coverage instrumentation everywhere; only fuzz targets link libFuzzer's main.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# myelin_add_test(NAME SOURCES ... LIBS ...): one GoogleTest binary in
+# build/<preset>/bin, registered with CTest test by test.
+function(myelin_add_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} myelin_options GTest::gtest GTest::gtest_main)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
+    PROPERTIES ENVIRONMENT "MYELIN_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endfunction()
