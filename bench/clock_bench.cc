@@ -138,14 +138,18 @@ Result<perf::Report> run_clock_bench(const BenchOptions& options) {
   nlohmann::json data = nlohmann::json::array();
   for (std::size_t c = 0; c < contenders.size(); ++c) {
     const LatencySummary s = per_read[c].summarize();
-    const std::int64_t res = contenders[c].read_ns ? resolution_ns(contenders[c].read_ns, 100000) : -1;
-    const std::string res_text = res < 0 ? "n/a (cycles)" : perf::group_int(static_cast<double>(res));
-    cost.add_row({perf::Cell::str(contenders[c].name), perf::Cell::num(s.p50, perf::fixed(s.p50, 2)),
-                  perf::Cell::num(s.p95, perf::fixed(s.p95, 2)), perf::Cell::num(s.p99, perf::fixed(s.p99, 2)),
-                  perf::Cell::num(s.min, perf::fixed(s.min, 2)),
-                  res < 0 ? perf::Cell::str(res_text) : perf::Cell::num(static_cast<double>(res), res_text),
-                  perf::Cell::num(s.p50 / base_p50, perf::fixed(s.p50 / base_p50, 2) + "x"),
-                  perf::Cell::str(contenders[c].what)});
+    const std::int64_t res =
+        contenders[c].read_ns ? resolution_ns(contenders[c].read_ns, 100000) : -1;
+    const std::string res_text =
+        res < 0 ? "n/a (cycles)" : perf::group_int(static_cast<double>(res));
+    cost.add_row(
+        {perf::Cell::str(contenders[c].name), perf::Cell::num(s.p50, perf::fixed(s.p50, 2)),
+         perf::Cell::num(s.p95, perf::fixed(s.p95, 2)),
+         perf::Cell::num(s.p99, perf::fixed(s.p99, 2)),
+         perf::Cell::num(s.min, perf::fixed(s.min, 2)),
+         res < 0 ? perf::Cell::str(res_text) : perf::Cell::num(static_cast<double>(res), res_text),
+         perf::Cell::num(s.p50 / base_p50, perf::fixed(s.p50 / base_p50, 2) + "x"),
+         perf::Cell::str(contenders[c].what)});
     data.push_back({{"clock", contenders[c].name},
                     {"p50_ns", s.p50},
                     {"p95_ns", s.p95},
@@ -154,8 +158,9 @@ Result<perf::Report> run_clock_bench(const BenchOptions& options) {
                     {"resolution_ns", res < 0 ? nlohmann::json(nullptr) : nlohmann::json(res)}});
   }
   report.add_section("Cost of one reading")
-      .paragraph("Time per read, from timing a block of back-to-back reads; the loop overhead is "
-                 "included and is the same for every contender.")
+      .paragraph(
+          "Time per read, from timing a block of back-to-back reads; the loop overhead is "
+          "included and is the same for every contender.")
       .table(std::move(cost));
 
   // What that means for a recorded latency sample: two reads and one record().
@@ -172,12 +177,14 @@ Result<perf::Report> run_clock_bench(const BenchOptions& options) {
   }
   const LatencySummary o = overhead.summarize();
   report.add_section("Floor of one latency sample")
-      .paragraph("An empty timed region (start read, record_since, next read): the smallest latency "
-                 "any myelin benchmark can report on this machine.")
+      .paragraph(
+          "An empty timed region (start read, record_since, next read): the smallest latency "
+          "any myelin benchmark can report on this machine.")
       .bullets({{"p50", perf::Cell::num(o.p50, perf::duration_ns(o.p50))},
                 {"p99", perf::Cell::num(o.p99, perf::duration_ns(o.p99))},
                 {"p99.9", perf::Cell::num(o.p999, perf::duration_ns(o.p999))},
-                {"samples", perf::Cell::num(static_cast<double>(o.count), perf::group_int(static_cast<double>(o.count)))}});
+                {"samples", perf::Cell::num(static_cast<double>(o.count),
+                                            perf::group_int(static_cast<double>(o.count)))}});
   data.push_back({{"sample_floor_p50_ns", o.p50}, {"sample_floor_p99_ns", o.p99}});
   report.data = std::move(data);
   return report;

@@ -28,6 +28,9 @@ endif()
 # myelin_add_test(NAME SOURCES ... LIBS ...): one GoogleTest binary in
 # build/<preset>/bin, registered with CTest test by test.
 function(myelin_add_test name)
+  if(MYELIN_FUZZ)
+    return()  # the fuzz preset builds fuzz targets only
+  endif()
   cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} myelin_options GTest::gtest GTest::gtest_main)

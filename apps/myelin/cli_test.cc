@@ -1,0 +1,189 @@
+// Runs the real `myelin` binary: exit codes, one-line errors that name the
+// flag, and no output file written when the input is bad.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("myelin_cli_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  Outcome run(std::vector<std::string> args) {
+    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      std::vector<char*> argv;
+      std::string bin = MYELIN_BINARY;
+      argv.push_back(bin.data());
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      if (!std::freopen(out.c_str(), "w", stdout) || !std::freopen(err.c_str(), "w", stderr))
+        _exit(127);
+      ::chdir(dir_.c_str());
+      ::execv(bin.c_str(), argv.data());
+      _exit(127);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    Outcome r;
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+
+  // A usage error: exit 2, exactly one line on stderr naming `needle`, nothing on stdout.
+  void expect_usage_error(std::vector<std::string> args, const std::string& needle) {
+    SCOPED_TRACE(::testing::PrintToString(args));
+    const Outcome r = run(std::move(args));
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_EQ(r.out, "");
+    EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(Cli, VersionAndHelp) {
+  Outcome v = run({"--version"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_EQ(v.out.rfind("myelin ", 0), 0u) << v.out;
+  Outcome h = run({"--help"});
+  EXPECT_EQ(h.exit_code, 0);
+  EXPECT_NE(h.out.find("estimate"), std::string::npos);
+  EXPECT_NE(h.out.find("bench"), std::string::npos);
+  Outcome eh = run({"estimate", "--help"});
+  EXPECT_EQ(eh.exit_code, 0);
+  EXPECT_NE(eh.out.find("--wait-budget-us"), std::string::npos);
+}
+
+TEST_F(Cli, NoSubcommandIsAUsageError) { expect_usage_error({}, "subcommand"); }
+
+TEST_F(Cli, UnknownFlagIsNamed) { expect_usage_error({"estimate", "--colour", "red"}, "--colour"); }
+
+TEST_F(Cli, BadValueIsNamed) {
+  expect_usage_error({"estimate", "--cores", "eight"}, "--cores");
+  expect_usage_error({"estimate", "--t-data-us", "fast"}, "--t-data-us");
+}
+
+TEST_F(Cli, EstimatePrintsTheSeedNumbers) {
+  Outcome r = run({"estimate", "--now", "2026-02-13T04:44:44.434347Z"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("_Generated: 2026-02-13T04:44:44.434347Z_"), std::string::npos);
+  EXPECT_NE(r.out.find("- Speedup S(cores=8, P=0.90) = **4.71x**"), std::string::npos);
+  EXPECT_NE(r.out.find("| 65536 | 46,667,177 | 0.1008 |"), std::string::npos);
+  EXPECT_NE(r.out.find("| 1 | 85,406 | 18,149 | 55.1000 |"), std::string::npos);
+}
+
+TEST_F(Cli, JsonCarriesTheSameNumbers) {
+  Outcome r = run({"estimate", "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["data"]["best"]["n"], 65536);
+  EXPECT_NEAR(j["data"]["best"]["throughput_ops"].get<double>(), 46667177, 1);
+  EXPECT_NEAR(j["data"]["speedup"].get<double>(), 4.7058823529, 1e-9);
+  EXPECT_EQ(j["data"]["frontier"].size(), 5u);
+  EXPECT_EQ(j["data"]["curve"].size(), 7u);
+}
+
+TEST_F(Cli, FlagsOverrideConfigWhichOverridesDefaults) {
+  std::ofstream(dir_ / "c.toml") << "cores = 4\nparallel-fraction = 0.5\n";
+  Outcome r = run({"estimate", "--config", "c.toml", "--cores", "2", "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["data"]["parameters"]["cores"], 2);
+  EXPECT_EQ(j["data"]["parameters"]["parallel_fraction"], 0.5);
+}
+
+TEST_F(Cli, WritesTheOutputFile) {
+  Outcome r = run({"estimate", "-o", "out/estimate.md"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(slurp(dir_ / "out" / "estimate.md").find("## 9) Final Recommendation"),
+            std::string::npos);
+}
+
+TEST_F(Cli, BadInputsNameTheValueAndWriteNoFile) {
+  std::ofstream(dir_ / "bad.toml") << "cores = \n";
+  std::ofstream(dir_ / "bad.json") << "{\"cores\": 1,";
+  std::ofstream(dir_ / "unknown.toml") << "speed = 3\n";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--t-control-us", "-1"}, "--t-control-us"},
+      {{"--t-persist-us", "-0.5"}, "--t-persist-us"},
+      {{"--parallel-fraction", "1.2"}, "--parallel-fraction"},
+      {{"--cores", "0"}, "--cores"},
+      {{"--batch-min", "-5"}, "--batch-min: must be >= 1, got -5"},
+      {{"--batch-min", "100", "--batch-max", "10"}, "--batch-min"},
+      {{"--t-data-us", "0"}, "--t-data-us"},
+      {{"--config", "missing.toml"}, "missing.toml"},
+      {{"--config", "bad.toml"}, "bad.toml:1"},
+      {{"--config", "bad.json"}, "bad.json: not valid JSON"},
+      {{"--config", "unknown.toml"}, "'speed': unknown key"},
+      {{"--format", "yaml"}, "--format"},
+      {{"--scaling", "linear"}, "--scaling"},
+      {{"--now", "yesterday"}, "--now"},
+  };
+  for (const auto& [extra, needle] : cases) {
+    std::vector<std::string> args{"estimate", "-o", "report.md"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    expect_usage_error(args, needle);
+    EXPECT_FALSE(fs::exists(dir_ / "report.md")) << needle;
+  }
+}
+
+TEST_F(Cli, ZeroDataCostWithACapIsAccepted) {
+  Outcome r = run({"estimate", "--t-data-us", "0", "--nic-cap", "1000000"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST_F(Cli, BenchListsPartsAndRequiresOne) {
+  expect_usage_error({"bench"}, "subcommand");
+  Outcome h = run({"bench", "--help"});
+  EXPECT_EQ(h.exit_code, 0);
+  EXPECT_NE(h.out.find("clock"), std::string::npos);
+}
+
+TEST_F(Cli, BenchClockWritesMarkdownAndJson) {
+  Outcome r = run({"bench", "--quick", "--out-dir", "r", "clock"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string md = slurp(dir_ / "r" / "clock.md");
+  EXPECT_NE(md.find("## 1) Machine and method"), std::string::npos);
+  EXPECT_NE(md.find("| mono_now() |"), std::string::npos);
+  const auto j = nlohmann::json::parse(slurp(dir_ / "r" / "clock.json"));
+  EXPECT_GT(j["data"][0]["p50_ns"].get<double>(), 0);
+}
+
+}  // namespace

@@ -3,6 +3,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 
 #include "apps/myelin/commands.h"
 #include "myelin/perf/estimate_config.h"
@@ -23,6 +24,8 @@ struct EstimateFlags {
   bool no_powers_of_two = false;
   bool no_1000 = false;
   double io_cap = 0, nic_cap = 0, app_cap = 0, target_ops = 0, wait_budget = 0, offered_load = 0;
+  // Signed, so that "-5" is reported as -5 rather than wrapped to 2^64 - 5.
+  long long batch_min = 1, batch_max = 65536;
 };
 
 int fail_usage(const Status& s) {
@@ -34,7 +37,8 @@ int run_estimate(const CLI::App& cmd, const EstimateFlags& f) {
   const auto given = [&cmd](const char* flag) { return cmd.count(flag) > 0; };
 
   const auto format = perf::parse_format(f.format);
-  if (!format) return fail_usage(invalid_argument("--format: expected md or json, got '" + f.format + "'"));
+  if (!format)
+    return fail_usage(invalid_argument("--format: expected md or json, got '" + f.format + "'"));
   std::string generated = perf::utc_timestamp_now();
   if (given("--now")) {
     auto ts = perf::validate_timestamp(f.now);
@@ -62,13 +66,22 @@ int run_estimate(const CLI::App& cmd, const EstimateFlags& f) {
   if (given("--target-ops")) p.target_ops = f.target_ops;
   if (given("--wait-budget-us")) p.wait_budget_us = f.wait_budget;
   if (given("--offered-load")) p.offered_load = f.offered_load;
-  if (given("--batch-min")) p.batch_min = f.p.batch_min;
-  if (given("--batch-max")) p.batch_max = f.p.batch_max;
+  for (auto [flag, value, field] :
+       {std::tuple{"--batch-min", f.batch_min, &perf::EstimatorParams::batch_min},
+        std::tuple{"--batch-max", f.batch_max, &perf::EstimatorParams::batch_max}}) {
+    if (!given(flag)) continue;
+    if (value < 1)
+      return fail_usage(
+          invalid_argument(std::string(flag) + ": must be >= 1, got " + std::to_string(value)));
+    p.*field = static_cast<std::uint64_t>(value);
+  }
   if (f.no_powers_of_two) p.powers_of_two = false;
   if (f.no_1000) p.include_1000 = false;
   if (given("--scaling")) {
     const auto s = perf::parse_scaling(f.scaling);
-    if (!s) return fail_usage(invalid_argument("--scaling: expected amdahl or split, got '" + f.scaling + "'"));
+    if (!s)
+      return fail_usage(
+          invalid_argument("--scaling: expected amdahl or split, got '" + f.scaling + "'"));
     p.scaling = *s;
   }
 
@@ -101,26 +114,36 @@ void register_estimate(CLI::App& app, Context& ctx) {
   cmd->add_option("-o,--output", f.output, "Write the report to FILE (default: stdout)");
   cmd->add_option("--now", f.now, "Fixed ISO 8601 timestamp for the report header");
   cmd->add_option("--cores", f.p.cores, "Cores (>= 1)")->capture_default_str();
-  cmd->add_option("--parallel-fraction", f.p.parallel_fraction, "Amdahl parallel fraction P in [0, 1]")
+  cmd->add_option("--parallel-fraction", f.p.parallel_fraction,
+                  "Amdahl parallel fraction P in [0, 1]")
       ->capture_default_str();
-  cmd->add_option("--t-control-us", f.p.t_control_us, "Control-plane cost per batch, µs (seed: T_py)")
+  cmd->add_option("--t-control-us", f.p.t_control_us,
+                  "Control-plane cost per batch, µs (seed: T_py)")
       ->capture_default_str();
-  cmd->add_option("--t-bridge-us", f.p.t_bridge_us, "Bridge cost per batch, µs")->capture_default_str();
-  cmd->add_option("--t-persist-us", f.p.t_persist_us, "Persistence cost per batch, µs")->capture_default_str();
-  cmd->add_option("--t-data-us", f.p.t_data_us, "Data-plane cost per message, µs (seed: T_rust/msg)")
+  cmd->add_option("--t-bridge-us", f.p.t_bridge_us, "Bridge cost per batch, µs")
+      ->capture_default_str();
+  cmd->add_option("--t-persist-us", f.p.t_persist_us, "Persistence cost per batch, µs")
+      ->capture_default_str();
+  cmd->add_option("--t-data-us", f.p.t_data_us,
+                  "Data-plane cost per message, µs (seed: T_rust/msg)")
       ->capture_default_str();
   cmd->add_option("--io-cap", f.io_cap, "IO throughput cap, ops/s (default: none)");
   cmd->add_option("--nic-cap", f.nic_cap, "NIC throughput cap, ops/s (default: none)");
   cmd->add_option("--app-cap", f.app_cap, "Application throughput cap, ops/s (default: none)");
-  cmd->add_option("--latency-budget-us", f.p.latency_budget_us, "Budget on amortised cost per message, µs")
+  cmd->add_option("--latency-budget-us", f.p.latency_budget_us,
+                  "Budget on amortised cost per message, µs")
       ->capture_default_str();
   cmd->add_option("--target-ops", f.target_ops, "Required throughput, ops/s (default: none)");
   cmd->add_option("--wait-budget-us", f.wait_budget,
                   "Budget on the worst-case wait of a message at the offered load, µs");
-  cmd->add_option("--offered-load", f.offered_load, "Offered load, msg/s (default: the best throughput)");
-  cmd->add_option("--batch-min", f.p.batch_min, "Smallest candidate batch size")->capture_default_str();
-  cmd->add_option("--batch-max", f.p.batch_max, "Largest candidate batch size")->capture_default_str();
-  cmd->add_flag("--no-powers-of-two", f.no_powers_of_two, "Do not add the powers of two as candidates");
+  cmd->add_option("--offered-load", f.offered_load,
+                  "Offered load, msg/s (default: the best throughput)");
+  cmd->add_option("--batch-min", f.batch_min, "Smallest candidate batch size")
+      ->capture_default_str();
+  cmd->add_option("--batch-max", f.batch_max, "Largest candidate batch size")
+      ->capture_default_str();
+  cmd->add_flag("--no-powers-of-two", f.no_powers_of_two,
+                "Do not add the powers of two as candidates");
   cmd->add_flag("--no-1000", f.no_1000, "Do not add 1000 as a candidate");
   cmd->add_option("--scaling", f.scaling, "amdahl (whole pipeline scales, the seed's) or split")
       ->default_str("amdahl");

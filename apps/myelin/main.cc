@@ -1,9 +1,8 @@
 // myelin: the command-line entry point. Wires the subcommands (one file each)
 // and turns parse errors into a one-line message and exit code 2.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
-
-#include <CLI/CLI.hpp>
 
 #include "apps/myelin/commands.h"
 
@@ -12,8 +11,9 @@
 #endif
 
 int main(int argc, char** argv) {
-  CLI::App app{"myelin: a runtime that moves ML inference requests fast and safely, "
-               "and measures how fast."};
+  CLI::App app{
+      "myelin: a runtime that moves ML inference requests fast and safely, "
+      "and measures how fast."};
   app.set_version_flag("--version", "myelin " MYELIN_VERSION);
   app.require_subcommand(1);
   app.fallthrough(false);

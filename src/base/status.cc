@@ -8,7 +8,7 @@ namespace myelin {
 std::string_view to_string(ErrorCode code) noexcept {
   switch (code) {
 #define MYELIN_X_NAME(e, v, name, meaning) \
-  case ErrorCode::e:                        \
+  case ErrorCode::e:                       \
     return name;
     MYELIN_ERROR_CODES(MYELIN_X_NAME)
 #undef MYELIN_X_NAME
@@ -19,7 +19,7 @@ std::string_view to_string(ErrorCode code) noexcept {
 std::string_view describe(ErrorCode code) noexcept {
   switch (code) {
 #define MYELIN_X_MEANING(e, v, name, meaning) \
-  case ErrorCode::e:                           \
+  case ErrorCode::e:                          \
     return meaning;
     MYELIN_ERROR_CODES(MYELIN_X_MEANING)
 #undef MYELIN_X_MEANING
@@ -66,12 +66,8 @@ Status Status::with_context(std::string_view context) const& {
 Status invalid_argument(std::string m) { return {ErrorCode::kInvalidArgument, std::move(m)}; }
 Status out_of_range(std::string m) { return {ErrorCode::kOutOfRange, std::move(m)}; }
 Status not_found(std::string m) { return {ErrorCode::kNotFound, std::move(m)}; }
-Status failed_precondition(std::string m) {
-  return {ErrorCode::kFailedPrecondition, std::move(m)};
-}
-Status resource_exhausted(std::string m) {
-  return {ErrorCode::kResourceExhausted, std::move(m)};
-}
+Status failed_precondition(std::string m) { return {ErrorCode::kFailedPrecondition, std::move(m)}; }
+Status resource_exhausted(std::string m) { return {ErrorCode::kResourceExhausted, std::move(m)}; }
 Status deadline_exceeded(std::string m) { return {ErrorCode::kDeadlineExceeded, std::move(m)}; }
 Status cancelled(std::string m) { return {ErrorCode::kCancelled, std::move(m)}; }
 Status unavailable(std::string m) { return {ErrorCode::kUnavailable, std::move(m)}; }

@@ -25,9 +25,7 @@ TEST(Status, ErrorKeepsCodeAndMessage) {
   EXPECT_EQ(s.to_string(), "invalid_argument: --cores: must be >= 1, got 0");
 }
 
-TEST(Status, OkCodeWithMessageIsOk) {
-  EXPECT_TRUE(Status(ErrorCode::kOk, "ignored").ok());
-}
+TEST(Status, OkCodeWithMessageIsOk) { EXPECT_TRUE(Status(ErrorCode::kOk, "ignored").ok()); }
 
 TEST(Status, CopyIsDeepAndEqual) {
   Status a = not_found("queue 'q'");
@@ -38,9 +36,7 @@ TEST(Status, CopyIsDeepAndEqual) {
   EXPECT_EQ(a.message(), "queue 'q'");  // the copy was not shared
 }
 
-TEST(Status, WithContextOnOkStaysOk) {
-  EXPECT_TRUE(Status().with_context("anything").ok());
-}
+TEST(Status, WithContextOnOkStaysOk) { EXPECT_TRUE(Status().with_context("anything").ok()); }
 
 TEST(Status, ContextChainsOutward) {
   Status s = parse_error("bad varint").with_context("node 'gemm_3'").with_context("model.onnx");
@@ -55,9 +51,9 @@ TEST(Status, ErrnoErrorNamesWhatAndWhy) {
 
 TEST(ErrorCode, EveryCodeHasAUniqueName) {
   std::set<std::string_view> names;
-#define MYELIN_X_CHECK(e, v, name, meaning)               \
-  EXPECT_EQ(to_string(ErrorCode::e), name);               \
-  EXPECT_FALSE(describe(ErrorCode::e).empty());           \
+#define MYELIN_X_CHECK(e, v, name, meaning)     \
+  EXPECT_EQ(to_string(ErrorCode::e), name);     \
+  EXPECT_FALSE(describe(ErrorCode::e).empty()); \
   EXPECT_TRUE(names.insert(to_string(ErrorCode::e)).second);
   MYELIN_ERROR_CODES(MYELIN_X_CHECK)
 #undef MYELIN_X_CHECK

@@ -1,17 +1,17 @@
 #include "myelin/perf/estimate_config.h"
 
+#include <toml++/toml.h>
+
 #include <cmath>
 #include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <variant>
-
-#include <nlohmann/json.hpp>
-#include <toml++/toml.h>
 
 namespace myelin::perf {
 namespace {
@@ -56,7 +56,8 @@ class Applier {
 
   Result<std::optional<double>> optional_number(const std::string& key, const Value& v) const {
     if (std::holds_alternative<std::monostate>(v)) return std::optional<double>();
-    if (const auto* s = std::get_if<std::string>(&v); s && *s == "none") return std::optional<double>();
+    if (const auto* s = std::get_if<std::string>(&v); s && *s == "none")
+      return std::optional<double>();
     if (const double* d = std::get_if<double>(&v)) return std::optional<double>(*d);
     return error(key, "expected a number or \"none\", got " + type_name(v));
   }
@@ -64,7 +65,8 @@ class Applier {
   Result<std::uint64_t> integer(const std::string& key, const Value& v, double max) const {
     MYELIN_ASSIGN_OR_RETURN(const double d, number(key, v));
     if (!(d >= 0) || d > max || std::floor(d) != d) {
-      return error(key, "expected a whole number in [0, " + std::to_string(static_cast<std::uint64_t>(max)) + "]");
+      return error(key, "expected a whole number in [0, " +
+                            std::to_string(static_cast<std::uint64_t>(max)) + "]");
     }
     return static_cast<std::uint64_t>(d);
   }
@@ -142,7 +144,8 @@ class Applier {
 Status apply_json(std::string_view text, std::string_view origin, EstimatorParams& params) {
   nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return parse_error(std::string(origin) + ": not valid JSON");
-  if (!doc.is_object()) return parse_error(std::string(origin) + ": the top level must be an object");
+  if (!doc.is_object())
+    return parse_error(std::string(origin) + ": the top level must be an object");
   Applier applier(origin, params);
   for (const auto& [key, j] : doc.items()) {
     Value v;
@@ -206,8 +209,8 @@ Result<EstimatorParams> load_estimate_config(const std::string& path, EstimatorP
   text << in.rdbuf();
   if (in.bad()) return io_error(path + ": cannot read config file");
   const bool json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
-  MYELIN_RETURN_IF_ERROR(
-      apply_estimate_config(text.str(), json ? ConfigSyntax::kJson : ConfigSyntax::kToml, path, base));
+  MYELIN_RETURN_IF_ERROR(apply_estimate_config(
+      text.str(), json ? ConfigSyntax::kJson : ConfigSyntax::kToml, path, base));
   return base;
 }
 

@@ -58,7 +58,8 @@ TEST(EstimateGolden, SeedSectionsTwoToSevenReproducedExactly) {
 
   auto est = estimate(EstimatorParams{});
   ASSERT_TRUE(est.has_value()) << est.error().to_string();
-  const std::string ours = render_markdown(make_estimate_report(*est, "2026-02-13T04:44:44.434347Z"));
+  const std::string ours =
+      render_markdown(make_estimate_report(*est, "2026-02-13T04:44:44.434347Z"));
 
   const auto seed_sections = sections(seed);
   const auto our_sections = sections(ours);

@@ -32,7 +32,9 @@ nlohmann::json opt_json(const std::optional<double>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
 
-nlohmann::json finite_json(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+nlohmann::json finite_json(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
 
 nlohmann::json metrics_json(const BatchMetrics& m) {
   return {
@@ -147,17 +149,22 @@ void add_batch_result(Report& r, const Estimate& e) {
   const BatchMetrics& lo = e.candidates[e.lowest_latency];
   const BatchMetrics& hi = e.candidates[e.highest_throughput];
   s.bullets({{"Optimal Batch Size N", Cell::str("none feasible")}});
-  s.paragraph("No candidate batch size meets every constraint (section 7). The nearest candidates:");
+  s.paragraph(
+      "No candidate batch size meets every constraint (section 7). The nearest candidates:");
   Table t{{{"Fallback", Align::kLeft}, {"N"}, {"Throughput (ops/sec)"}, {"Latency (µs/msg)"}}, {}};
-  for (auto [label, m] : {std::pair{"lowest amortised latency", &lo}, std::pair{"highest throughput", &hi}}) {
-    t.add_row({Cell::str(label), num_cell(static_cast<double>(m->n), batch(m->n)), num_cell(m->r, ops(m->r)),
-               num_cell(m->amortised_us, fixed(m->amortised_us, 4))});
+  for (auto [label, m] :
+       {std::pair{"lowest amortised latency", &lo}, std::pair{"highest throughput", &hi}}) {
+    t.add_row({Cell::str(label), num_cell(static_cast<double>(m->n), batch(m->n)),
+               num_cell(m->r, ops(m->r)), num_cell(m->amortised_us, fixed(m->amortised_us, 4))});
   }
   s.table(std::move(t));
 }
 
 void add_curve(Report& r, const Estimate& e) {
-  Table t{{{"Batch"}, {"Throughput Scaled (ops/sec)"}, {"Throughput 1-core (ops/sec)"}, {"Latency (µs/msg)"}},
+  Table t{{{"Batch"},
+           {"Throughput Scaled (ops/sec)"},
+           {"Throughput 1-core (ops/sec)"},
+           {"Latency (µs/msg)"}},
           {}};
   for (const BatchMetrics& m : e.curve) {
     t.add_row({num_cell(static_cast<double>(m.n), batch(m.n)), num_cell(m.r, ops(m.r)),
@@ -173,11 +180,12 @@ void add_constraints(Report& r, const Estimate& e) {
   r.add_section("Constraint Diagnostics")
       .bullets({
           {"latency_budget_us", num_cell(p.latency_budget_us, param(p.latency_budget_us, 1))},
-          {"target_ops_sec", p.target_ops ? num_cell(*p.target_ops, group_int(*p.target_ops))
-                                          : Cell::str("none")},
+          {"target_ops_sec",
+           p.target_ops ? num_cell(*p.target_ops, group_int(*p.target_ops)) : Cell::str("none")},
           {"batch range", Cell::str("[" + batch(p.batch_min) + ", " + batch(p.batch_max) + "]")},
-          {"wait_budget_us", p.wait_budget_us ? num_cell(*p.wait_budget_us, param(*p.wait_budget_us, 1))
-                                              : Cell::str("none")},
+          {"wait_budget_us", p.wait_budget_us
+                                 ? num_cell(*p.wait_budget_us, param(*p.wait_budget_us, 1))
+                                 : Cell::str("none")},
           {"feasible candidates",
            Cell::str(std::to_string(feasible) + " of " + std::to_string(e.candidates.size()))},
       });
@@ -191,25 +199,32 @@ void add_wait(Report& r, const Estimate& e) {
       " msg/s a message waits for its batch to fill ((N-1)/load at worst, half that on average) "
       "and then for the batch to be processed. A batch whose throughput is below the load cannot "
       "keep up: its queue, and so the wait, grows without bound.");
-  Table t{{{"N"}, {"Throughput (ops/sec)"}, {"Batch service (µs)"}, {"Fill avg (µs)"}, {"Wait avg (µs)"},
-           {"Wait max (µs)"}, {"Keeps up", Align::kLeft}},
+  Table t{{{"N"},
+           {"Throughput (ops/sec)"},
+           {"Batch service (µs)"},
+           {"Fill avg (µs)"},
+           {"Wait avg (µs)"},
+           {"Wait max (µs)"},
+           {"Keeps up", Align::kLeft}},
           {}};
   for (const BatchMetrics& m : e.candidates) {
     t.add_row({num_cell(static_cast<double>(m.n), batch(m.n)), num_cell(m.r, ops(m.r)),
                num_cell(m.service_us, us(m.service_us)), num_cell(m.fill_avg_us, us(m.fill_avg_us)),
-               num_cell(m.wait_avg_us, us(m.wait_avg_us)), num_cell(m.wait_max_us, us(m.wait_max_us)),
-               Cell::str(m.keeps_up ? "yes" : "no")});
+               num_cell(m.wait_avg_us, us(m.wait_avg_us)),
+               num_cell(m.wait_max_us, us(m.wait_max_us)), Cell::str(m.keeps_up ? "yes" : "no")});
   }
   s.table(std::move(t));
 
   // The seed's own choice: highest throughput under the amortised budget alone.
   const BatchMetrics* seed_choice = nullptr;
   for (const BatchMetrics& m : e.candidates) {
-    if (m.within_latency_budget && m.meets_target && (!seed_choice || m.r > seed_choice->r)) seed_choice = &m;
+    if (m.within_latency_budget && m.meets_target && (!seed_choice || m.r > seed_choice->r))
+      seed_choice = &m;
   }
   if (seed_choice) {
     std::string text = "Optimising amortised cost alone picks N=" + batch(seed_choice->n) + " at " +
-                       fixed(seed_choice->amortised_us, 4) + " µs/msg; at this load a message then waits " +
+                       fixed(seed_choice->amortised_us, 4) +
+                       " µs/msg; at this load a message then waits " +
                        wait_text(seed_choice->wait_avg_us) + " on average and " +
                        wait_text(seed_choice->wait_max_us) + " at worst";
     if (std::isfinite(seed_choice->wait_avg_us) && seed_choice->amortised_us > 0) {
@@ -226,25 +241,29 @@ void add_recommendations(Report& r, const Estimate& e) {
   std::vector<Bullet> items;
   const double fixed_cost = p.t_control_us + p.t_bridge_us + p.t_persist_us;
   if (p.t_persist_us == 0) {
-    items.push_back({"Profile detected",
-                     Cell::str("transport (no persistence). The per-batch cost (" + param(fixed_cost, 1) +
-                               " µs) is paid once per batch, so batching pays until N * T_data/msg dwarfs it "
-                               "(N >> " + group_int(p.t_data_us > 0 ? fixed_cost / p.t_data_us : 0) +
-                               "); past that, larger batches only add waiting."),
-                     false});
+    items.push_back(
+        {"Profile detected",
+         Cell::str("transport (no persistence). The per-batch cost (" + param(fixed_cost, 1) +
+                   " µs) is paid once per batch, so batching pays until N * T_data/msg dwarfs it "
+                   "(N >> " +
+                   group_int(p.t_data_us > 0 ? fixed_cost / p.t_data_us : 0) +
+                   "); past that, larger batches only add waiting."),
+         false});
   } else {
-    items.push_back({"Profile detected",
-                     Cell::str("persisted (T_persist = " + param(p.t_persist_us, 1) +
-                               " µs per batch). Persistence throughput, not compute, usually sets the "
-                               "limit: measure it and give it as --io-cap."),
-                     false});
+    items.push_back(
+        {"Profile detected",
+         Cell::str("persisted (T_persist = " + param(p.t_persist_us, 1) +
+                   " µs per batch). Persistence throughput, not compute, usually sets the "
+                   "limit: measure it and give it as --io-cap."),
+         false});
   }
   if (e.best) {
     const BatchMetrics& b = e.candidates[*e.best];
     items.push_back({"Batch size",
                      Cell::str("use N=" + batch(b.n) + " as the default candidate (" + ops(b.r) +
-                               " ops/sec); at " + group_int(e.offered_load) + " msg/s a message waits " +
-                               wait_text(b.wait_avg_us) + " on average. Verify with `myelin bench` and "
+                               " ops/sec); at " + group_int(e.offered_load) +
+                               " msg/s a message waits " + wait_text(b.wait_avg_us) +
+                               " on average. Verify with `myelin bench` and "
                                "real queue depths."),
                      false});
   } else {
@@ -254,10 +273,11 @@ void add_recommendations(Report& r, const Estimate& e) {
                      false});
   }
   if (p.t_persist_us > 0 && !p.io_cap) {
-    items.push_back({"Warning",
-                     Cell::str("persistence is modelled with no IO cap, so throughput is bounded by "
-                               "compute alone and is likely optimistic."),
-                     false});
+    items.push_back(
+        {"Warning",
+         Cell::str("persistence is modelled with no IO cap, so throughput is bounded by "
+                   "compute alone and is likely optimistic."),
+         false});
   }
   if (!p.target_ops) {
     items.push_back({"Target",
@@ -284,7 +304,8 @@ Report make_estimate_report(const Estimate& e, std::string generated) {
                  num_cell(e.speedup, fixed(e.speedup, 2) + "x"), true, " = "}});
   r.add_section("Data-plane Ceiling Analysis")
       .bullets({
-          {"Single-core data-plane ceiling", num_cell(e.ceiling_1core, ops(e.ceiling_1core) + " ops/sec")},
+          {"Single-core data-plane ceiling",
+           num_cell(e.ceiling_1core, ops(e.ceiling_1core) + " ops/sec")},
           {"Scaled data-plane ceiling (after Amdahl + caps)",
            num_cell(e.ceiling_scaled, ops(e.ceiling_scaled) + " ops/sec")},
       });

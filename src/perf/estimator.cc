@@ -24,7 +24,8 @@ Status check_time(std::string_view flag, double v) {
 
 Status check_positive(std::string_view flag, const std::optional<double>& v) {
   if (!v) return {};
-  if (!std::isfinite(*v) || *v <= 0) return bad(flag, "must be a positive number, got " + param(*v, 0));
+  if (!std::isfinite(*v) || *v <= 0)
+    return bad(flag, "must be a positive number, got " + param(*v, 0));
   return {};
 }
 
@@ -75,15 +76,16 @@ Status EstimatorParams::validate() const {
                "0 makes throughput unbounded; give a cap (--io-cap, --nic-cap or --app-cap)");
   }
   if (!std::isfinite(latency_budget_us) || latency_budget_us < 0) {
-    return bad("latency-budget-us", "must be >= 0 microseconds, got " + param(latency_budget_us, 1));
+    return bad("latency-budget-us",
+               "must be >= 0 microseconds, got " + param(latency_budget_us, 1));
   }
   MYELIN_RETURN_IF_ERROR(check_positive("target-ops", target_ops));
   MYELIN_RETURN_IF_ERROR(check_positive("wait-budget-us", wait_budget_us));
   MYELIN_RETURN_IF_ERROR(check_positive("offered-load", offered_load));
   if (batch_min < 1) return bad("batch-min", "must be >= 1, got 0");
   if (batch_max > kMaxBatch) {
-    return bad("batch-max", "must be <= " + std::to_string(kMaxBatch) + ", got " +
-                                std::to_string(batch_max));
+    return bad("batch-max",
+               "must be <= " + std::to_string(kMaxBatch) + ", got " + std::to_string(batch_max));
   }
   if (batch_min > batch_max) {
     return bad("batch-min", "must be <= --batch-max (" + std::to_string(batch_max) + "), got " +
@@ -148,8 +150,8 @@ BatchMetrics evaluate_batch(const EstimatorParams& p, double speedup, std::uint6
   // An explicit offered load the batch cannot keep up with is infeasible; the
   // default load is derived from the candidates themselves, so it is not.
   const bool must_keep_up = p.offered_load.has_value() || p.wait_budget_us.has_value();
-  m.within_wait_budget = (!must_keep_up || m.keeps_up) &&
-                         (!p.wait_budget_us || m.wait_max_us <= *p.wait_budget_us);
+  m.within_wait_budget =
+      (!must_keep_up || m.keeps_up) && (!p.wait_budget_us || m.wait_max_us <= *p.wait_budget_us);
   return m;
 }
 
@@ -180,12 +182,14 @@ Result<Estimate> estimate(const EstimatorParams& p) {
   }
 
   e.candidates.reserve(batches.size());
-  for (std::uint64_t n : batches) e.candidates.push_back(evaluate_batch(p, e.speedup, n, e.offered_load));
+  for (std::uint64_t n : batches)
+    e.candidates.push_back(evaluate_batch(p, e.speedup, n, e.offered_load));
 
   std::vector<std::size_t> order;
   for (std::size_t i = 0; i < e.candidates.size(); ++i) {
     if (e.candidates[i].feasible()) order.push_back(i);
-    if (e.candidates[i].amortised_us < e.candidates[e.lowest_latency].amortised_us) e.lowest_latency = i;
+    if (e.candidates[i].amortised_us < e.candidates[e.lowest_latency].amortised_us)
+      e.lowest_latency = i;
     if (e.candidates[i].r > e.candidates[e.highest_throughput].r) e.highest_throughput = i;
   }
   // Highest throughput first; stable, so equal throughputs keep ascending N.
@@ -196,7 +200,8 @@ Result<Estimate> estimate(const EstimatorParams& p) {
   e.frontier = std::move(order);
   if (!e.frontier.empty()) e.best = e.frontier.front();
 
-  for (std::uint64_t n : kCurveBatches) e.curve.push_back(evaluate_batch(p, e.speedup, n, e.offered_load));
+  for (std::uint64_t n : kCurveBatches)
+    e.curve.push_back(evaluate_batch(p, e.speedup, n, e.offered_load));
   return e;
 }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 namespace myelin::perf {
 
@@ -26,21 +27,19 @@ std::string non_finite(double value) {
 
 std::string group_int(double value) {
   if (!std::isfinite(value)) return non_finite(value);
-  std::string digits = fixed_digits(value, 0);
-  std::string sign;
-  if (!digits.empty() && digits[0] == '-') {
-    sign = "-";
-    digits.erase(0, 1);
-  }
-  if (digits == "0") sign.clear();  // -0.4 rounds to "-0"; print "0"
+  const std::string digits = fixed_digits(value, 0);
+  std::string_view body = digits;
+  const bool negative = !body.empty() && body.front() == '-';
+  if (negative) body.remove_prefix(1);
   std::string out;
-  out.reserve(digits.size() + digits.size() / 3);
-  const std::size_t lead = digits.size() % 3;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i != 0 && (i + 3 - lead) % 3 == 0) out += ',';
-    out += digits[i];
+  out.reserve(digits.size() + digits.size() / 3 + 1);
+  if (negative && body != "0") out.push_back('-');  // -0.4 rounds to "-0": print "0"
+  const std::size_t lead = body.size() % 3;
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    if (i != 0 && (i + 3 - lead) % 3 == 0) out.push_back(',');
+    out.push_back(body[i]);
   }
-  return sign + out;
+  return out;
 }
 
 std::string fixed(double value, int decimals) {

@@ -59,7 +59,9 @@ MachineInfo MachineInfo::detect() {
   m.logical_cpus = std::thread::hardware_concurrency();
   m.cpu_flags = cpu_features().to_string();
   const std::string mem_kb = proc_field("/proc/meminfo", "MemTotal");
-  m.memory = mem_kb.empty() ? "unknown" : fixed(std::strtod(mem_kb.c_str(), nullptr) / (1024.0 * 1024.0), 1) + " GiB";
+  m.memory = mem_kb.empty()
+                 ? "unknown"
+                 : fixed(std::strtod(mem_kb.c_str(), nullptr) / (1024.0 * 1024.0), 1) + " GiB";
   m.os = os_pretty_name();
   utsname u{};
   m.kernel = uname(&u) == 0 ? u.release : "unknown";

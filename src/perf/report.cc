@@ -63,7 +63,8 @@ nlohmann::json block_json(const Block& block) {
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& row : t.rows) {
     nlohmann::json r = nlohmann::json::array();
-    for (const Cell& c : row) r.push_back(c.value ? nlohmann::json(*c.value) : nlohmann::json(c.text));
+    for (const Cell& c : row)
+      r.push_back(c.value ? nlohmann::json(*c.value) : nlohmann::json(c.text));
     rows.push_back(std::move(r));
   }
   return {{"type", "table"}, {"columns", std::move(columns)}, {"rows", std::move(rows)}};
@@ -202,7 +203,8 @@ Status write_file_atomic(const std::string& path, std::string_view content) {
   const std::filesystem::path target(path);
   if (target.has_parent_path()) {
     std::filesystem::create_directories(target.parent_path(), ec);
-    if (ec) return io_error("create directory '" + target.parent_path().string() + "': " + ec.message());
+    if (ec)
+      return io_error("create directory '" + target.parent_path().string() + "': " + ec.message());
   }
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -15,7 +15,8 @@ Report sample_report() {
   r.title = "T";
   r.generated = "2026-01-01T00:00:00Z";
   r.method = "m";
-  r.add_section("First").bullets({{"Cores", Cell::num(8, "8")}, {"Note", Cell::str("plain"), false}});
+  r.add_section("First").bullets(
+      {{"Cores", Cell::num(8, "8")}, {"Note", Cell::str("plain"), false}});
   Table t{{{"N"}, {"Name", Align::kLeft}}, {}};
   t.add_row({Cell::num(1, "1"), Cell::str("one")});
   t.add_row({Cell::num(1000, "1,000")});  // short row
@@ -83,9 +84,9 @@ TEST(Timestamp, AcceptsIso8601) {
 }
 
 TEST(Timestamp, RejectsOthers) {
-  for (const char* bad : {"", "yesterday", "2026-02-13", "2026-02-13 04:44:44Z", "2026-13-01T00:00:00Z",
-                          "2026-02-13T25:00:00Z", "2026-02-13T04:44:44", "2026-02-13T04:44:44.Z",
-                          "2026-02-13T04:44:44+0100"}) {
+  for (const char* bad : {"", "yesterday", "2026-02-13", "2026-02-13 04:44:44Z",
+                          "2026-13-01T00:00:00Z", "2026-02-13T25:00:00Z", "2026-02-13T04:44:44",
+                          "2026-02-13T04:44:44.Z", "2026-02-13T04:44:44+0100"}) {
     auto r = validate_timestamp(bad);
     EXPECT_FALSE(r.has_value()) << bad;
     if (!r) {

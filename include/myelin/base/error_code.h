@@ -12,7 +12,7 @@
 namespace myelin {
 
 // X(enumerator, value, name, meaning)
-#define MYELIN_ERROR_CODES(X)                                                       \
+#define MYELIN_ERROR_CODES(X)                                                      \
   X(kOk, 0, "ok", "no error")                                                      \
   X(kInvalidArgument, 1, "invalid_argument", "a caller-supplied value is invalid") \
   X(kOutOfRange, 2, "out_of_range", "a value lies outside the accepted range")     \

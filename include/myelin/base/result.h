@@ -28,16 +28,14 @@ class [[nodiscard]] Result {
 
   // Implicit from a value and from an error, so `return value;` and
   // `return invalid_argument("...");` both read naturally.
-  template <typename U = T,
-            typename = std::enable_if_t<std::is_constructible_v<T, U&&> &&
-                                        !std::is_same_v<std::decay_t<U>, Status> &&
-                                        !std::is_same_v<std::decay_t<U>, Result>>>
+  template <typename U = T, typename = std::enable_if_t<std::is_constructible_v<T, U&&> &&
+                                                        !std::is_same_v<std::decay_t<U>, Status> &&
+                                                        !std::is_same_v<std::decay_t<U>, Result>>>
   Result(U&& value) : storage_(std::in_place_index<0>, std::forward<U>(value)) {}  // NOLINT
 
   Result(Status error) : storage_(std::in_place_index<1>, std::move(error)) {  // NOLINT
     if (std::get<1>(storage_).ok()) [[unlikely]] {
-      storage_.template emplace<1>(ErrorCode::kInternal,
-                                   "Result constructed from an ok Status");
+      storage_.template emplace<1>(ErrorCode::kInternal, "Result constructed from an ok Status");
     }
   }
 
@@ -48,9 +46,18 @@ class [[nodiscard]] Result {
   [[nodiscard]] bool has_value() const noexcept { return storage_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
 
-  [[nodiscard]] T& value() & { check(); return std::get<0>(storage_); }
-  [[nodiscard]] const T& value() const& { check(); return std::get<0>(storage_); }
-  [[nodiscard]] T&& value() && { check(); return std::get<0>(std::move(storage_)); }
+  [[nodiscard]] T& value() & {
+    check();
+    return std::get<0>(storage_);
+  }
+  [[nodiscard]] const T& value() const& {
+    check();
+    return std::get<0>(storage_);
+  }
+  [[nodiscard]] T&& value() && {
+    check();
+    return std::get<0>(std::move(storage_));
+  }
 
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
@@ -64,9 +71,7 @@ class [[nodiscard]] Result {
   }
 
   // The error; an ok Status when there is a value.
-  [[nodiscard]] Status error() const& {
-    return has_value() ? Status() : std::get<1>(storage_);
-  }
+  [[nodiscard]] Status error() const& { return has_value() ? Status() : std::get<1>(storage_); }
   [[nodiscard]] Status error() && {
     return has_value() ? Status() : std::get<1>(std::move(storage_));
   }
@@ -85,13 +90,21 @@ class [[nodiscard]] Result {
 
 namespace detail {
 template <typename T>
-bool is_ok(const Result<T>& r) noexcept { return r.has_value(); }
+bool is_ok(const Result<T>& r) noexcept {
+  return r.has_value();
+}
 template <typename T>
-Status take_error(Result<T>&& r) { return std::move(r).error(); }
+Status take_error(Result<T>&& r) {
+  return std::move(r).error();
+}
 template <typename T>
-Status take_error(const Result<T>& r) { return r.error(); }
+Status take_error(const Result<T>& r) {
+  return r.error();
+}
 template <typename T>
-Status take_error(Result<T>& r) { return r.error(); }
+Status take_error(Result<T>& r) {
+  return r.error();
+}
 }  // namespace detail
 
 }  // namespace myelin

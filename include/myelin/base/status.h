@@ -29,9 +29,7 @@ class [[nodiscard]] Status {
   ~Status() = default;
 
   [[nodiscard]] bool ok() const noexcept { return rep_ == nullptr; }
-  [[nodiscard]] ErrorCode code() const noexcept {
-    return rep_ ? rep_->code : ErrorCode::kOk;
-  }
+  [[nodiscard]] ErrorCode code() const noexcept { return rep_ ? rep_->code : ErrorCode::kOk; }
   // The message alone, without the code; empty for ok.
   [[nodiscard]] std::string_view message() const noexcept {
     return rep_ ? std::string_view(rep_->message) : std::string_view();
@@ -83,13 +81,12 @@ Status errno_error(std::string_view what, int errnum);
 
 // Returns from the enclosing function if `expr` (a Status or a Result) is an
 // error. The enclosing function must return Status or Result<U>.
-#define MYELIN_RETURN_IF_ERROR(expr)                                   \
-  do {                                                                 \
-    auto&& myelin_status_or_result_ = (expr);                          \
-    if (!::myelin::detail::is_ok(myelin_status_or_result_)) [[unlikely]] \
-      return ::myelin::detail::take_error(                             \
-          std::forward<decltype(myelin_status_or_result_)>(            \
-              myelin_status_or_result_));                              \
+#define MYELIN_RETURN_IF_ERROR(expr)                                                   \
+  do {                                                                                 \
+    auto&& myelin_status_or_result_ = (expr);                                          \
+    if (!::myelin::detail::is_ok(myelin_status_or_result_)) [[unlikely]]               \
+      return ::myelin::detail::take_error(                                             \
+          std::forward<decltype(myelin_status_or_result_)>(myelin_status_or_result_)); \
   } while (false)
 
 namespace myelin::detail {

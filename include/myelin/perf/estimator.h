@@ -41,15 +41,15 @@ std::optional<Scaling> parse_scaling(std::string_view name) noexcept;
 // Model inputs. The defaults are seed report 000's parameters.
 struct EstimatorParams {
   int cores = 8;
-  double parallel_fraction = 0.90;  // P, in [0, 1]
-  double t_control_us = 5.0;        // seed: T_py
-  double t_bridge_us = 50.0;        // seed: T_bridge
-  double t_persist_us = 0.0;        // seed: T_persist
-  double t_data_us = 0.1;           // seed: T_rust/msg
-  std::optional<double> io_cap;     // ops/s
-  std::optional<double> nic_cap;    // ops/s
-  std::optional<double> app_cap;    // ops/s
-  double latency_budget_us = 0.5;   // bound on amortised cost L(N)
+  double parallel_fraction = 0.90;       // P, in [0, 1]
+  double t_control_us = 5.0;             // seed: T_py
+  double t_bridge_us = 50.0;             // seed: T_bridge
+  double t_persist_us = 0.0;             // seed: T_persist
+  double t_data_us = 0.1;                // seed: T_rust/msg
+  std::optional<double> io_cap;          // ops/s
+  std::optional<double> nic_cap;         // ops/s
+  std::optional<double> app_cap;         // ops/s
+  double latency_budget_us = 0.5;        // bound on amortised cost L(N)
   std::optional<double> target_ops;      // lower bound on R(N)
   std::optional<double> wait_budget_us;  // bound on the worst-case wait
   std::optional<double> offered_load;    // lambda, msg/s; default: best R
@@ -68,19 +68,19 @@ inline constexpr std::uint64_t kMaxBatch = std::uint64_t{1} << 40;
 
 struct BatchMetrics {
   std::uint64_t n = 0;
-  double t_batch_us = 0;      // one-core cost of a batch
-  double service_us = 0;      // wall time to process one batch (scaling-aware)
-  double amortised_us = 0;    // L(N) = T_batch(N) / N
-  double r1 = 0;              // one-core throughput, msg/s
-  double r = 0;               // scaled and capped throughput, msg/s
-  bool capped = false;        // a cap, not the model, set r
+  double t_batch_us = 0;    // one-core cost of a batch
+  double service_us = 0;    // wall time to process one batch (scaling-aware)
+  double amortised_us = 0;  // L(N) = T_batch(N) / N
+  double r1 = 0;            // one-core throughput, msg/s
+  double r = 0;             // scaled and capped throughput, msg/s
+  bool capped = false;      // a cap, not the model, set r
   // Waiting at the offered load; infinite when r < offered load (the queue
   // grows without bound).
   bool keeps_up = true;
   double fill_avg_us = 0;
   double fill_max_us = 0;
-  double wait_avg_us = 0;     // fill_avg + service
-  double wait_max_us = 0;     // fill_max + service
+  double wait_avg_us = 0;  // fill_avg + service
+  double wait_max_us = 0;  // fill_max + service
   // Constraint results.
   bool within_latency_budget = true;
   bool meets_target = true;
@@ -102,7 +102,7 @@ struct Estimate {
   std::optional<std::size_t> best;       // frontier[0] when anything is feasible
   std::size_t lowest_latency = 0;        // fallbacks, always set
   std::size_t highest_throughput = 0;
-  std::vector<BatchMetrics> curve;       // at kCurveBatches
+  std::vector<BatchMetrics> curve;  // at kCurveBatches
 };
 
 inline constexpr std::uint64_t kCurveBatches[] = {1, 16, 64, 256, 1024, 4096, 8192};

@@ -10,13 +10,12 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "myelin/base/result.h"
 #include "myelin/base/status.h"
@@ -81,12 +80,12 @@ struct Section {
 
 struct Report {
   std::string title;
-  std::string generated;                 // ISO 8601 UTC
-  std::optional<MachineInfo> machine;    // set for measured reports
-  std::string method;                    // one line; shown with the machine
-  std::vector<Section> sections;         // rendered as "## N) title"
-  std::string footer;                    // after a rule, if not empty
-  nlohmann::json data;                   // domain data for --format json (optional)
+  std::string generated;               // ISO 8601 UTC
+  std::optional<MachineInfo> machine;  // set for measured reports
+  std::string method;                  // one line; shown with the machine
+  std::vector<Section> sections;       // rendered as "## N) title"
+  std::string footer;                  // after a rule, if not empty
+  nlohmann::json data;                 // domain data for --format json (optional)
 
   Section& add_section(std::string section_title) {
     sections.push_back(Section{std::move(section_title), {}});
