@@ -77,14 +77,28 @@ std::uint64_t rdtscp_n(std::uint64_t n) {
 
 volatile std::uint64_t g_sink;  // keeps results observable
 
-// Smallest positive step between consecutive readings (0 if never seen).
-std::int64_t resolution_ns(std::int64_t (*read)(), int reads) {
+std::int64_t system_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Smallest positive step between consecutive readings, watching for up to
+// 10,000 steps or 50 ms (a coarse clock ticks only every few ms). 0 if the
+// clock never moved in the window.
+std::int64_t resolution_ns(std::int64_t (*read)()) {
+  constexpr int kSteps = 10000;
+  const MonoTime until = mono_now() + std::chrono::milliseconds(50);
   std::int64_t best = std::numeric_limits<std::int64_t>::max();
   std::int64_t prev = read();
-  for (int i = 0; i < reads; ++i) {
+  for (int steps = 0; steps < kSteps;) {
     const std::int64_t now = read();
-    if (now > prev) best = std::min(best, now - prev);
+    if (now > prev) {
+      best = std::min(best, now - prev);
+      ++steps;
+    }
     prev = now;
+    if ((steps & 63) == 0 && mono_now() > until) break;
   }
   return best == std::numeric_limits<std::int64_t>::max() ? 0 : best;
 }
@@ -99,7 +113,7 @@ Result<perf::Report> run_clock_bench(const BenchOptions& options) {
        clock_ns<CLOCK_MONOTONIC>},
       {"clock_gettime(MONOTONIC_COARSE)", "tick-granular, cheaper", clock_n<CLOCK_MONOTONIC_COARSE>,
        clock_ns<CLOCK_MONOTONIC_COARSE>},
-      {"system_clock::now()", "wall clock (not monotonic)", system_clock_n, nullptr},
+      {"system_clock::now()", "wall clock (not monotonic)", system_clock_n, system_ns},
       {"rdtsc", "raw cycle counter, not serialising", rdtsc_n, nullptr},
       {"rdtscp", "cycle counter, waits for earlier instructions", rdtscp_n, nullptr},
   };
@@ -116,6 +130,7 @@ Result<perf::Report> run_clock_bench(const BenchOptions& options) {
                   (options.quick ? "; --quick" : "");
 
   std::vector<LatencyRecorder> per_read(contenders.size(), LatencyRecorder(repetitions));
+  for (const Contender& c : contenders) g_sink = c.read_n(reads_per_rep);  // warm up
   for (int rep = 0; rep < repetitions; ++rep) {
     for (std::size_t c = 0; c < contenders.size(); ++c) {
       const MonoTime start = mono_now();
@@ -138,10 +153,9 @@ Result<perf::Report> run_clock_bench(const BenchOptions& options) {
   nlohmann::json data = nlohmann::json::array();
   for (std::size_t c = 0; c < contenders.size(); ++c) {
     const LatencySummary s = per_read[c].summarize();
-    const std::int64_t res =
-        contenders[c].read_ns ? resolution_ns(contenders[c].read_ns, 100000) : -1;
+    const std::int64_t res = contenders[c].read_ns ? resolution_ns(contenders[c].read_ns) : -1;
     const std::string res_text =
-        res < 0 ? "n/a (cycles)" : perf::group_int(static_cast<double>(res));
+        res < 0 ? "n/a (counts cycles)" : perf::group_int(static_cast<double>(res));
     cost.add_row(
         {perf::Cell::str(contenders[c].name), perf::Cell::num(s.p50, perf::fixed(s.p50, 2)),
          perf::Cell::num(s.p95, perf::fixed(s.p95, 2)),
