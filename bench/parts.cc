@@ -7,6 +7,9 @@ std::vector<BenchPart> all_parts() {
       {"clock", "clock",
        "Cost and resolution of the timers every other benchmark uses (the measurement floor)",
        run_clock_bench},
+      {"eventloop", "eventloop",
+       "Event-loop tournament (seed 001): myelin vs mutex designs, libuv and asio, same run",
+       run_eventloop_bench},
   };
 }
 

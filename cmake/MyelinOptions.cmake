@@ -25,15 +25,16 @@ if(MYELIN_FUZZ)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
-# myelin_add_test(NAME SOURCES ... LIBS ...): one GoogleTest binary in
-# build/<preset>/bin, registered with CTest test by test.
+# myelin_add_test(NAME SOURCES ... LIBS ... [LABELS ...]): one GoogleTest
+# binary in build/<preset>/bin, registered with CTest test by test. Label
+# concurrency tests `concurrency`: scripts/test also runs those under tsan.
 function(myelin_add_test name)
   if(MYELIN_FUZZ)
     return()  # the fuzz preset builds fuzz targets only
   endif()
-  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} myelin_options GTest::gtest GTest::gtest_main)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
-    PROPERTIES ENVIRONMENT "MYELIN_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+    PROPERTIES ENVIRONMENT "MYELIN_SOURCE_DIR=${PROJECT_SOURCE_DIR}" LABELS "${ARG_LABELS}")
 endfunction()

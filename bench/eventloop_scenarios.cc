@@ -1,0 +1,446 @@
+#include "bench/eventloop_scenarios.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "bench/eventloop_contenders.h"
+#include "myelin/base/clock.h"
+#include "myelin/perf/format.h"
+#include "src/loop/task_queue.h"  // detail::cpu_relax
+
+namespace myelin::bench {
+namespace {
+
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+
+// A counter written only by the loop thread (store, not RMW) and read by
+// the producer: the cheapest honest "it ran" signal, the same for all.
+struct alignas(64) RunCounter {
+  std::atomic<std::uint64_t> n{0};
+  void bump() noexcept {
+    n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
+  [[nodiscard]] std::uint64_t get() const noexcept { return n.load(std::memory_order_acquire); }
+};
+
+void wait_for(const RunCounter& c, std::uint64_t target) {
+  while (c.get() < target) detail::cpu_relax();
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return percentile_sorted(v, 50);
+}
+
+Result<std::unique_ptr<LoopContender>> started(int c, bool spin) {
+  std::unique_ptr<LoopContender> loop = make_contender(c);
+  MYELIN_RETURN_IF_ERROR(loop->start(spin));
+  return loop;
+}
+
+// --- submit-only ---------------------------------------------------------------
+
+double submit_cost(LoopContender& loop, RunCounter& ran, int producers, std::size_t ops) {
+  const std::size_t per = ops / static_cast<std::size_t>(producers);
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  const std::uint64_t base = ran.get();
+  for (int p = 0; p < producers; ++p) {
+    threads.emplace_back([&] {
+      ready.fetch_add(1);
+      while (!go.load(std::memory_order_acquire)) detail::cpu_relax();
+      for (std::size_t i = 0; i < per; ++i) loop.submit([&ran] { ran.bump(); });
+    });
+  }
+  while (ready.load() < producers) std::this_thread::yield();
+  const MonoTime t0 = mono_now();
+  go.store(true, std::memory_order_release);
+  for (auto& t : threads) t.join();
+  const double ns = static_cast<double>((mono_now() - t0).count());
+  wait_for(ran, base + per * static_cast<std::size_t>(producers));  // untimed drain
+  return ns / static_cast<double>(per * static_cast<std::size_t>(producers));
+}
+
+// --- round trips -----------------------------------------------------------------
+
+LatencySummary round_trips(LoopContender& loop, int samples, bool verify_asleep,
+                           std::uint64_t* unverified) {
+  LatencyRecorder rec(static_cast<std::size_t>(samples));
+  std::atomic<std::uint64_t> seen{0};
+  const int warmup = verify_asleep ? 5 : samples / 10;
+  for (int i = 0; i < warmup + samples; ++i) {
+    if (verify_asleep) {
+      // Parked by the contender's own evidence and by the kernel, twice.
+      const MonoTime give_up = mono_now() + milliseconds(200);
+      bool ok = false;
+      while (mono_now() < give_up) {
+        if (loop.parked() && thread_is_sleeping(loop.loop_tid())) {
+          std::this_thread::sleep_for(microseconds(20));
+          if (loop.parked() && thread_is_sleeping(loop.loop_tid())) {
+            ok = true;
+            break;
+          }
+        }
+        std::this_thread::sleep_for(microseconds(20));
+      }
+      if (!ok) {
+        ++*unverified;
+        continue;
+      }
+    }
+    const std::uint64_t target = static_cast<std::uint64_t>(i) + 1;
+    const MonoTime t0 = mono_now();
+    loop.submit([&seen, target] { seen.store(target, std::memory_order_release); });
+    while (seen.load(std::memory_order_acquire) != target) detail::cpu_relax();
+    const MonoTime t1 = mono_now();
+    if (i >= warmup) rec.record(t1 - t0);
+    if (!verify_asleep && (i & 1023) == 0) std::this_thread::yield();
+    if (verify_asleep) seen.store(0, std::memory_order_relaxed);
+  }
+  return rec.summarize();
+}
+
+// --- bursts --------------------------------------------------------------------
+
+double burst_ns(LoopContender& loop, RunCounter& ran, int burst, std::size_t total) {
+  const std::size_t reps = std::max<std::size_t>(5, total / static_cast<std::size_t>(burst));
+  std::vector<double> per_op;
+  per_op.reserve(reps);
+  for (std::size_t r = 0; r < reps; ++r) {
+    const std::uint64_t target = ran.get() + static_cast<std::uint64_t>(burst);
+    const MonoTime t0 = mono_now();
+    for (int i = 0; i < burst; ++i) loop.submit([&ran] { ran.bump(); });
+    wait_for(ran, target);
+    per_op.push_back(static_cast<double>((mono_now() - t0).count()) / burst);
+  }
+  return median(std::move(per_op));
+}
+
+double continuous_ns(LoopContender& loop, RunCounter& ran, std::size_t per_producer) {
+  constexpr int kProducers = 4;
+  const std::uint64_t target = ran.get() + per_producer * kProducers;
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int p = 0; p < kProducers; ++p) {
+    threads.emplace_back([&] {
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      for (std::size_t i = 0; i < per_producer; ++i) loop.submit([&ran] { ran.bump(); });
+    });
+  }
+  const MonoTime t0 = mono_now();
+  go.store(true, std::memory_order_release);
+  for (auto& t : threads) t.join();
+  wait_for(ran, target);
+  return static_cast<double>((mono_now() - t0).count()) /
+         static_cast<double>(per_producer * kProducers);
+}
+
+double mixed_ns(LoopContender& loop, RunCounter& ran, int burst, int reps) {
+  std::vector<double> per_op;
+  for (int r = 0; r < reps; ++r) {
+    std::this_thread::sleep_for(milliseconds(1));
+    const std::uint64_t target = ran.get() + static_cast<std::uint64_t>(burst);
+    const MonoTime t0 = mono_now();
+    for (int i = 0; i < burst; ++i) loop.submit([&ran] { ran.bump(); });
+    wait_for(ran, target);
+    per_op.push_back(static_cast<double>((mono_now() - t0).count()) / burst);
+  }
+  return median(std::move(per_op));
+}
+
+// --- myelin's budget sweep ------------------------------------------------------
+
+volatile std::uint64_t g_work_sink;
+
+Result<BudgetRow> budget_row(std::size_t budget, const ScenarioSizes& sz) {
+  auto loop = make_myelin(budget);
+  MYELIN_RETURN_IF_ERROR(loop->start(/*spin=*/true));
+  RunCounter ran;
+  LatencyRecorder lateness(static_cast<std::size_t>(sz.sweep_ms) * 1000 /
+                               static_cast<std::size_t>(sz.sweep_timer_us) +
+                           16);
+  std::atomic<bool> stop{false};
+  const int work = sz.sweep_task_work;
+  // A chain of one-shot timers, each armed from the previous one's callback.
+  struct Chain {
+    EventLoop* loop;
+    LatencyRecorder* rec;
+    std::atomic<bool>* stop;
+    Nanos period;
+    void arm() const {
+      const MonoTime deadline = mono_now() + period;
+      (void)loop->schedule(period, [c = *this, deadline] {
+        c.rec->record(mono_now() - deadline);
+        if (!c.stop->load(std::memory_order_relaxed)) c.arm();
+      });
+    }
+  };
+  const Chain chain{&loop->loop(), &lateness, &stop, microseconds(sz.sweep_timer_us)};
+  (void)loop->loop().submit([chain] { chain.arm(); });
+  const auto task = [&ran, work] {
+    std::uint64_t x = 1;
+    for (int i = 0; i < work; ++i) x = x * 6364136223846793005ull + 1442695040888963407ull;
+    g_work_sink = x;
+    ran.bump();
+  };
+  std::uint64_t sent = 0;
+  const MonoTime t0 = mono_now();
+  const MonoTime end = t0 + milliseconds(sz.sweep_ms);
+  while (mono_now() < end) {
+    // Keep a backlog of at least one burst.
+    while (sent - ran.get() < static_cast<std::uint64_t>(sz.sweep_burst)) {
+      for (int i = 0; i < sz.sweep_burst; ++i) loop->submit(task);
+      sent += static_cast<std::uint64_t>(sz.sweep_burst);
+    }
+    detail::cpu_relax();
+  }
+  const std::uint64_t done_at_end = ran.get();
+  const double elapsed = static_cast<double>((mono_now() - t0).count());
+  stop.store(true);
+  wait_for(ran, sent);
+  const std::uint64_t overloads = loop->loop().stats().overloads;
+  loop->stop();  // joins: the recorder is ours again
+  return BudgetRow{budget, elapsed / static_cast<double>(std::max<std::uint64_t>(done_at_end, 1)),
+                   lateness.summarize(), overloads};
+}
+
+// The hardware floor of any awake round trip: one thread publishes a
+// number, another spinning thread echoes it back. No queue, no task.
+LatencySummary pingpong_floor(int samples) {
+  alignas(64) std::atomic<std::uint64_t> req{0};
+  alignas(64) std::atomic<std::uint64_t> resp{0};
+  std::thread echo([&] {
+    std::uint64_t last = 0;
+    for (;;) {
+      const std::uint64_t v = req.load(std::memory_order_acquire);
+      if (v == ~std::uint64_t{0}) return;
+      if (v != last) {
+        resp.store(v, std::memory_order_release);
+        last = v;
+      }
+      detail::cpu_relax();
+    }
+  });
+  LatencyRecorder rec(static_cast<std::size_t>(samples));
+  for (int i = 1; i <= samples + samples / 10; ++i) {
+    const auto v = static_cast<std::uint64_t>(i);
+    const MonoTime t0 = mono_now();
+    req.store(v, std::memory_order_release);
+    while (resp.load(std::memory_order_acquire) != v) detail::cpu_relax();
+    if (i > samples / 10) rec.record_since(t0);
+  }
+  req.store(~std::uint64_t{0}, std::memory_order_release);
+  echo.join();
+  return rec.summarize();
+}
+
+std::string explain(const TournamentResults& r) {
+  using perf::fixed;
+  std::string out;
+  const double submit1 = r.submit_ns[0][0];
+  if (submit1 > 20) {
+    out += "Submit cost (" + fixed(submit1, 1) +
+           " ns/op, target 20): not reached. A submit is one CAS on the shared tail plus a "
+           "56-byte move into a 64-byte slot; the spinning loop polls that same slot and then "
+           "writes it (it resets the task and the ready word), so the line moves between the "
+           "cores several times per task. This run's cross-core floor (two threads passing "
+           "one atomic, no queue) was p50 " +
+           fixed(r.floor.p50, 0) +
+           " ns per round trip; it varies a lot between runs on this VM (63 to 385 ns seen), "
+           "so compare the ratios in the table rather than the absolute figure. Not yet "
+           "tried: lap-tagged ready words so the loop never writes a slot, and a backoff in "
+           "the loop's poll of the head slot so it stops stealing the line the producer is "
+           "filling. ";
+  }
+  if (!r.awake.empty() && r.awake[0].p50 > 300) {
+    out += "Awake round trip (p50 " + fixed(r.awake[0].p50, 0) +
+           " ns, target 300): not reached. It needs at least two cross-core line transfers "
+           "(the task to the loop, the completion flag back), and this run's floor for one "
+           "such round trip was p50 " +
+           fixed(r.floor.p50, 0) + " ns (p99 " + fixed(r.floor.p99, 0) +
+           " ns); the rest is myelin's own path (slot write, the loop's poll and reset of "
+           "the slot, the guarded call), the same line ping-pong as in the submit cost. ";
+  }
+  if (r.submit_ns.size() > 4 &&
+      (r.submit_ns[3][0] < 3 * submit1 || r.submit_ns[4][0] < 3 * submit1)) {
+    out +=
+        "Submit ratio (target 3x libuv and asio at 1 producer): libuv's submit is a "
+        "mutex push into a vector plus an atomic exchange on its `pending` flag, and while "
+        "its loop busy-polls that flag is mostly set, so libuv rarely pays its eventfd "
+        "write; its cost is the same order as myelin's slot hand-off. Closing the gap "
+        "needs the slot changes named above. ";
+  }
+  if (r.awake.size() > 4 &&
+      (r.awake[3].p50 < 2 * r.awake[0].p50 || r.awake[4].p50 < 2 * r.awake[0].p50)) {
+    out += "Awake round-trip ratio (target 2x libuv and asio): in this run asio's p50 was " +
+           fixed(r.awake[4].p50, 0) + " ns and libuv's " + fixed(r.awake[3].p50, 0) +
+           " ns. asio's figure varies between runs of this benchmark on this VM (about "
+           "1,450 ns in two earlier full runs); the cause was not investigated. ";
+  }
+  if (!r.burst_ns.empty() && r.burst_ns[0].back() > 25) {
+    out += "Burst 4096 (" + fixed(r.burst_ns[0].back(), 1) +
+           " ns/op, target 25): the producer's per-submit cost above bounds a single-producer "
+           "burst, because producer and loop run in parallel and the slower side sets the "
+           "pace. ";
+  }
+  if (r.asleep.size() > 3 && r.asleep[0].p50 > r.asleep[3].p50 * 1.05) {
+    out += "Asleep round trip: myelin's p50 (" + fixed(r.asleep[0].p50, 0) +
+           " ns) is above libuv's (" + fixed(r.asleep[3].p50, 0) +
+           " ns); both are dominated by the kernel waking a thread parked in epoll (eventfd "
+           "write, scheduler, return from epoll_pwait2). ";
+  }
+  if (r.asleep.size() > 4 && r.asleep[4].p50 < r.asleep[0].p50 * 0.5) {
+    out += "Asleep round trip, asio (p50 " + fixed(r.asleep[4].p50, 0) + " ns vs myelin " +
+           fixed(r.asleep[0].p50, 0) +
+           " ns): its loop thread was verified in kernel state 'S' before each sample like the "
+           "others, yet it wakes several times faster. Not investigated in this run; a likely "
+           "cause is how deep the parked vCPU sleeps (an idle VM halts the vCPU, and the wake "
+           "then costs an inter-processor interrupt through the hypervisor), which would depend "
+           "on the parking primitive and timing rather than on the queue. The target (no worse "
+           "than libuv) is judged against libuv as the issue states. ";
+  }
+  if (out.empty()) out = "Every target was met in this run.";
+  return out;
+}
+
+void progress(const char* what, const std::string& name) {
+  std::fprintf(stderr, "  %-28s %s\n", what, name.c_str());
+}
+
+}  // namespace
+
+ScenarioSizes ScenarioSizes::quick() {
+  ScenarioSizes s;
+  s.submit_ops = 100'000;
+  s.submit_reps = 3;
+  s.rt_awake_samples = 5'000;
+  s.rt_asleep_samples = 300;
+  s.burst_tasks = 100'000;
+  s.sweep_ms = 100;
+  s.continuous_per_producer = 50'000;
+  s.continuous_reps = 3;
+  s.mixed_reps = 10;
+  return s;
+}
+
+ScenarioSizes ScenarioSizes::full() {
+  ScenarioSizes s;
+  s.submit_ops = 400'000;
+  s.submit_reps = 9;
+  s.rt_awake_samples = 50'000;
+  s.rt_asleep_samples = 2'000;
+  s.burst_tasks = 1'000'000;
+  s.sweep_ms = 400;
+  s.continuous_per_producer = 250'000;
+  s.continuous_reps = 5;
+  s.mixed_reps = 50;
+  return s;
+}
+
+nlohmann::json TournamentResults::to_json() const {
+  const auto lat = [](const LatencySummary& l) {
+    return nlohmann::json{{"count", l.count}, {"mean_ns", l.mean}, {"p50_ns", l.p50},
+                          {"p95_ns", l.p95},  {"p99_ns", l.p99},   {"p999_ns", l.p999},
+                          {"max_ns", l.max}};
+  };
+  nlohmann::json contenders = nlohmann::json::array();
+  for (std::size_t c = 0; c < names.size(); ++c) {
+    contenders.push_back({{"name", names[c]},
+                          {"submit_ns_per_op", submit_ns[c]},
+                          {"round_trip_awake", lat(awake[c])},
+                          {"round_trip_asleep", lat(asleep[c])},
+                          {"asleep_unverified", asleep_unverified[c]},
+                          {"burst_ns_per_op", burst_ns[c]},
+                          {"continuous_ns_per_op", continuous_ns[c]},
+                          {"mixed_ns_per_op", mixed_ns[c]}});
+  }
+  nlohmann::json sweep = nlohmann::json::array();
+  for (const BudgetRow& b : budget) {
+    sweep.push_back({{"budget", b.budget},
+                     {"ns_per_op", b.ns_per_op},
+                     {"timer_lateness", lat(b.lateness)},
+                     {"overloaded_ticks", b.overloads}});
+  }
+  return {{"contenders", contenders},
+          {"budget_sweep", sweep},
+          {"cross_core_floor", lat(floor)},
+          {"myelin_awake_eventfd_writes", awake_wakeups},
+          {"myelin_awake_epoll_calls", awake_polls}};
+}
+
+Result<TournamentResults> run_tournament(const ScenarioSizes& sz) {
+  TournamentResults r;
+  const std::size_t n = kContenderCount;
+  r.submit_ns.assign(n, {});
+  r.burst_ns.assign(n, {});
+  r.mixed_ns.assign(n, {});
+  r.asleep_unverified.assign(n, 0);
+  for (int c = 0; c < kContenderCount; ++c) {
+    std::unique_ptr<LoopContender> probe = make_contender(c);
+    r.names.push_back(probe->name());
+    r.designs.push_back(probe->design());
+    r.park_checks.push_back(probe->park_check());
+  }
+
+  // Awake loops: submit cost, awake round trips, bursts.
+  for (int c = 0; c < kContenderCount; ++c) {
+    progress("submit / round trip / burst", r.names[c]);
+    MYELIN_ASSIGN_OR_RETURN(std::unique_ptr<LoopContender> loop, started(c, /*spin=*/true));
+    RunCounter ran;
+    for (int p : sz.producers) {
+      std::vector<double> reps;
+      for (int i = 0; i < sz.submit_reps; ++i)
+        reps.push_back(submit_cost(*loop, ran, p, sz.submit_ops));
+      r.submit_ns[c].push_back(median(std::move(reps)));
+    }
+    LoopStats before{};
+    if (c == 0) before = static_cast<MyelinContender&>(*loop).loop().stats();
+    r.awake.push_back(round_trips(*loop, sz.rt_awake_samples, false, nullptr));
+    if (c == 0) {
+      const LoopStats after = static_cast<MyelinContender&>(*loop).loop().stats();
+      r.awake_wakeups = after.wakeups - before.wakeups;
+      r.awake_polls = after.io_polls - before.io_polls;
+    }
+    for (int b : sz.bursts) r.burst_ns[c].push_back(burst_ns(*loop, ran, b, sz.burst_tasks));
+    loop->stop();
+  }
+
+  // Blocking loops: asleep round trips, continuous and mixed load.
+  for (int c = 0; c < kContenderCount; ++c) {
+    progress("asleep / continuous / mixed", r.names[c]);
+    MYELIN_ASSIGN_OR_RETURN(std::unique_ptr<LoopContender> loop, started(c, /*spin=*/false));
+    r.asleep.push_back(round_trips(*loop, sz.rt_asleep_samples, true, &r.asleep_unverified[c]));
+    loop->stop();
+    // Continuous and mixed load: the same blocking mode, a fresh loop.
+    std::unique_ptr<LoopContender> def = make_contender(c);
+    MYELIN_RETURN_IF_ERROR(def->start(false));
+    RunCounter ran;
+    std::vector<double> reps;
+    for (int i = 0; i < sz.continuous_reps; ++i) {
+      reps.push_back(continuous_ns(*def, ran, sz.continuous_per_producer));
+    }
+    r.continuous_ns.push_back(median(std::move(reps)));
+    for (int b : sz.mixed_bursts) r.mixed_ns[c].push_back(mixed_ns(*def, ran, b, sz.mixed_reps));
+    def->stop();
+  }
+
+  progress("cross-core floor", "two threads, one atomic each way");
+  r.floor = pingpong_floor(sz.rt_awake_samples);
+  progress("batch budget sweep", "myelin");
+  for (std::size_t b : sz.budgets) {
+    MYELIN_ASSIGN_OR_RETURN(BudgetRow row, budget_row(b, sz));
+    r.budget.push_back(row);
+  }
+  r.explanation = explain(r);
+  return r;
+}
+
+}  // namespace myelin::bench
