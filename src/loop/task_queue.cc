@@ -16,24 +16,31 @@ TaskQueue::~TaskQueue() {
   // contract), so every claimed slot is ready: destroy what is left.
   while (drop(kBlockCap) != 0) {
   }
-  Block* b = head_block_;
-  while (b != nullptr) {
-    Block* next = b->next.load(std::memory_order_relaxed);
-    delete b;
-    b = next;
-  }
-  while (free_list_ != nullptr) {
-    Block* next = free_list_->next.load(std::memory_order_relaxed);
-    delete free_list_;
-    free_list_ = next;
-  }
-  for (auto& spare : spares_) delete spare.exchange(nullptr, std::memory_order_relaxed);
+  auto free_chain = [](Block* b) {
+    while (b != nullptr) {
+      Block* next = b->next.load(std::memory_order_relaxed);
+      delete b;
+      b = next;
+    }
+  };
+  free_chain(head_block_);
+  free_chain(reinterpret_cast<Block*>(free_top_.load(std::memory_order_relaxed) & kPointerMask));
 }
 
 TaskQueue::Block* TaskQueue::take_block() noexcept {
-  for (auto& spare : spares_) {
-    if (spare.load(std::memory_order_relaxed) != nullptr) {
-      if (Block* b = spare.exchange(nullptr, std::memory_order_acquire)) return b;
+  std::uint64_t top = free_top_.load(std::memory_order_acquire);
+  for (;;) {
+    auto* b = reinterpret_cast<Block*>(top & kPointerMask);
+    if (b == nullptr) break;
+    // `b` may be popped and reused by another producer meanwhile; reading
+    // its `next` is still safe (blocks are never freed while the queue
+    // lives) and the version in `top` makes the CAS fail if it happened.
+    Block* next = b->next.load(std::memory_order_relaxed);
+    const std::uint64_t version = (top >> kPointerBits) + 1;
+    const std::uint64_t desired = (version << kPointerBits) | reinterpret_cast<std::uint64_t>(next);
+    if (free_top_.compare_exchange_weak(top, desired, std::memory_order_acquire,
+                                        std::memory_order_acquire)) {
+      return b;
     }
   }
   Block* b = new (std::nothrow) Block;
@@ -41,38 +48,21 @@ TaskQueue::Block* TaskQueue::take_block() noexcept {
   return b;
 }
 
-void TaskQueue::give_back(Block* block) noexcept {
-  for (auto& spare : spares_) {
-    Block* expected = nullptr;
-    if (spare.compare_exchange_strong(expected, block, std::memory_order_release,
-                                      std::memory_order_relaxed)) {
+void TaskQueue::push_free(Block* block) noexcept {
+  const auto ptr = reinterpret_cast<std::uint64_t>(block);
+  std::uint64_t top = free_top_.load(std::memory_order_relaxed);
+  for (;;) {
+    block->next.store(reinterpret_cast<Block*>(top & kPointerMask), std::memory_order_relaxed);
+    const std::uint64_t version = (top >> kPointerBits) + 1;
+    if (free_top_.compare_exchange_weak(top, (version << kPointerBits) | ptr,
+                                        std::memory_order_release, std::memory_order_relaxed)) {
       return;
     }
   }
-  // Every spare is taken: rare (many producers racing for one boundary).
-  blocks_allocated_.fetch_sub(1, std::memory_order_relaxed);
-  delete block;
 }
 
-void TaskQueue::recycle(Block* block) noexcept {
-  // The consumed slots were reset one by one; only the link remains.
-  block->next.store(free_list_, std::memory_order_relaxed);
-  free_list_ = block;
-  // Refill empty spares from the private list so producers rarely allocate.
-  for (auto& spare : spares_) {
-    if (free_list_ == nullptr) break;
-    if (spare.load(std::memory_order_relaxed) != nullptr) continue;
-    Block* b = free_list_;
-    Block* rest = b->next.load(std::memory_order_relaxed);
-    b->next.store(nullptr, std::memory_order_relaxed);
-    Block* expected = nullptr;
-    if (spare.compare_exchange_strong(expected, b, std::memory_order_release,
-                                      std::memory_order_relaxed)) {
-      free_list_ = rest;
-    } else {
-      b->next.store(rest, std::memory_order_relaxed);
-    }
-  }
-}
+void TaskQueue::give_back(Block* block) noexcept { push_free(block); }
+
+void TaskQueue::recycle(Block* block) noexcept { push_free(block); }
 
 }  // namespace myelin::detail

@@ -2,7 +2,7 @@
 // behind EventLoop::submit.
 //
 // Layout: a linked list of blocks of kBlockCap slots; one slot is one cache
-// line (a Task plus its `ready` flag). A 64-bit tail index counts claimed
+// line (raw storage for a Task plus its `seq` word). A 64-bit tail index counts claimed
 // slots; index % kLap is the offset in the current block, and the value
 // kBlockCap (one past the last slot) is a transient "next block being
 // installed" marker. The top bit of the tail is the "closed" mark.
@@ -10,28 +10,31 @@
 // Producer (any thread): load tail; if closed, fail; CAS tail -> tail + 1 to
 // claim the slot; the producer that claims a block's last slot links a fresh
 // block (tail_block_, then tail past the marker, then block->next) before it
-// fills its own slot; then move the task into the slot and set `ready`
-// (release). A producer dereferences a block only after its CAS succeeded,
-// which proves the block is still live (its claimed slot is not yet
-// consumed), so blocks can be reused without hazard pointers or epochs. Per-
-// producer FIFO follows from each producer's tickets being increasing.
+// fills its own slot; then construct the task in the slot and store
+// seq = ticket + 1 (release), where the ticket is the claimed tail index. A producer dereferences a
+// block only after its CAS succeeded, which proves the block is still live (its claimed slot is not
+// yet consumed), so blocks can be reused without hazard pointers or epochs. Per- producer FIFO
+// follows from each producer's tickets being increasing.
 //
 // Consumer (the loop thread only): read slots in ticket order; stop at the
-// first slot whose `ready` is not set (empty, or a producer between its CAS
-// and its store). After a block's last slot it follows `next` (published
-// before that slot's `ready`) and recycles the drained block.
+// first slot whose seq is not its ticket + 1 (empty, or a producer between
+// its CAS and its store). It runs the task and destroys it in place but never
+// writes the slot: a stale seq can never match a later, larger ticket, so
+// nothing needs resetting, and the line the producer fills next lap is not
+// dirty in the consumer's cache. After a block's last slot it follows `next`
+// (published before that slot's seq) and recycles the drained block.
 //
-// Allocation: blocks come from a small array of atomic "spare" pointers
-// (exchange-only, so no ABA) refilled by the consumer from its private free
-// list. The queue keeps its high-water mark of blocks and frees them only in
-// the destructor, so steady state allocates nothing, even after bursts.
+// Allocation: drained blocks go onto a lock-free free stack (a Treiber stack
+// whose top carries a 16-bit version tag above the 48-bit pointer, so a pop
+// cannot be fooled by ABA); producers pop from it and allocate only when it
+// is empty. Blocks are freed only in the destructor, so once the queue has
+// reached its high-water mark it allocates nothing, whatever the timing.
 //
 // Closing sets the tail's top bit: a producer either claimed its slot before
 // the close (and its task will be consumed) or sees the bit and fails, which
 // is what makes graceful shutdown lossless without a counter on the hot path.
 #pragma once
 
-#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -59,7 +62,6 @@ class TaskQueue {
   static constexpr std::uint64_t kLap = 256;
   static constexpr std::uint64_t kBlockCap = kLap - 1;
   static constexpr std::uint64_t kClosedBit = std::uint64_t{1} << 63;
-  static constexpr std::size_t kSpares = 8;
 
   enum class PushResult { kOk, kClosed, kNoMemory };
 
@@ -97,6 +99,7 @@ class TaskQueue {
       if (offset + 1 == kBlockCap && spare == nullptr) {
         spare = take_block();
         if (spare == nullptr) return PushResult::kNoMemory;
+        spare->next.store(nullptr, std::memory_order_relaxed);
       }
       if (tail_index_.compare_exchange_weak(idx, idx + 1, std::memory_order_seq_cst,
                                             std::memory_order_acquire)) {
@@ -107,8 +110,8 @@ class TaskQueue {
           spare = nullptr;
         }
         Slot& slot = block->slots[offset];
-        slot.task = std::move(task);
-        slot.ready.store(1, std::memory_order_release);
+        ::new (static_cast<void*>(slot.storage)) Task(std::move(task));
+        slot.seq.store(idx + 1, std::memory_order_release);
         if (spare != nullptr) give_back(spare);
         return PushResult::kOk;
       }
@@ -118,17 +121,17 @@ class TaskQueue {
 
   // Consumer only. Calls fn(Task&) for up to `max` ready tasks in order; fn
   // must not throw, and returns false to stop after the current task. The
-  // task is reset here. Returns how many were consumed.
+  // task is destroyed here. Returns how many were consumed.
   template <typename Fn>
   std::size_t consume(std::size_t max, Fn&& fn) {
     std::size_t n = 0;
     while (n < max) {
       const std::uint64_t offset = head_index_ % kLap;
       Slot& slot = head_block_->slots[offset];
-      if (slot.ready.load(std::memory_order_acquire) == 0) break;
-      const bool more = fn(slot.task);
-      slot.task.reset();
-      slot.ready.store(0, std::memory_order_relaxed);
+      if (slot.seq.load(std::memory_order_acquire) != head_index_ + 1) break;
+      Task& task = *std::launder(reinterpret_cast<Task*>(slot.storage));
+      const bool more = fn(task);
+      task.destroy_in_place();
       ++n;
       if (offset + 1 == kBlockCap) {
         Block* next = head_block_->next.load(std::memory_order_acquire);
@@ -151,7 +154,8 @@ class TaskQueue {
   // Consumer only, cheap: is the next task ready to run? Touches only the
   // head slot, never the producers' tail line.
   [[nodiscard]] bool head_ready() const noexcept {
-    return head_block_->slots[head_index_ % kLap].ready.load(std::memory_order_acquire) != 0;
+    return head_block_->slots[head_index_ % kLap].seq.load(std::memory_order_acquire) ==
+           head_index_ + 1;
   }
 
   // Consumer only: has any slot been claimed that is not consumed yet
@@ -167,15 +171,15 @@ class TaskQueue {
     return (tail_index_.load(std::memory_order_acquire) & kClosedBit) != 0;
   }
 
-  // Blocks currently owned by the queue (in use + spare + free); for tests.
+  // Blocks currently owned by the queue (in use + free); for tests.
   [[nodiscard]] std::size_t blocks_allocated() const noexcept {
     return blocks_allocated_.load(std::memory_order_relaxed);
   }
 
  private:
   struct alignas(64) Slot {
-    Task task;
-    std::atomic<std::uint64_t> ready{0};
+    alignas(Task) unsigned char storage[sizeof(Task)];  // a live Task only while claimed
+    std::atomic<std::uint64_t> seq{0};                  // ticket + 1 once the Task is in
   };
   static_assert(sizeof(Slot) == 64, "one slot per cache line");
 
@@ -184,9 +188,15 @@ class TaskQueue {
     Slot slots[kBlockCap];
   };
 
-  Block* take_block() noexcept;
-  void give_back(Block* block) noexcept;  // producer: unused spare
-  void recycle(Block* block) noexcept;    // consumer: drained block
+  // The free stack's top: a Block* in the low 48 bits (x86-64 and AArch64
+  // user addresses fit), a version in the high 16 bits bumped on every change.
+  static constexpr std::uint64_t kPointerBits = 48;
+  static constexpr std::uint64_t kPointerMask = (std::uint64_t{1} << kPointerBits) - 1;
+
+  Block* take_block() noexcept;           // producer: pop, or allocate
+  void give_back(Block* block) noexcept;  // producer: an unused block
+  void recycle(Block* block) noexcept;    // consumer: a drained block
+  void push_free(Block* block) noexcept;
 
   // Producers' line.
   alignas(64) std::atomic<std::uint64_t> tail_index_{0};
@@ -194,8 +204,8 @@ class TaskQueue {
   // Consumer's line.
   alignas(64) std::uint64_t head_index_ = 0;
   Block* head_block_ = nullptr;
-  Block* free_list_ = nullptr;  // consumer-private, linked through `next`
-  alignas(64) std::array<std::atomic<Block*>, kSpares> spares_{};
+  // Shared by producers (pop) and the consumer (push); linked through `next`.
+  alignas(64) std::atomic<std::uint64_t> free_top_{0};
   std::atomic<std::size_t> blocks_allocated_{0};
 };
 

@@ -67,6 +67,14 @@ class Task {
   // (repeating timers do); exceptions from the callable propagate.
   void operator()() { ops_->invoke(storage_); }
 
+  // Destroys the callable without writing to the Task itself, for a queue
+  // that keeps Tasks in raw storage and constructs the next one over it: the
+  // consumer then never dirties the producer's cache line. Afterwards the
+  // object is dead: construct over it, never use or destroy it again.
+  void destroy_in_place() noexcept {
+    if (ops_ != nullptr && ops_->destroy != nullptr) ops_->destroy(storage_);
+  }
+
   // Destroys the callable, leaving the Task empty.
   void reset() noexcept {
     if (ops_ != nullptr) {
