@@ -32,5 +32,7 @@ std::vector<BenchPart> all_parts();
 // Each part's entry point (one per *_bench.cc).
 Result<perf::Report> run_clock_bench(const BenchOptions& options);
 Result<perf::Report> run_eventloop_bench(const BenchOptions& options);
+Result<perf::Report> run_secure_bench(const BenchOptions& options);
+Result<perf::Report> run_inference_bench(const BenchOptions& options);
 
 }  // namespace myelin::bench

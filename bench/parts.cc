@@ -10,6 +10,13 @@ std::vector<BenchPart> all_parts() {
       {"eventloop", "eventloop",
        "Event-loop tournament (seed 001): myelin vs mutex designs, libuv and asio, same run",
        run_eventloop_bench},
+      {"secure", "secure-channel",
+       "Secure channel (seed 003): MSC1 handshake, round trip, throughput vs plaintext, AEAD, TLS "
+       "1.3",
+       run_secure_bench},
+      {"inference", "inference",
+       "Model inference (seed 004): linear, trees, MLP vs XGBoost, ONNX Runtime, scikit-learn",
+       run_inference_bench},
   };
 }
 

@@ -20,5 +20,8 @@ struct Context {
 
 void register_estimate(CLI::App& app, Context& ctx);
 void register_bench(CLI::App& app, Context& ctx);
+void register_predict(CLI::App& app, Context& ctx);
+void register_inspect(CLI::App& app, Context& ctx);
+void register_compile(CLI::App& app, Context& ctx);
 
 }  // namespace myelin::cli

@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   myelin::cli::Context ctx;
   myelin::cli::register_estimate(app, ctx);
   myelin::cli::register_bench(app, ctx);
+  myelin::cli::register_predict(app, ctx);
+  myelin::cli::register_inspect(app, ctx);
+  myelin::cli::register_compile(app, ctx);
 
   try {
     app.parse(argc, argv);

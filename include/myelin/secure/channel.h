@@ -1,0 +1,115 @@
+// The secure channel bound to a transport: a Session (the sans-I/O core)
+// driven by bytes from a net::Stream.
+//
+// SecureChannel runs on an EventLoop: it reads when the stream is readable,
+// writes the session's output (many sealed records leave in one write when
+// the peer is slow, so small messages coalesce), ticks the session on a
+// periodic timer for the handshake timeout, idle timeout and heartbeats, and
+// on close flushes the last Close record, shuts the write half and closes the
+// stream once the peer has closed too (or after a 1 s linger).
+// Every method runs on the loop thread (create it there, or before the loop
+// starts) and the channel must be destroyed there. Callbacks run on the loop
+// thread; on_closed runs exactly once.
+//
+// BlockingChannel is the small blocking API for simple programs and tests:
+// the calling thread drives the session itself with poll(); no loop needed.
+// It is not thread-safe (one thread at a time).
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "myelin/base/result.h"
+#include "myelin/loop/event_loop.h"
+#include "myelin/net/stream.h"
+#include "myelin/secure/session.h"
+
+namespace myelin::secure {
+
+struct ChannelCallbacks {
+  std::function<void(const SessionInfo&)> on_established;
+  // The message lives only during the call.
+  std::function<void(std::span<const std::byte>)> on_message;
+  std::function<void(const Status&)> on_closed;
+};
+
+class SecureChannel final : private SessionHandler {
+ public:
+  // Starts the handshake (the initiator sends Hello at once).
+  static Result<std::unique_ptr<SecureChannel>> open(
+      EventLoop& loop, std::unique_ptr<net::Stream> stream, SessionConfig config,
+      ChannelCallbacks callbacks, Nanos tick_period = std::chrono::milliseconds(100));
+  ~SecureChannel() override;
+
+  Status send(std::span<const std::byte> message);
+  Status send_parts(std::span<const std::span<const std::byte>> parts);
+  // Clean close: Close(normal), then the stream is shut down.
+  Status close();
+
+  [[nodiscard]] const Session& session() const noexcept { return *session_; }
+  [[nodiscard]] bool closed() const noexcept { return stream_ == nullptr; }
+
+ private:
+  SecureChannel(EventLoop& loop, std::unique_ptr<net::Stream> stream, ChannelCallbacks cb)
+      : loop_(loop), stream_(std::move(stream)), cb_(std::move(cb)) {}
+  void on_established(const SessionInfo& info) override;
+  void on_message(std::span<const std::byte> message) override;
+  void on_closed(const Status& reason) override;
+  void on_io(std::uint32_t events);
+  void on_readable();
+  void flush();
+  void finish_stream();
+
+  EventLoop& loop_;
+  std::unique_ptr<net::Stream> stream_;
+  std::unique_ptr<Session> session_;
+  ChannelCallbacks cb_;
+  TimerId tick_timer_ = 0;
+  TimerId linger_timer_ = 0;
+  bool session_closed_ = false;
+  bool write_shut_ = false;
+  bool closed_reported_ = false;
+};
+
+class BlockingChannel final : private SessionHandler {
+ public:
+  // Runs the handshake to completion on the calling thread.
+  static Result<std::unique_ptr<BlockingChannel>> handshake(
+      std::unique_ptr<net::Stream> stream, SessionConfig config,
+      Nanos timeout = std::chrono::seconds(10));
+  ~BlockingChannel() override;
+
+  // Seals the message and writes it all (waits while the peer is slow).
+  Status send(std::span<const std::byte> message, Nanos timeout = std::chrono::seconds(10));
+  Status send_parts(std::span<const std::span<const std::byte>> parts,
+                    Nanos timeout = std::chrono::seconds(10));
+  // Waits for at least one message and hands each one that arrived to `fn`
+  // (zero copy: the bytes live during the call). Returns the number handed.
+  Result<std::size_t> receive(const std::function<void(std::span<const std::byte>)>& fn,
+                              Nanos timeout = std::chrono::seconds(10));
+  // The next message, copied (simple callers).
+  Result<std::vector<std::byte>> receive_copy(Nanos timeout = std::chrono::seconds(10));
+  // Close(normal), flush, shut down the write half.
+  Status close(Nanos timeout = std::chrono::seconds(1));
+
+  [[nodiscard]] const SessionInfo& info() const noexcept { return session_->info(); }
+  [[nodiscard]] const Session& session() const noexcept { return *session_; }
+
+ private:
+  explicit BlockingChannel(std::unique_ptr<net::Stream> stream) : stream_(std::move(stream)) {}
+  void on_message(std::span<const std::byte> message) override;
+  Status flush(MonoTime deadline);
+  Status read_some(MonoTime deadline);
+
+  std::unique_ptr<net::Stream> stream_;
+  std::unique_ptr<Session> session_;
+  const std::function<void(std::span<const std::byte>)>* sink_ = nullptr;
+  std::size_t delivered_ = 0;
+  std::deque<std::vector<std::byte>> copies_;
+};
+
+}  // namespace myelin::secure

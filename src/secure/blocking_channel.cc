@@ -1,0 +1,149 @@
+// BlockingChannel: a Session driven by the calling thread with poll().
+#include <poll.h>
+
+#include "myelin/secure/channel.h"
+
+namespace myelin::secure {
+namespace {
+
+int poll_ms(MonoTime deadline) {
+  const auto left = deadline - mono_now();
+  if (left <= Nanos::zero()) return 0;
+  return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
+}
+
+Status wait_for(int fd, short events, MonoTime deadline, const char* what) {
+  pollfd p{fd, events, 0};
+  for (;;) {
+    const int r = ::poll(&p, 1, poll_ms(deadline));
+    if (r > 0) return ok_status();
+    if (r == 0)
+      return deadline_exceeded(std::string("secure channel: timed out waiting to ") + what);
+    if (errno != EINTR) return errno_error("poll", errno);
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BlockingChannel>> BlockingChannel::handshake(
+    std::unique_ptr<net::Stream> stream, SessionConfig config, Nanos timeout) {
+  if (!stream) return invalid_argument("BlockingChannel: no stream");
+  config.handshake_timeout = std::min(config.handshake_timeout, timeout);
+  std::unique_ptr<BlockingChannel> ch(new BlockingChannel(std::move(stream)));
+  MYELIN_ASSIGN_OR_RETURN(ch->session_, Session::create(std::move(config), ch.get()));
+  const MonoTime deadline = mono_now() + timeout;
+  MYELIN_RETURN_IF_ERROR(ch->session_->start(mono_now()));
+  while (!ch->session_->established()) {
+    MYELIN_RETURN_IF_ERROR(ch->flush(deadline));
+    if (ch->session_->state() == SessionState::kClosed) return ch->session_->close_reason();
+    MYELIN_RETURN_IF_ERROR(ch->read_some(deadline));
+    if (ch->session_->state() == SessionState::kClosed) {
+      (void)ch->flush(deadline);  // deliver our opaque Close, if any
+      return ch->session_->close_reason();
+    }
+  }
+  MYELIN_RETURN_IF_ERROR(ch->flush(deadline));
+  return ch;
+}
+
+BlockingChannel::~BlockingChannel() = default;
+
+void BlockingChannel::on_message(std::span<const std::byte> message) {
+  ++delivered_;
+  if (sink_ != nullptr) {
+    (*sink_)(message);
+  } else {
+    copies_.emplace_back(message.begin(), message.end());
+  }
+}
+
+Status BlockingChannel::flush(MonoTime deadline) {
+  for (;;) {
+    auto out = session_->output();
+    if (out.empty()) return ok_status();
+    MYELIN_ASSIGN_OR_RETURN(net::IoResult r, stream_->write(out));
+    if (r.would_block) {
+      MYELIN_RETURN_IF_ERROR(wait_for(stream_->fd(), POLLOUT, deadline, "write"));
+      continue;
+    }
+    session_->consume_output(r.bytes);
+  }
+}
+
+Status BlockingChannel::read_some(MonoTime deadline) {
+  for (;;) {
+    auto buf = session_->input_buffer(64 * 1024);
+    MYELIN_ASSIGN_OR_RETURN(net::IoResult r, stream_->read(buf));
+    if (r.eof) {
+      MYELIN_RETURN_IF_ERROR(session_->on_eof(mono_now()));
+      return closed("secure channel: peer closed the stream");
+    }
+    if (r.would_block) {
+      MYELIN_RETURN_IF_ERROR(wait_for(stream_->fd(), POLLIN, deadline, "read"));
+      continue;
+    }
+    Status s = session_->commit_input(r.bytes, mono_now());
+    // A Pong, a Close in answer to a Close or a failure notice may be due.
+    (void)flush(deadline);
+    return s;
+  }
+}
+
+Status BlockingChannel::send(std::span<const std::byte> message, Nanos timeout) {
+  const std::span<const std::byte> parts[1] = {message};
+  return send_parts(parts, timeout);
+}
+
+Status BlockingChannel::send_parts(std::span<const std::span<const std::byte>> parts,
+                                   Nanos timeout) {
+  MYELIN_RETURN_IF_ERROR(session_->send_parts(parts, mono_now()));
+  return flush(mono_now() + timeout);
+}
+
+Result<std::size_t> BlockingChannel::receive(
+    const std::function<void(std::span<const std::byte>)>& fn, Nanos timeout) {
+  const MonoTime deadline = mono_now() + timeout;
+  std::size_t handed = 0;
+  while (!copies_.empty()) {  // messages that arrived during a receive_copy()
+    fn(copies_.front());
+    copies_.pop_front();
+    ++handed;
+  }
+  if (handed > 0) return handed;
+  sink_ = &fn;
+  const std::size_t before = delivered_;
+  Status s;
+  while (delivered_ == before && s.ok()) {
+    if (session_->state() == SessionState::kClosed) {
+      s = session_->close_reason().ok() ? closed("secure channel: closed")
+                                        : session_->close_reason();
+      break;
+    }
+    s = read_some(deadline);
+  }
+  sink_ = nullptr;
+  if (delivered_ != before) return delivered_ - before;
+  return s;
+}
+
+Result<std::vector<std::byte>> BlockingChannel::receive_copy(Nanos timeout) {
+  const MonoTime deadline = mono_now() + timeout;
+  while (copies_.empty()) {
+    if (session_->state() == SessionState::kClosed) {
+      return session_->close_reason().ok() ? closed("secure channel: closed")
+                                           : session_->close_reason();
+    }
+    MYELIN_RETURN_IF_ERROR(read_some(deadline));
+  }
+  std::vector<std::byte> m = std::move(copies_.front());
+  copies_.pop_front();
+  return m;
+}
+
+Status BlockingChannel::close(Nanos timeout) {
+  MYELIN_RETURN_IF_ERROR(session_->close(CloseCode::kNormal, mono_now()));
+  MYELIN_RETURN_IF_ERROR(flush(mono_now() + timeout));
+  return stream_->shutdown_write();
+}
+
+}  // namespace myelin::secure

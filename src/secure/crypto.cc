@@ -1,0 +1,308 @@
+#include "src/secure/crypto.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+
+#include <string>
+#include <utility>
+
+namespace myelin::secure::detail {
+namespace {
+
+// The last OpenSSL error as text, for the local log (never sent to a peer).
+std::string ssl_error(const char* what) {
+  const unsigned long e = ERR_get_error();
+  std::string msg = std::string(what) + " failed";
+  if (e != 0) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    msg += ": ";
+    msg += buf;
+  }
+  ERR_clear_error();
+  return msg;
+}
+
+const unsigned char* u8(const std::byte* p) { return reinterpret_cast<const unsigned char*>(p); }
+unsigned char* u8(std::byte* p) { return reinterpret_cast<unsigned char*>(p); }
+
+// Algorithms fetched once. Fetching costs a lock and a property query, which
+// would otherwise be paid on every handshake; the fetched objects are
+// immutable and shared by all threads.
+struct Algorithms {
+  EVP_MAC* hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  EVP_KDF* hkdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  EVP_CIPHER* chacha = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
+  EVP_CIPHER* aes_gcm = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+};
+
+const Algorithms& algs() {
+  static const Algorithms a;  // process lifetime on purpose: never freed
+  return a;
+}
+
+}  // namespace
+
+Status random_bytes(std::span<std::byte> out) {
+  if (RAND_bytes(u8(out.data()), static_cast<int>(out.size())) != 1) {
+    return internal_error(ssl_error("RAND_bytes"));
+  }
+  return ok_status();
+}
+
+bool equal_ct(Bytes a, Bytes b) noexcept {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+Digest sha256(std::initializer_list<Bytes> parts) {
+  Digest out{};
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  bool ok = ctx != nullptr && EVP_DigestInit_ex2(ctx, algs().sha256, nullptr) == 1;
+  for (Bytes p : parts) ok = ok && EVP_DigestUpdate(ctx, p.data(), p.size()) == 1;
+  unsigned int len = 0;
+  ok = ok && EVP_DigestFinal_ex(ctx, u8(out.data()), &len) == 1;
+  EVP_MD_CTX_free(ctx);
+  if (!ok) std::abort();  // SHA-256 cannot fail short of memory exhaustion
+  return out;
+}
+
+Status hmac_sha256(Bytes key, std::initializer_list<Bytes> parts, std::span<std::byte, 32> out) {
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(algs().hmac);
+  if (ctx == nullptr) return internal_error(ssl_error("EVP_MAC_CTX_new"));
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_END};
+  bool ok = EVP_MAC_init(ctx, u8(key.data()), key.size(), params) == 1;
+  for (Bytes p : parts) ok = ok && EVP_MAC_update(ctx, u8(p.data()), p.size()) == 1;
+  std::size_t len = 0;
+  ok = ok && EVP_MAC_final(ctx, u8(out.data()), &len, out.size()) == 1 && len == 32;
+  EVP_MAC_CTX_free(ctx);
+  return ok ? ok_status() : internal_error(ssl_error("HMAC-SHA256"));
+}
+
+namespace {
+
+Status hkdf(int mode, Bytes salt, Bytes key, Bytes info, std::span<std::byte> out) {
+  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(algs().hkdf);
+  if (ctx == nullptr) return internal_error(ssl_error("EVP_KDF_CTX_new"));
+  char digest[] = "SHA256";
+  OSSL_PARAM params[6];
+  int n = 0;
+  params[n++] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+  params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
+  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                                  const_cast<std::byte*>(key.data()), key.size());
+  if (!salt.empty()) {
+    params[n++] = OSSL_PARAM_construct_octet_string(
+        OSSL_KDF_PARAM_SALT, const_cast<std::byte*>(salt.data()), salt.size());
+  }
+  if (!info.empty()) {
+    params[n++] = OSSL_PARAM_construct_octet_string(
+        OSSL_KDF_PARAM_INFO, const_cast<std::byte*>(info.data()), info.size());
+  }
+  params[n] = OSSL_PARAM_construct_end();
+  const bool ok = EVP_KDF_derive(ctx, u8(out.data()), out.size(), params) == 1;
+  EVP_KDF_CTX_free(ctx);
+  return ok ? ok_status() : internal_error(ssl_error("HKDF"));
+}
+
+}  // namespace
+
+Status hkdf_extract(Bytes salt, Bytes ikm, std::span<std::byte, 32> prk) {
+  return hkdf(EVP_KDF_HKDF_MODE_EXTRACT_ONLY, salt, ikm, {}, prk);
+}
+
+Status hkdf_expand(Bytes prk, Bytes info, std::span<std::byte> out) {
+  if (out.empty() || out.size() > 255 * 32) return invalid_argument("HKDF-Expand: bad length");
+  return hkdf(EVP_KDF_HKDF_MODE_EXPAND_ONLY, {}, prk, info, out);
+}
+
+// --- X25519 ------------------------------------------------------------------
+
+Result<X25519KeyPair> X25519KeyPair::generate() {
+  EVP_PKEY_CTX* kctx = EVP_PKEY_CTX_new_id(EVP_PKEY_X25519, nullptr);
+  EVP_PKEY* pkey = nullptr;
+  const bool ok =
+      kctx != nullptr && EVP_PKEY_keygen_init(kctx) == 1 && EVP_PKEY_keygen(kctx, &pkey) == 1;
+  EVP_PKEY_CTX_free(kctx);
+  if (!ok) return internal_error(ssl_error("X25519 keygen"));
+  std::array<std::byte, 32> pub{};
+  std::size_t len = pub.size();
+  if (EVP_PKEY_get_raw_public_key(pkey, u8(pub.data()), &len) != 1 || len != 32) {
+    EVP_PKEY_free(pkey);
+    return internal_error(ssl_error("X25519 public key"));
+  }
+  return X25519KeyPair(pkey, pub);
+}
+
+Result<X25519KeyPair> X25519KeyPair::from_private(std::span<const std::byte, 32> priv) {
+  EVP_PKEY* pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, u8(priv.data()), 32);
+  if (pkey == nullptr) return internal_error(ssl_error("X25519 private key"));
+  std::array<std::byte, 32> pub{};
+  std::size_t len = pub.size();
+  if (EVP_PKEY_get_raw_public_key(pkey, u8(pub.data()), &len) != 1 || len != 32) {
+    EVP_PKEY_free(pkey);
+    return internal_error(ssl_error("X25519 public key"));
+  }
+  return X25519KeyPair(pkey, pub);
+}
+
+X25519KeyPair& X25519KeyPair::operator=(X25519KeyPair&& other) noexcept {
+  if (this != &other) {
+    erase();
+    pkey_ = std::exchange(other.pkey_, nullptr);
+    pub_ = other.pub_;
+  }
+  return *this;
+}
+
+X25519KeyPair::~X25519KeyPair() { erase(); }
+
+void X25519KeyPair::erase() noexcept {
+  EVP_PKEY_free(pkey_);
+  pkey_ = nullptr;
+}
+
+Result<Key32> X25519KeyPair::agree(std::span<const std::byte, 32> peer) const {
+  if (pkey_ == nullptr) return failed_precondition("X25519: private key already erased");
+  EVP_PKEY* peer_key = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, u8(peer.data()), 32);
+  if (peer_key == nullptr) return internal_error(ssl_error("X25519 peer key"));
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new(pkey_, nullptr);
+  Key32 shared;
+  std::size_t len = 32;
+  // OpenSSL's X25519 derive already rejects the all-zero output (RFC 7748
+  // section 6.1); the explicit check below keeps that property independent
+  // of the provider.
+  const bool ok = ctx != nullptr && EVP_PKEY_derive_init(ctx) == 1 &&
+                  EVP_PKEY_derive_set_peer(ctx, peer_key) == 1 &&
+                  EVP_PKEY_derive(ctx, shared.data(), &len) == 1 && len == 32;
+  EVP_PKEY_CTX_free(ctx);
+  EVP_PKEY_free(peer_key);
+  if (!ok) {
+    ERR_clear_error();
+    return authentication_failed("X25519: peer public key gives no shared secret");
+  }
+  static constexpr std::array<std::byte, 32> kZero{};
+  if (equal_ct(shared.span(), kZero)) {
+    return authentication_failed("X25519: all-zero shared secret (low-order peer key)");
+  }
+  return shared;
+}
+
+// --- AEAD --------------------------------------------------------------------
+
+Result<Aead> Aead::create(AeadAlg alg, std::span<const std::byte, 32> key) {
+  const EVP_CIPHER* cipher = alg == AeadAlg::kChaCha20Poly1305 ? algs().chacha : algs().aes_gcm;
+  if (cipher == nullptr) return unimplemented("AEAD suite not available in this OpenSSL");
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  if (ctx == nullptr) return internal_error(ssl_error("EVP_CIPHER_CTX_new"));
+  // Encrypt direction by default; open_begin switches the direction without
+  // re-keying. A 12-byte IV is the default for both suites.
+  if (EVP_CipherInit_ex2(ctx, cipher, u8(key.data()), nullptr, 1, nullptr) != 1) {
+    EVP_CIPHER_CTX_free(ctx);
+    return internal_error(ssl_error("AEAD init"));
+  }
+  return Aead(ctx, alg);
+}
+
+Aead& Aead::operator=(Aead&& other) noexcept {
+  if (this != &other) {
+    EVP_CIPHER_CTX_free(ctx_);
+    ctx_ = std::exchange(other.ctx_, nullptr);
+    alg_ = other.alg_;
+  }
+  return *this;
+}
+
+Aead::~Aead() { EVP_CIPHER_CTX_free(ctx_); }  // frees and cleanses the key schedule
+
+Status Aead::rekey(std::span<const std::byte, 32> key) {
+  if (EVP_CipherInit_ex2(ctx_, nullptr, u8(key.data()), nullptr, -1, nullptr) != 1) {
+    return internal_error(ssl_error("AEAD rekey"));
+  }
+  return ok_status();
+}
+
+Status Aead::seal_begin(std::span<const std::byte, kNonceSize> nonce, Bytes aad) {
+  int len = 0;
+  if (EVP_CipherInit_ex2(ctx_, nullptr, nullptr, u8(nonce.data()), 1, nullptr) != 1 ||
+      (!aad.empty() &&
+       EVP_CipherUpdate(ctx_, nullptr, &len, u8(aad.data()), static_cast<int>(aad.size())) != 1)) {
+    return internal_error(ssl_error("AEAD seal"));
+  }
+  return ok_status();
+}
+
+Status Aead::seal_update(Bytes in, std::byte* out) {
+  int len = 0;
+  if (in.empty()) return ok_status();
+  if (EVP_CipherUpdate(ctx_, u8(out), &len, u8(in.data()), static_cast<int>(in.size())) != 1 ||
+      static_cast<std::size_t>(len) != in.size()) {
+    return internal_error(ssl_error("AEAD seal"));
+  }
+  return ok_status();
+}
+
+Status Aead::seal_finish(std::span<std::byte, kTagSize> tag) {
+  int len = 0;
+  unsigned char dummy[16];
+  if (EVP_CipherFinal_ex(ctx_, dummy, &len) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, kTagSize, tag.data()) != 1) {
+    return internal_error(ssl_error("AEAD seal"));
+  }
+  return ok_status();
+}
+
+Status Aead::open_begin(std::span<const std::byte, kNonceSize> nonce, Bytes aad) {
+  int len = 0;
+  if (EVP_CipherInit_ex2(ctx_, nullptr, nullptr, u8(nonce.data()), 0, nullptr) != 1 ||
+      (!aad.empty() &&
+       EVP_CipherUpdate(ctx_, nullptr, &len, u8(aad.data()), static_cast<int>(aad.size())) != 1)) {
+    return internal_error(ssl_error("AEAD open"));
+  }
+  return ok_status();
+}
+
+Status Aead::open_update(Bytes in, std::byte* out) {
+  int len = 0;
+  if (in.empty()) return ok_status();
+  if (EVP_CipherUpdate(ctx_, u8(out), &len, u8(in.data()), static_cast<int>(in.size())) != 1 ||
+      static_cast<std::size_t>(len) != in.size()) {
+    return internal_error(ssl_error("AEAD open"));
+  }
+  return ok_status();
+}
+
+Status Aead::open_finish(std::span<const std::byte, kTagSize> tag) {
+  int len = 0;
+  unsigned char dummy[16];
+  if (EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_SET_TAG, kTagSize,
+                          const_cast<std::byte*>(tag.data())) != 1) {
+    return internal_error(ssl_error("AEAD set tag"));
+  }
+  if (EVP_CipherFinal_ex(ctx_, dummy, &len) != 1) {
+    ERR_clear_error();
+    return authentication_failed("AEAD tag mismatch");
+  }
+  return ok_status();
+}
+
+Status Aead::seal(std::span<const std::byte, kNonceSize> nonce, Bytes aad, Bytes in, std::byte* out,
+                  std::span<std::byte, kTagSize> tag) {
+  MYELIN_RETURN_IF_ERROR(seal_begin(nonce, aad));
+  MYELIN_RETURN_IF_ERROR(seal_update(in, out));
+  return seal_finish(tag);
+}
+
+Status Aead::open(std::span<const std::byte, kNonceSize> nonce, Bytes aad, Bytes in, std::byte* out,
+                  std::span<const std::byte, kTagSize> tag) {
+  MYELIN_RETURN_IF_ERROR(open_begin(nonce, aad));
+  MYELIN_RETURN_IF_ERROR(open_update(in, out));
+  return open_finish(tag);
+}
+
+}  // namespace myelin::secure::detail
