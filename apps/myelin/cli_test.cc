@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -184,6 +185,48 @@ TEST_F(Cli, BenchClockWritesMarkdownAndJson) {
   EXPECT_NE(md.find("| mono_now() |"), std::string::npos);
   const auto j = nlohmann::json::parse(slurp(dir_ / "r" / "clock.json"));
   EXPECT_GT(j["data"][0]["p50_ns"].get<double>(), 0);
+}
+
+std::string models_dir() {
+  const char* src = std::getenv("MYELIN_SOURCE_DIR");
+  return std::string(src ? src : ".") + "/models";
+}
+
+TEST_F(Cli, PredictRunsAShippedModel) {
+  Outcome r = run({"predict", "--model", models_dir() + "/logistic_regression.onnx", "--input",
+                   models_dir() + "/logistic_regression.input.json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.contains("probabilities")) << r.out;
+  double sum = 0;
+  for (const auto& p : j["probabilities"]["data"]) sum += p.get<double>();
+  EXPECT_NEAR(sum, 1.0, 1e-5);  // softmax output of a real model
+}
+
+TEST_F(Cli, CompileThenInspectAndPredictFromTheCompiledFile) {
+  const std::string onnx = models_dir() + "/mlp.onnx";
+  Outcome c = run({"compile", onnx, "-o", "mlp.mylm"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  Outcome i = run({"inspect", "mlp.mylm"});
+  ASSERT_EQ(i.exit_code, 0) << i.err;
+  EXPECT_NE(i.out.find("[N, 64]"), std::string::npos) << i.out;
+  const std::string input = models_dir() + "/mlp.input.json";
+  Outcome from_onnx = run({"predict", "--model", onnx, "--input", input});
+  Outcome from_mylm = run({"predict", "--model", "mlp.mylm", "--input", input});
+  ASSERT_EQ(from_onnx.exit_code, 0) << from_onnx.err;
+  EXPECT_EQ(from_mylm.out, from_onnx.out);
+}
+
+TEST_F(Cli, PredictRejectsBadModelsAndInputsInOneLine) {
+  std::ofstream(dir_ / "bad.onnx") << "garbage";
+  std::ofstream(dir_ / "short.json") << R"({"X": [[1, 2]]})";
+  expect_usage_error({"predict", "--model", "bad.onnx", "--input", "short.json"},
+                     "bad.onnx: not a valid ONNX model");
+  expect_usage_error({"predict", "--model", models_dir() + "/mlp.onnx", "--input", "short.json"},
+                     "input 'X' has shape [1, 2], expected [N, 64]");
+  Outcome missing = run({"predict", "--model", "missing.onnx", "--input", "short.json"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("missing.onnx"), std::string::npos) << missing.err;
 }
 
 }  // namespace
