@@ -103,7 +103,16 @@ void over_listener(bool tcp) {
   ASSERT_TRUE((*c)->close().ok());
   auto f = server.closed.get_future();
   ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
-  (void)server.loop->submit([&] { (*l)->close(); });
+  // The listener belongs to the loop thread: close and destroy it there, and
+  // wait, so the loop never touches it after this frame is gone.
+  std::promise<void> listener_gone;
+  ASSERT_TRUE(server.loop
+                  ->submit([&] {
+                    l->reset();
+                    listener_gone.set_value();
+                  })
+                  .ok());
+  listener_gone.get_future().wait();
 }
 
 TEST(SecureChannel, TcpEcho) { over_listener(true); }
