@@ -81,6 +81,7 @@ Status authentication_failed(std::string m) {
 Status unimplemented(std::string m) { return {ErrorCode::kUnimplemented, std::move(m)}; }
 Status data_loss(std::string m) { return {ErrorCode::kDataLoss, std::move(m)}; }
 Status internal_error(std::string m) { return {ErrorCode::kInternal, std::move(m)}; }
+Status aborted(std::string m) { return {ErrorCode::kAborted, std::move(m)}; }
 
 Status errno_error(std::string_view what, int errnum) {
   char buf[256];

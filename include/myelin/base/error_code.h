@@ -32,7 +32,8 @@ namespace myelin {
     "a tag, MAC, credential or attestation did not verify")                        \
   X(kUnimplemented, 15, "unimplemented", "the feature is not supported")           \
   X(kDataLoss, 16, "data_loss", "stored data is corrupt or truncated")             \
-  X(kInternal, 17, "internal", "an invariant of myelin itself was broken")
+  X(kInternal, 17, "internal", "an invariant of myelin itself was broken")         \
+  X(kAborted, 18, "aborted", "the peer refused or abandoned the operation")
 
 enum class ErrorCode : std::uint8_t {
 #define MYELIN_X_ENUM(e, v, name, meaning) e = v,

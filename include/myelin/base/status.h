@@ -73,6 +73,7 @@ Status authentication_failed(std::string message);
 Status unimplemented(std::string message);
 Status data_loss(std::string message);
 Status internal_error(std::string message);
+Status aborted(std::string message);
 
 // An io_error whose message ends with strerror(errnum): "open model.onnx: No such file".
 Status errno_error(std::string_view what, int errnum);
