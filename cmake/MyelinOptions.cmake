@@ -28,13 +28,22 @@ endif()
 # myelin_add_test(NAME SOURCES ... LIBS ... [LABELS ...]): one GoogleTest
 # binary in build/<preset>/bin, registered with CTest test by test. Label
 # concurrency tests `concurrency`: scripts/test also runs those under tsan.
+# FIXTURES names CTest fixtures the tests need (e.g. amqp_broker, the private
+# RabbitMQ node), which CTest then sets up before and cleans up after them.
 function(myelin_add_test name)
   if(MYELIN_FUZZ)
     return()  # the fuzz preset builds fuzz targets only
   endif()
-  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS;FIXTURES" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} myelin_options GTest::gtest GTest::gtest_main)
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
-    PROPERTIES ENVIRONMENT "MYELIN_SOURCE_DIR=${PROJECT_SOURCE_DIR}" LABELS "${ARG_LABELS}")
+  # An empty property value would swallow the next key: add only the set ones.
+  set(_props ENVIRONMENT "MYELIN_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+  if(ARG_LABELS)
+    list(APPEND _props LABELS "${ARG_LABELS}")
+  endif()
+  if(ARG_FIXTURES)
+    list(APPEND _props FIXTURES_REQUIRED "${ARG_FIXTURES}")
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES ${_props})
 endfunction()

@@ -1,0 +1,230 @@
+// A thread-safe AMQP 0-9-1 client for RabbitMQ: Connection and Channel.
+//
+// One Connection is one TCP connection with one I/O owner: an EventLoop
+// thread that the Connection starts. That thread alone touches the socket,
+// the codec and every channel's state; it sends and checks heartbeats
+// whatever the application does. Every public method below may be called
+// from any thread: it hands the work to the loop through its ingress queue
+// and reports back through a std::future or a callback. The codec itself has
+// no locks; thread safety comes from that hand-off.
+//
+// Errors reach the caller that caused them. A channel-level error from the
+// broker (a passive declare of a missing queue, a publish to a missing
+// exchange) fails the call that was in flight and closes that channel only;
+// the connection and the other channels keep working. A dead connection
+// fails every pending call with kUnavailable.
+//
+// Async contract: a call that takes a callback and returns an error never
+// runs the callback; otherwise the callback runs exactly once, on the loop
+// thread (publish callbacks) or on a delivery thread (consumer handlers).
+// Callbacks must not block; they may call back into the client.
+//
+// Epochs: every Connection object has an epoch (a process-wide counter) and
+// every Channel carries the epoch of the connection that opened it, so a
+// channel from an earlier connection can never be used on a later one (the
+// recovery issue reconnects into a new epoch).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "myelin/amqp/config.h"
+#include "myelin/amqp/types.h"
+#include "myelin/base/result.h"
+#include "myelin/base/status.h"
+
+namespace myelin::amqp {
+
+namespace detail {
+class ConnectionCore;
+struct ChannelShared;
+}  // namespace detail
+
+struct Message {
+  BasicProperties properties;
+  std::string body;
+};
+
+// A message handed to a consumer or returned by get().
+struct Delivery {
+  std::string consumer_tag;  // empty for basic.get
+  std::uint64_t delivery_tag = 0;
+  bool redelivered = false;
+  std::string exchange;
+  std::string routing_key;
+  std::uint32_t message_count = 0;  // basic.get only: messages left in the queue
+  BasicProperties properties;
+  std::string body;
+};
+
+struct ExchangeOptions {
+  bool passive = false;
+  bool durable = false;
+  bool auto_delete = false;
+  bool internal = false;
+  FieldTable arguments;
+};
+
+struct QueueOptions {
+  bool passive = false;
+  bool durable = false;
+  bool exclusive = false;
+  bool auto_delete = false;
+  FieldTable arguments;
+};
+
+struct QueueInfo {
+  std::string name;  // the broker's name when declared with an empty one
+  std::uint32_t message_count = 0;
+  std::uint32_t consumer_count = 0;
+};
+
+struct ConsumeOptions {
+  std::string consumer_tag;  // empty: the broker picks one
+  bool no_ack = false;
+  bool exclusive = false;
+  FieldTable arguments;
+};
+
+struct PublishOptions {
+  bool mandatory = false;
+};
+
+// Runs once per publish: ok when the broker confirmed it (confirm mode) or
+// when it was handed to the socket (no confirm mode); kAborted for a nack;
+// kNotFound when a mandatory message was returned unroutable; kUnavailable
+// or kClosed when the channel or connection died first.
+using PublishCallback = std::function<void(const Status&)>;
+using DeliveryHandler = std::function<void(Delivery&&)>;
+// Runs once when a consumer ends: ok after our cancel, an error when the
+// broker cancelled it (queue deleted) or the channel/connection died.
+using CancelHandler = std::function<void(const Status&)>;
+// Receives mandatory messages the broker could not route (basic.return).
+using ReturnHandler = std::function<void(std::uint16_t reply_code, const std::string& reply_text,
+                                         Delivery&& message)>;
+
+class Channel {
+ public:
+  ~Channel();
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+
+  [[nodiscard]] std::uint16_t id() const noexcept { return id_; }
+  [[nodiscard]] std::uint64_t epoch() const noexcept { return epoch_; }
+  // False once the broker or we closed it, or its connection died.
+  [[nodiscard]] bool is_open() const noexcept;
+  // Why it closed (ok while open).
+  [[nodiscard]] Status close_reason() const;
+
+  std::future<Status> exchange_declare(std::string name, std::string type,
+                                       ExchangeOptions options = {});
+  std::future<Status> exchange_delete(std::string name, bool if_unused = false);
+  std::future<Result<QueueInfo>> queue_declare(std::string name, QueueOptions options = {});
+  std::future<Status> queue_bind(std::string queue, std::string exchange, std::string routing_key,
+                                 FieldTable arguments = {});
+  std::future<Status> queue_unbind(std::string queue, std::string exchange, std::string routing_key,
+                                   FieldTable arguments = {});
+  // Messages purged / deleted.
+  std::future<Result<std::uint32_t>> queue_purge(std::string queue);
+  std::future<Result<std::uint32_t>> queue_delete(std::string queue, bool if_unused = false,
+                                                  bool if_empty = false);
+  std::future<Status> qos(std::uint16_t prefetch_count, bool global = false);
+
+  // Puts the channel in confirm mode: every later publish is confirmed by
+  // the broker. At most `window` publishes wait unconfirmed; later ones wait
+  // in the channel (in order) until confirms free the window.
+  std::future<Status> confirm_select(std::size_t window = 4096);
+
+  // Publishes; `done` (may be empty) reports the outcome as above.
+  Status publish(std::string exchange, std::string routing_key, Message message,
+                 PublishCallback done = {}, PublishOptions options = {});
+  std::future<Status> publish(std::string exchange, std::string routing_key, Message message,
+                              PublishOptions options);
+  // Many messages to one exchange/routing key, handed to the loop in one
+  // step; `done` runs once, with the first failure or ok when all succeeded.
+  Status publish_batch(std::string exchange, std::string routing_key, std::vector<Message> messages,
+                       PublishCallback done, PublishOptions options = {});
+
+  // Starts a consumer. Deliveries run `on_delivery` on the connection's
+  // delivery threads, in order for this channel. The future gives the tag.
+  std::future<Result<std::string>> consume(std::string queue, DeliveryHandler on_delivery,
+                                           ConsumeOptions options = {},
+                                           CancelHandler on_cancel = {});
+  std::future<Status> cancel(std::string consumer_tag);
+  // basic.get: nullopt when the queue was empty.
+  std::future<Result<std::optional<Delivery>>> get(std::string queue, bool no_ack = false);
+
+  // Acknowledgements; any thread. They fail only if the channel is gone.
+  Status ack(std::uint64_t delivery_tag, bool multiple = false);
+  Status nack(std::uint64_t delivery_tag, bool multiple = false, bool requeue = true);
+  Status reject(std::uint64_t delivery_tag, bool requeue = true);
+
+  // Where basic.return messages go (set before publishing mandatory ones).
+  void set_return_handler(ReturnHandler handler);
+
+  std::future<Status> close();
+
+ private:
+  friend class detail::ConnectionCore;
+  Channel(std::shared_ptr<detail::ConnectionCore> core,
+          std::shared_ptr<detail::ChannelShared> shared, std::uint16_t id, std::uint64_t epoch);
+  std::shared_ptr<detail::ConnectionCore> core_;
+  std::shared_ptr<detail::ChannelShared> shared_;
+  std::uint16_t id_;
+  std::uint64_t epoch_;
+};
+
+struct ConnectionStats {
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_out = 0;
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+  std::uint64_t writes = 0;  // write/writev calls: bytes_out / writes is the coalescing
+  std::uint64_t heartbeats_in = 0;
+  std::uint64_t heartbeats_out = 0;
+  std::uint32_t channels_open = 0;
+};
+
+class Connection {
+ public:
+  // Connects, authenticates (PLAIN), negotiates channel_max / frame_max /
+  // heartbeat and opens the vhost; blocks until open or failed.
+  static Result<std::shared_ptr<Connection>> connect(ConnectionConfig config);
+  ~Connection();  // closes (waits a bounded time for close-ok)
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Opens a channel (blocking until channel.open-ok or the timeout).
+  Result<std::shared_ptr<Channel>> open_channel(Nanos timeout = std::chrono::seconds(10));
+
+  // Clean close handshake; later calls fail with kClosed.
+  Status close(Nanos timeout = std::chrono::seconds(5));
+
+  [[nodiscard]] bool is_open() const noexcept;
+  // connection.blocked from the broker (a resource alarm) until unblocked.
+  [[nodiscard]] bool is_blocked() const noexcept;
+  // Runs on the loop thread with the reason text, or "" when unblocked.
+  void on_blocked(std::function<void(bool blocked, const std::string& reason)> callback);
+  // Runs once, on the loop thread, when the connection ends for any reason.
+  void on_closed(std::function<void(const Status&)> callback);
+  [[nodiscard]] Status close_reason() const;
+
+  [[nodiscard]] std::uint64_t epoch() const noexcept;
+  [[nodiscard]] std::uint16_t channel_max() const noexcept;
+  [[nodiscard]] std::uint32_t frame_max() const noexcept;
+  [[nodiscard]] std::uint16_t heartbeat_s() const noexcept;
+  [[nodiscard]] ConnectionStats stats() const;
+  [[nodiscard]] const ConnectionConfig& config() const noexcept;
+
+ private:
+  explicit Connection(std::shared_ptr<detail::ConnectionCore> core);
+  std::shared_ptr<detail::ConnectionCore> core_;
+};
+
+}  // namespace myelin::amqp

@@ -1,0 +1,386 @@
+// Channel: the thread-safe handle. Each call encodes its frames on the
+// calling thread (so many publishing threads share the encoding work) and
+// hands them to the connection's loop, where ConnectionCore queues them.
+#include <utility>
+
+#include "src/amqp/connection_core.h"
+
+namespace myelin::amqp {
+
+using detail::ChannelOp;
+using detail::ChannelState;
+using detail::ConnectionCore;
+using detail::Incoming;
+using detail::Reply;
+
+namespace {
+
+// Sends the synchronous method `m` on channel (id, epoch) and answers the
+// returned future with convert(reply) once the broker replied.
+template <typename T, typename Convert>
+std::future<T> call(const std::shared_ptr<ConnectionCore>& core, std::uint16_t id,
+                    std::uint64_t epoch, const wire::Method& m, detail::Accepts accepts,
+                    Convert convert) {
+  auto reply = std::make_shared<Reply<T>>();
+  auto f = reply->future();
+  ChannelOp op;
+  op.kind = ChannelOp::Kind::kRpc;
+  if (Status st = wire::append_method_frame(op.frames, id, m); !st.ok()) {
+    reply->fail(std::move(st).with_context("amqp: " + std::string(wire::method_name(m))));
+    return f;
+  }
+  op.accepts = accepts;
+  op.done = [reply, convert = std::move(convert)](Result<Incoming> in) mutable {
+    if (!in) return reply->fail(in.error());
+    reply->set(convert(std::move(*in)));
+  };
+  const Status st =
+      core->submit([core, id, epoch, reply, op = std::make_shared<ChannelOp>(std::move(op))] {
+        auto ch = core->channel(id, epoch);
+        if (!ch) return reply->fail(ch.error());
+        core->enqueue(**ch, std::move(*op));
+      });
+  if (!st.ok()) reply->fail(closed("amqp: the connection is closed"));
+  return f;
+}
+
+template <typename Reply>
+auto status_of() {
+  return [](Incoming&&) { return ok_status(); };
+}
+
+}  // namespace
+
+Channel::Channel(std::shared_ptr<ConnectionCore> core,
+                 std::shared_ptr<detail::ChannelShared> shared, std::uint16_t id,
+                 std::uint64_t epoch)
+    : core_(std::move(core)), shared_(std::move(shared)), id_(id), epoch_(epoch) {}
+
+Channel::~Channel() {
+  if (is_open()) (void)close();  // best effort; nobody waits for it
+}
+
+bool Channel::is_open() const noexcept {
+  return shared_->open.load(std::memory_order_acquire) && core_->is_open();
+}
+
+Status Channel::close_reason() const {
+  {
+    std::lock_guard lock(shared_->mu);
+    if (!shared_->reason.ok()) return shared_->reason;
+  }
+  return core_->close_reason();
+}
+
+std::future<Status> Channel::exchange_declare(std::string name, std::string type,
+                                              ExchangeOptions options) {
+  wire::ExchangeDeclare m;
+  m.exchange = std::move(name);
+  m.type = std::move(type);
+  m.passive = options.passive;
+  m.durable = options.durable;
+  m.auto_delete = options.auto_delete;
+  m.internal = options.internal;
+  m.arguments = std::move(options.arguments);
+  return call<Status>(core_, id_, epoch_, m, detail::accepts_one_of<wire::ExchangeDeclareOk>,
+                      status_of<wire::ExchangeDeclareOk>());
+}
+
+std::future<Status> Channel::exchange_delete(std::string name, bool if_unused) {
+  wire::ExchangeDelete m;
+  m.exchange = std::move(name);
+  m.if_unused = if_unused;
+  return call<Status>(core_, id_, epoch_, m, detail::accepts_one_of<wire::ExchangeDeleteOk>,
+                      status_of<wire::ExchangeDeleteOk>());
+}
+
+std::future<Result<QueueInfo>> Channel::queue_declare(std::string name, QueueOptions options) {
+  wire::QueueDeclare m;
+  m.queue = std::move(name);
+  m.passive = options.passive;
+  m.durable = options.durable;
+  m.exclusive = options.exclusive;
+  m.auto_delete = options.auto_delete;
+  m.arguments = std::move(options.arguments);
+  return call<Result<QueueInfo>>(
+      core_, id_, epoch_, m, detail::accepts_one_of<wire::QueueDeclareOk>, [](Incoming&& in) {
+        auto& ok = std::get<wire::QueueDeclareOk>(in.method);
+        return Result<QueueInfo>(
+            QueueInfo{std::move(ok.queue), ok.message_count, ok.consumer_count});
+      });
+}
+
+std::future<Status> Channel::queue_bind(std::string queue, std::string exchange,
+                                        std::string routing_key, FieldTable arguments) {
+  wire::QueueBind m;
+  m.queue = std::move(queue);
+  m.exchange = std::move(exchange);
+  m.routing_key = std::move(routing_key);
+  m.arguments = std::move(arguments);
+  return call<Status>(core_, id_, epoch_, m, detail::accepts_one_of<wire::QueueBindOk>,
+                      status_of<wire::QueueBindOk>());
+}
+
+std::future<Status> Channel::queue_unbind(std::string queue, std::string exchange,
+                                          std::string routing_key, FieldTable arguments) {
+  wire::QueueUnbind m;
+  m.queue = std::move(queue);
+  m.exchange = std::move(exchange);
+  m.routing_key = std::move(routing_key);
+  m.arguments = std::move(arguments);
+  return call<Status>(core_, id_, epoch_, m, detail::accepts_one_of<wire::QueueUnbindOk>,
+                      status_of<wire::QueueUnbindOk>());
+}
+
+std::future<Result<std::uint32_t>> Channel::queue_purge(std::string queue) {
+  wire::QueuePurge m;
+  m.queue = std::move(queue);
+  return call<Result<std::uint32_t>>(
+      core_, id_, epoch_, m, detail::accepts_one_of<wire::QueuePurgeOk>, [](Incoming&& in) {
+        return Result<std::uint32_t>(std::get<wire::QueuePurgeOk>(in.method).message_count);
+      });
+}
+
+std::future<Result<std::uint32_t>> Channel::queue_delete(std::string queue, bool if_unused,
+                                                         bool if_empty) {
+  wire::QueueDelete m;
+  m.queue = std::move(queue);
+  m.if_unused = if_unused;
+  m.if_empty = if_empty;
+  return call<Result<std::uint32_t>>(
+      core_, id_, epoch_, m, detail::accepts_one_of<wire::QueueDeleteOk>, [](Incoming&& in) {
+        return Result<std::uint32_t>(std::get<wire::QueueDeleteOk>(in.method).message_count);
+      });
+}
+
+std::future<Status> Channel::qos(std::uint16_t prefetch_count, bool global) {
+  wire::BasicQos m;
+  m.prefetch_count = prefetch_count;
+  m.global = global;
+  return call<Status>(core_, id_, epoch_, m, detail::accepts_one_of<wire::BasicQosOk>,
+                      status_of<wire::BasicQosOk>());
+}
+
+std::future<Status> Channel::confirm_select(std::size_t window) {
+  auto reply = std::make_shared<Reply<Status>>();
+  auto f = reply->future();
+  if (window == 0) {
+    reply->fail(invalid_argument("amqp: confirm_select: the window must be at least 1"));
+    return f;
+  }
+  auto core = core_;
+  const std::uint16_t id = id_;
+  const std::uint64_t epoch = epoch_;
+  const Status st = core->submit([core, id, epoch, window, reply] {
+    auto ch = core->channel(id, epoch);
+    if (!ch) return reply->fail(ch.error());
+    ChannelOp op;
+    op.kind = ChannelOp::Kind::kRpc;
+    (void)wire::append_method_frame(op.frames, id, wire::ConfirmSelect{});  // fixed size
+    op.accepts = detail::accepts_one_of<wire::ConfirmSelectOk>;
+    op.done = [core, id, epoch, window, reply](Result<Incoming> in) {
+      if (!in) return reply->fail(in.error());
+      auto state = core->channel(id, epoch);
+      if (!state) return reply->fail(state.error());
+      (*state)->confirm_mode = true;
+      (*state)->window = window;
+      reply->set(ok_status());
+    };
+    core->enqueue(**ch, std::move(op));
+  });
+  if (!st.ok()) reply->fail(closed("amqp: the connection is closed"));
+  return f;
+}
+
+Status Channel::publish(std::string exchange, std::string routing_key, Message message,
+                        PublishCallback done, PublishOptions options) {
+  std::vector<Message> one;
+  one.push_back(std::move(message));
+  return publish_batch(std::move(exchange), std::move(routing_key), std::move(one), std::move(done),
+                       options);
+}
+
+std::future<Status> Channel::publish(std::string exchange, std::string routing_key, Message message,
+                                     PublishOptions options) {
+  auto reply = std::make_shared<Reply<Status>>();
+  auto f = reply->future();
+  const Status st = publish(
+      std::move(exchange), std::move(routing_key), std::move(message),
+      [reply](const Status& s) { reply->set(s); }, options);
+  if (!st.ok()) reply->fail(st);
+  return f;
+}
+
+Status Channel::publish_batch(std::string exchange, std::string routing_key,
+                              std::vector<Message> messages, PublishCallback done,
+                              PublishOptions options) {
+  if (!is_open()) {
+    Status why = close_reason();
+    return why.ok() ? closed("amqp: channel " + std::to_string(id_) + " is closed") : why;
+  }
+  if (messages.empty()) return invalid_argument("amqp: publish_batch: no messages");
+  ChannelOp op;
+  op.kind = ChannelOp::Kind::kPublish;
+  op.publishes = messages.size();
+  op.mandatory = options.mandatory;
+  op.published = std::move(done);
+  std::size_t bytes = 0;
+  for (const auto& m : messages) bytes += m.body.size() + 128;
+  op.frames.reserve(bytes + exchange.size() + routing_key.size());
+  wire::BasicPublish p;
+  p.exchange = std::move(exchange);
+  p.routing_key = std::move(routing_key);
+  p.mandatory = options.mandatory;
+  const std::uint32_t frame_max = core_->frame_max();
+  for (const auto& m : messages) {
+    MYELIN_RETURN_IF_ERROR(wire::append_method_frame(op.frames, id_, p, frame_max));
+    MYELIN_RETURN_IF_ERROR(wire::append_content(op.frames, id_, wire::class_id::kBasic,
+                                                m.properties, m.body, frame_max));
+  }
+  auto core = core_;
+  const std::uint16_t id = id_;
+  const std::uint64_t epoch = epoch_;
+  return core->submit([core, id, epoch, op = std::make_shared<ChannelOp>(std::move(op))] {
+    auto ch = core->channel(id, epoch);
+    if (!ch) {
+      if (op->published) op->published(ch.error());
+      return;
+    }
+    core->enqueue(**ch, std::move(*op));
+  });
+}
+
+std::future<Result<std::string>> Channel::consume(std::string queue, DeliveryHandler on_delivery,
+                                                  ConsumeOptions options, CancelHandler on_cancel) {
+  auto reply = std::make_shared<Reply<Result<std::string>>>();
+  auto f = reply->future();
+  if (!on_delivery) {
+    reply->fail(invalid_argument("amqp: consume: no delivery handler"));
+    return f;
+  }
+  wire::BasicConsume m;
+  m.queue = std::move(queue);
+  m.consumer_tag = std::move(options.consumer_tag);
+  m.no_ack = options.no_ack;
+  m.exclusive = options.exclusive;
+  m.arguments = std::move(options.arguments);
+  auto handlers = std::make_shared<detail::ConsumerState>();
+  handlers->on_delivery = std::make_shared<DeliveryHandler>(std::move(on_delivery));
+  handlers->on_cancel = std::make_shared<CancelHandler>(std::move(on_cancel));
+  ChannelOp op;
+  op.kind = ChannelOp::Kind::kRpc;
+  if (Status st = wire::append_method_frame(op.frames, id_, m); !st.ok()) {
+    reply->fail(std::move(st).with_context("amqp: basic.consume"));
+    return f;
+  }
+  op.accepts = detail::accepts_one_of<wire::BasicConsumeOk>;
+  auto core = core_;
+  const std::uint16_t id = id_;
+  const std::uint64_t epoch = epoch_;
+  op.done = [core, id, epoch, reply, handlers](Result<Incoming> in) {
+    if (!in) return reply->fail(in.error());
+    auto ch = core->channel(id, epoch);
+    if (!ch) return reply->fail(ch.error());
+    // Registered before any later frame is read: the first delivery finds it.
+    handlers->tag = std::get<wire::BasicConsumeOk>(in->method).consumer_tag;
+    std::string tag = handlers->tag;
+    core->add_consumer(**ch, std::move(*handlers));
+    reply->set(std::move(tag));
+  };
+  const Status st =
+      core->submit([core, id, epoch, reply, op = std::make_shared<ChannelOp>(std::move(op))] {
+        auto ch = core->channel(id, epoch);
+        if (!ch) return reply->fail(ch.error());
+        core->enqueue(**ch, std::move(*op));
+      });
+  if (!st.ok()) reply->fail(closed("amqp: the connection is closed"));
+  return f;
+}
+
+std::future<Status> Channel::cancel(std::string consumer_tag) {
+  wire::BasicCancel m;
+  m.consumer_tag = consumer_tag;
+  auto core = core_;
+  const std::uint16_t id = id_;
+  const std::uint64_t epoch = epoch_;
+  return call<Status>(core_, id_, epoch_, m, detail::accepts_one_of<wire::BasicCancelOk>,
+                      [core, id, epoch, tag = std::move(consumer_tag)](Incoming&&) {
+                        auto ch = core->channel(id, epoch);
+                        if (ch) core->remove_consumer(**ch, tag, ok_status());
+                        return ok_status();
+                      });
+}
+
+std::future<Result<std::optional<Delivery>>> Channel::get(std::string queue, bool no_ack) {
+  wire::BasicGet m;
+  m.queue = std::move(queue);
+  m.no_ack = no_ack;
+  return call<Result<std::optional<Delivery>>>(
+      core_, id_, epoch_, m, detail::accepts_one_of<wire::BasicGetOk, wire::BasicGetEmpty>,
+      [](Incoming&& in) -> Result<std::optional<Delivery>> {
+        if (std::holds_alternative<wire::BasicGetEmpty>(in.method)) {
+          return std::optional<Delivery>();
+        }
+        return std::optional<Delivery>(detail::to_delivery(std::move(in)));
+      });
+}
+
+namespace {
+Status send_now(const std::shared_ptr<ConnectionCore>& core, std::uint16_t id, std::uint64_t epoch,
+                wire::Method m) {
+  return core->submit([core, id, epoch, m = std::make_shared<wire::Method>(std::move(m))] {
+    auto ch = core->channel(id, epoch);
+    if (ch) core->send_method(id, *m);
+  });
+}
+}  // namespace
+
+Status Channel::ack(std::uint64_t delivery_tag, bool multiple) {
+  wire::BasicAck m;
+  m.delivery_tag = delivery_tag;
+  m.multiple = multiple;
+  return send_now(core_, id_, epoch_, m);
+}
+
+Status Channel::nack(std::uint64_t delivery_tag, bool multiple, bool requeue) {
+  wire::BasicNack m;
+  m.delivery_tag = delivery_tag;
+  m.multiple = multiple;
+  m.requeue = requeue;
+  return send_now(core_, id_, epoch_, m);
+}
+
+Status Channel::reject(std::uint64_t delivery_tag, bool requeue) {
+  wire::BasicReject m;
+  m.delivery_tag = delivery_tag;
+  m.requeue = requeue;
+  return send_now(core_, id_, epoch_, m);
+}
+
+void Channel::set_return_handler(ReturnHandler handler) {
+  auto core = core_;
+  const std::uint16_t id = id_;
+  const std::uint64_t epoch = epoch_;
+  (void)core->submit(
+      [core, id, epoch, h = std::make_shared<ReturnHandler>(std::move(handler))]() mutable {
+        auto ch = core->channel(id, epoch);
+        if (ch) (*ch)->on_return = std::move(h);
+      });
+}
+
+std::future<Status> Channel::close() {
+  auto reply = std::make_shared<Reply<Status>>();
+  auto f = reply->future();
+  auto core = core_;
+  const std::uint16_t id = id_;
+  const std::uint64_t epoch = epoch_;
+  const Status st = core->submit([core, id, epoch, reply] {
+    auto ch = core->channel(id, epoch);
+    if (!ch) return reply->set(ok_status());  // already closed
+    core->close_channel(**ch, reply);
+  });
+  if (!st.ok()) reply->set(ok_status());  // the connection is gone, and the channel with it
+  return f;
+}
+
+}  // namespace myelin::amqp

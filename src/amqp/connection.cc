@@ -1,0 +1,42 @@
+// Connection: the public face of a ConnectionCore.
+#include "myelin/amqp/connection.h"
+
+#include <utility>
+
+#include "src/amqp/connection_core.h"
+
+namespace myelin::amqp {
+
+Result<std::shared_ptr<Connection>> Connection::connect(ConnectionConfig config) {
+  MYELIN_ASSIGN_OR_RETURN(auto core, detail::ConnectionCore::connect(std::move(config)));
+  return std::shared_ptr<Connection>(new Connection(std::move(core)));
+}
+
+Connection::Connection(std::shared_ptr<detail::ConnectionCore> core) : core_(std::move(core)) {}
+
+Connection::~Connection() {
+  if (core_->is_open()) (void)core_->close(std::chrono::seconds(2));
+}
+
+Result<std::shared_ptr<Channel>> Connection::open_channel(Nanos timeout) {
+  return core_->open_channel(timeout);
+}
+
+Status Connection::close(Nanos timeout) { return core_->close(timeout); }
+bool Connection::is_open() const noexcept { return core_->is_open(); }
+bool Connection::is_blocked() const noexcept { return core_->is_blocked(); }
+void Connection::on_blocked(std::function<void(bool, const std::string&)> callback) {
+  core_->set_on_blocked(std::move(callback));
+}
+void Connection::on_closed(std::function<void(const Status&)> callback) {
+  core_->set_on_closed(std::move(callback));
+}
+Status Connection::close_reason() const { return core_->close_reason(); }
+std::uint64_t Connection::epoch() const noexcept { return core_->epoch(); }
+std::uint16_t Connection::channel_max() const noexcept { return core_->channel_max(); }
+std::uint32_t Connection::frame_max() const noexcept { return core_->frame_max(); }
+std::uint16_t Connection::heartbeat_s() const noexcept { return core_->heartbeat_s(); }
+ConnectionStats Connection::stats() const { return core_->stats(); }
+const ConnectionConfig& Connection::config() const noexcept { return core_->config(); }
+
+}  // namespace myelin::amqp

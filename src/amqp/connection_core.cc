@@ -1,0 +1,494 @@
+// ConnectionCore: connecting, the handshake, socket I/O, heartbeats,
+// connection-level methods and teardown. Channel work is in channel_core.cc.
+#include "src/amqp/connection_core.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+namespace myelin::amqp::detail {
+namespace {
+
+constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr int kReadsPerEvent = 16;  // then yield to the loop's other work
+std::atomic<std::uint64_t> g_next_epoch{1};
+
+std::string reply_text(std::uint16_t code, std::string_view text) {
+  return std::to_string(code) + " " + std::string(text);
+}
+
+// The broker's connection.close as a Status: access refused is an
+// authentication failure, resource errors are exhaustion, the rest closed.
+Status connection_close_status(const wire::ConnectionClose& c) {
+  std::string msg = "amqp: broker closed the connection: " + reply_text(c.reply_code, c.reply_text);
+  if (c.class_id != 0) {
+    msg += " (in reply to method " + std::to_string(c.class_id) + "." +
+           std::to_string(c.method_id) + ")";
+  }
+  switch (c.reply_code) {
+    case wire::reply_code::kAccessRefused:
+      return authentication_failed(std::move(msg));
+    case wire::reply_code::kResourceError:
+      return resource_exhausted(std::move(msg));
+    case wire::reply_code::kNotAllowed:
+      return failed_precondition(std::move(msg));
+    default:
+      return unavailable(std::move(msg));
+  }
+}
+
+FieldTable client_properties(const ConnectionConfig& config) {
+  FieldTable caps;
+  for (const char* cap :
+       {"publisher_confirms", "consumer_cancel_notify", "basic.nack", "connection.blocked",
+        "authentication_failure_close", "exchange_exchange_bindings", "per_consumer_qos"}) {
+    caps.emplace_back(cap, FieldValue{true});
+  }
+  FieldTable props;
+  props.emplace_back("product", FieldValue{std::string("myelin")});
+  props.emplace_back("platform", FieldValue{std::string("C++20")});
+  props.emplace_back("connection_name", FieldValue{config.name});
+  props.emplace_back("capabilities", FieldValue{std::move(caps)});
+  return props;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<ConnectionCore>> ConnectionCore::connect(ConnectionConfig config) {
+  if (config.frame_max != 0 && config.frame_max < wire::kFrameMinSize) {
+    return invalid_argument("amqp: frame_max " + std::to_string(config.frame_max) +
+                            " is below the protocol minimum of 4096");
+  }
+  auto stream = net::connect_tcp(config.host, config.port, config.connect_timeout);
+  if (!stream) {
+    return unavailable("amqp: cannot connect to " + config.describe() + ": " +
+                       std::string(stream.error().message()));
+  }
+  EventLoopOptions lo;
+  lo.spin_before_sleep = std::chrono::microseconds(0);  // an I/O thread: park, don't spin
+  MYELIN_ASSIGN_OR_RETURN(auto loop, EventLoop::create(lo));
+  std::shared_ptr<ConnectionCore> core(
+      new ConnectionCore(std::move(config), std::move(loop), std::move(*stream)));
+  ConnectionCore* self = core.get();
+
+  Reply<Status> opened;
+  auto opened_future = opened.future();
+  self->opened_.emplace(std::move(opened));
+  MYELIN_RETURN_IF_ERROR(self->stream_->watch(*self->loop_, kIoReadable,
+                                              [self](std::uint32_t ev) { self->on_io(ev); }));
+  self->last_read_ = self->last_write_ = mono_now();
+  {
+    std::vector<std::byte> hello;
+    wire::append_protocol_header(hello);
+    self->append(hello);
+  }
+  MYELIN_RETURN_IF_ERROR(self->loop_->start());
+  MYELIN_RETURN_IF_ERROR(self->submit([self] { self->flush(); }));
+
+  const Nanos timeout = self->config_.connect_timeout;
+  if (opened_future.wait_for(timeout) != std::future_status::ready) {
+    (void)self->submit([self] {
+      self->fail_connection(deadline_exceeded("amqp: " + self->config_.describe() +
+                                              ": no connection.open-ok within the timeout"));
+    });
+    return deadline_exceeded("amqp: connecting to " + self->config_.describe() + " took over " +
+                             std::to_string(timeout.count() / 1'000'000) + " ms");
+  }
+  MYELIN_RETURN_IF_ERROR(opened_future.get());
+  return core;
+}
+
+ConnectionCore::ConnectionCore(ConnectionConfig config, std::unique_ptr<EventLoop> loop,
+                               std::unique_ptr<net::Stream> stream)
+    : config_(std::move(config)),
+      epoch_(g_next_epoch.fetch_add(1, std::memory_order_relaxed)),
+      loop_(std::move(loop)),
+      stream_(std::move(stream)),
+      executor_(std::make_shared<DeliveryExecutor>(config_.delivery_threads)) {
+  frame_max_ = wire::kFrameMinSize;
+  in_.resize(kReadChunk);
+}
+
+ConnectionCore::~ConnectionCore() {
+  // Stop the loop first: it runs what was queued, then nothing touches us.
+  // (Tasks hold shared_ptrs to the core, so by now none is queued; timers and
+  // the fd callback hold raw pointers and die with the loop.)
+  if (loop_ && loop_->in_loop_thread()) {
+    // The last reference went away in a callback on our own loop thread: the
+    // loop cannot join itself, so a helper thread ends it.
+    if (stream_) stream_->close();
+    if (heartbeat_timer_ != 0) (void)loop_->cancel(heartbeat_timer_);
+    std::thread([loop = std::move(loop_)]() mutable {
+      (void)loop->shutdown();
+      loop.reset();
+    }).detach();
+  } else if (loop_) {
+    (void)loop_->shutdown();
+    loop_.reset();
+  }
+}
+
+Status ConnectionCore::close_reason() const {
+  std::lock_guard lock(mu_);
+  return reason_;
+}
+
+ConnectionStats ConnectionCore::stats() const {
+  ConnectionStats s;
+  s.frames_in = counters_.frames_in.load(std::memory_order_relaxed);
+  s.frames_out = counters_.frames_out.load(std::memory_order_relaxed);
+  s.bytes_in = counters_.bytes_in.load(std::memory_order_relaxed);
+  s.bytes_out = counters_.bytes_out.load(std::memory_order_relaxed);
+  s.writes = counters_.writes.load(std::memory_order_relaxed);
+  s.heartbeats_in = counters_.heartbeats_in.load(std::memory_order_relaxed);
+  s.heartbeats_out = counters_.heartbeats_out.load(std::memory_order_relaxed);
+  s.channels_open = counters_.channels_open.load(std::memory_order_relaxed);
+  return s;
+}
+
+void ConnectionCore::set_on_blocked(std::function<void(bool, const std::string&)> cb) {
+  std::lock_guard lock(mu_);
+  on_blocked_ = std::move(cb);
+}
+
+void ConnectionCore::set_on_closed(std::function<void(const Status&)> cb) {
+  std::lock_guard lock(mu_);
+  on_closed_ = std::move(cb);
+}
+
+Status ConnectionCore::close(Nanos timeout) {
+  Reply<Status> reply;
+  auto f = reply.future();
+  auto self = shared_from_this();
+  const Status submitted = submit([self, r = std::move(reply)]() mutable {
+    if (self->phase_ == Phase::kClosed) return r.set(ok_status());
+    if (self->phase_ != Phase::kOpen) {
+      return r.fail(failed_precondition("amqp: close: the connection is not open"));
+    }
+    self->closed_.emplace(std::move(r));
+    self->phase_ = Phase::kClosing;
+    self->open_.store(false, std::memory_order_release);
+    wire::ConnectionClose c;
+    c.reply_code = wire::reply_code::kReplySuccess;
+    c.reply_text = "client closed the connection";
+    self->send_method(0, c);
+  });
+  if (!submitted.ok()) return ok_status();  // the loop already stopped: closed
+  if (f.wait_for(timeout) != std::future_status::ready) {
+    (void)submit([self] {
+      self->finish(deadline_exceeded("amqp: no connection.close-ok within the close timeout"));
+    });
+    return deadline_exceeded("amqp: close: the broker did not answer connection.close in time");
+  }
+  return f.get();
+}
+
+// --- I/O -------------------------------------------------------------------
+
+void ConnectionCore::append(std::span<const std::byte> bytes) {
+  out_.insert(out_.end(), bytes.begin(), bytes.end());
+  schedule_flush();
+}
+
+void ConnectionCore::schedule_flush() {
+  if (flush_scheduled_ || want_write_) return;
+  flush_scheduled_ = true;
+  // A microtask runs after the current batch of tasks: a burst of publishes
+  // from many threads leaves in one write.
+  if (!loop_
+           ->queue_microtask([this] {
+             flush_scheduled_ = false;
+             flush();
+           })
+           .ok()) {
+    flush_scheduled_ = false;
+    flush();
+  }
+}
+
+void ConnectionCore::flush() {
+  if (!stream_) return;
+  while (out_sent_ < out_.size()) {
+    auto r = stream_->write(std::span(out_).subspan(out_sent_));
+    if (!r)
+      return fail_connection(unavailable("amqp: write to " + config_.describe() + ": " +
+                                         std::string(r.error().message())));
+    if (r->would_block) {
+      if (!want_write_) {
+        want_write_ = true;
+        (void)stream_->set_interest(kIoReadable | kIoWritable);
+      }
+      return;
+    }
+    counters_.writes.fetch_add(1, std::memory_order_relaxed);
+    counters_.bytes_out.fetch_add(r->bytes, std::memory_order_relaxed);
+    out_sent_ += r->bytes;
+    last_write_ = mono_now();
+  }
+  out_.clear();
+  out_sent_ = 0;
+  if (out_.capacity() > (8u << 20)) out_.shrink_to_fit();  // after a huge message
+  if (want_write_) {
+    want_write_ = false;
+    (void)stream_->set_interest(kIoReadable);
+  }
+}
+
+void ConnectionCore::on_io(std::uint32_t events) {
+  if ((events & (kIoReadable | kIoError | kIoHangup)) != 0) read_available();
+  if (stream_ && (events & kIoWritable) != 0) flush();
+}
+
+void ConnectionCore::read_available() {
+  for (int i = 0; i < kReadsPerEvent && stream_; ++i) {
+    if (in_.size() - in_used_ < kReadChunk / 4)
+      in_.resize(std::max(in_.size() * 2, in_used_ + kReadChunk));
+    auto r = stream_->read(std::span(in_).subspan(in_used_));
+    if (!r || r->eof) {
+      const std::string why = !r ? std::string(r.error().message()) : "end of stream";
+      return fail_connection(
+          unavailable("amqp: connection to " + config_.describe() + " lost: " + why));
+    }
+    if (r->would_block) return;
+    counters_.bytes_in.fetch_add(r->bytes, std::memory_order_relaxed);
+    in_used_ += r->bytes;
+    last_read_ = mono_now();
+
+    std::size_t pos = 0;
+    while (stream_) {
+      wire::FrameView frame;
+      auto n = wire::parse_frame(std::span(in_).first(in_used_).subspan(pos),
+                                 phase_ == Phase::kHandshake ? 0 : frame_max_, frame);
+      if (!n) return fail_connection(std::move(n).error(), wire::reply_code::kFrameError);
+      if (*n == 0) break;
+      pos += *n;
+      counters_.frames_in.fetch_add(1, std::memory_order_relaxed);
+      Status st = handle_frame(frame);
+      if (!st.ok()) {
+        const auto code = st.code() == ErrorCode::kParseError ? wire::reply_code::kSyntaxError
+                                                              : wire::reply_code::kUnexpectedFrame;
+        return fail_connection(std::move(st), code);
+      }
+    }
+    if (!stream_) return;
+    if (pos > 0) {
+      std::memmove(in_.data(), in_.data() + pos, in_used_ - pos);
+      in_used_ -= pos;
+    }
+    // A frame larger than the buffer: grow to hold it whole.
+    if (in_used_ >= 7) {
+      const std::uint32_t size = (std::to_integer<std::uint32_t>(in_[3]) << 24) |
+                                 (std::to_integer<std::uint32_t>(in_[4]) << 16) |
+                                 (std::to_integer<std::uint32_t>(in_[5]) << 8) |
+                                 std::to_integer<std::uint32_t>(in_[6]);
+      const std::size_t need = std::size_t{size} + wire::kFrameOverhead;
+      if (need > in_.size()) in_.resize(need + kReadChunk);
+    }
+  }
+}
+
+void ConnectionCore::heartbeat_tick() {
+  if (!stream_ || heartbeat_s_ == 0) return;
+  const MonoTime now = mono_now();
+  const Nanos interval = std::chrono::seconds(heartbeat_s_);
+  // Silence for 1.5 intervals means the broker or the path is gone (the
+  // broker sends a heartbeat at least every half interval when idle).
+  if (now - last_read_ > interval + interval / 2) {
+    return fail_connection(unavailable(
+        "amqp: no frame from " + config_.describe() + " for " +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::milliseconds>(now - last_read_).count()) +
+        " ms (heartbeat " + std::to_string(heartbeat_s_) + " s): peer presumed dead"));
+  }
+  if (now - last_write_ >= interval / 2) {
+    std::vector<std::byte> hb;
+    wire::append_heartbeat(hb);
+    counters_.heartbeats_out.fetch_add(1, std::memory_order_relaxed);
+    counters_.frames_out.fetch_add(1, std::memory_order_relaxed);
+    append(hb);
+    last_write_ = now;  // counted as sent: the flush follows in this tick
+  }
+}
+
+void ConnectionCore::send_method(std::uint16_t channel, const wire::Method& m) {
+  // The methods sent this way (acks, close-ok, tune-ok, ...) have no
+  // caller-sized fields but the close texts, which are cut to fit.
+  Status st = wire::append_method_frame(out_, channel, m, frame_max_);
+  if (!st.ok()) return fail_connection(std::move(st).with_context("amqp: encoding"));
+  counters_.frames_out.fetch_add(1, std::memory_order_relaxed);
+  schedule_flush();
+}
+
+// --- frames ----------------------------------------------------------------
+
+Status ConnectionCore::handle_frame(const wire::FrameView& frame) {
+  if (frame.type == wire::kFrameHeartbeat) {
+    counters_.heartbeats_in.fetch_add(1, std::memory_order_relaxed);
+    return ok_status();
+  }
+  if (frame.channel == 0) {
+    if (frame.type != wire::kFrameMethod) {
+      return protocol_error("amqp: content frame (type " + std::to_string(frame.type) +
+                            ") on channel 0");
+    }
+    MYELIN_ASSIGN_OR_RETURN(auto m, wire::decode_method(frame.payload));
+    return handle_connection_method(std::move(m));
+  }
+  if (phase_ != Phase::kOpen && phase_ != Phase::kClosing) {
+    return protocol_error("amqp: frame on channel " + std::to_string(frame.channel) +
+                          " before the connection was open");
+  }
+  auto it = channels_.find(frame.channel);
+  if (it == channels_.end()) {
+    return protocol_error("amqp: frame for channel " + std::to_string(frame.channel) +
+                          ", which is not open");
+  }
+  return handle_channel_frame(*it->second, frame);
+}
+
+Status ConnectionCore::handle_connection_method(wire::Method&& m) {
+  if (auto* start = std::get_if<wire::ConnectionStart>(&m)) {
+    if (phase_ != Phase::kHandshake)
+      return protocol_error("amqp: connection.start after handshake");
+    if (start->mechanisms.find("PLAIN") == std::string::npos) {
+      return authentication_failed("amqp: broker offers no PLAIN mechanism (offers '" +
+                                   start->mechanisms + "')");
+    }
+    wire::ConnectionStartOk ok;
+    ok.client_properties = client_properties(config_);
+    ok.mechanism = "PLAIN";
+    ok.response.reserve(config_.user.size() + config_.password.size() + 2);
+    ok.response.push_back('\0');
+    ok.response += config_.user;
+    ok.response.push_back('\0');
+    ok.response += config_.password;
+    ok.locale = "en_US";
+    send_method(0, ok);
+    return ok_status();
+  }
+  if (std::holds_alternative<wire::ConnectionSecure>(m)) {
+    return authentication_failed("amqp: broker sent connection.secure; only PLAIN is supported");
+  }
+  if (auto* tune = std::get_if<wire::ConnectionTune>(&m)) {
+    auto negotiate = [](auto ours, auto theirs) {
+      using T = decltype(ours);
+      if (ours == 0) return theirs;
+      if (theirs == 0) return ours;
+      return static_cast<T>(std::min(ours, theirs));
+    };
+    channel_max_ = negotiate(config_.channel_max, tune->channel_max);
+    if (channel_max_ == 0) channel_max_ = 65535;
+    frame_max_ = negotiate(config_.frame_max, tune->frame_max);
+    // Heartbeat: 0 on either side disables only if both agree (RabbitMQ's rule
+    // is "the smaller non-zero"), so a broker that insists still gets them.
+    heartbeat_s_ = negotiate(config_.heartbeat_s, tune->heartbeat);
+    wire::ConnectionTuneOk ok;
+    ok.channel_max = channel_max_;
+    ok.frame_max = frame_max_;
+    ok.heartbeat = heartbeat_s_;
+    send_method(0, ok);
+    wire::ConnectionOpen open;
+    open.virtual_host = config_.vhost;
+    send_method(0, open);
+    if (heartbeat_s_ > 0) {
+      const Nanos period = std::chrono::milliseconds(heartbeat_s_ * 1000 / 4);
+      auto t = loop_->schedule_every(period, [this] { heartbeat_tick(); });
+      if (t) heartbeat_timer_ = *t;
+    }
+    return ok_status();
+  }
+  if (std::holds_alternative<wire::ConnectionOpenOk>(m)) {
+    phase_ = Phase::kOpen;
+    open_.store(true, std::memory_order_release);
+    if (opened_) {
+      opened_->set(ok_status());
+      opened_.reset();
+    }
+    return ok_status();
+  }
+  if (auto* c = std::get_if<wire::ConnectionClose>(&m)) {
+    wire::ConnectionCloseOk ok;
+    send_method(0, ok);
+    flush();
+    finish(connection_close_status(*c));
+    return ok_status();
+  }
+  if (std::holds_alternative<wire::ConnectionCloseOk>(m)) {
+    finish(ok_status());
+    return ok_status();
+  }
+  if (auto* b = std::get_if<wire::ConnectionBlocked>(&m)) {
+    blocked_.store(true, std::memory_order_release);
+    std::function<void(bool, const std::string&)> cb;
+    {
+      std::lock_guard lock(mu_);
+      cb = on_blocked_;
+    }
+    if (cb) cb(true, b->reason);
+    return ok_status();
+  }
+  if (std::holds_alternative<wire::ConnectionUnblocked>(m)) {
+    blocked_.store(false, std::memory_order_release);
+    std::function<void(bool, const std::string&)> cb;
+    {
+      std::lock_guard lock(mu_);
+      cb = on_blocked_;
+    }
+    if (cb) cb(false, "");
+    return ok_status();
+  }
+  return protocol_error("amqp: unexpected " + std::string(wire::method_name(m)) + " on channel 0");
+}
+
+// --- teardown ----------------------------------------------------------------
+
+void ConnectionCore::fail_connection(Status reason, std::uint16_t reply_code) {
+  if (!stream_) return;
+  if (reply_code != 0 && phase_ != Phase::kClosed) {
+    // Tell the broker why, best effort, before the socket goes.
+    wire::ConnectionClose c;
+    c.reply_code = reply_code;
+    c.reply_text = std::string(reason.message()).substr(0, 200);
+    send_method(0, c);
+    flush();
+  }
+  finish(std::move(reason));
+}
+
+void ConnectionCore::finish(Status reason) {
+  if (phase_ == Phase::kClosed) return;
+  phase_ = Phase::kClosed;
+  open_.store(false, std::memory_order_release);
+  {
+    std::lock_guard lock(mu_);
+    reason_ = reason;
+  }
+  if (heartbeat_timer_ != 0) (void)loop_->cancel(heartbeat_timer_);
+  heartbeat_timer_ = 0;
+  if (stream_) {
+    stream_->close();
+    stream_.reset();
+  }
+  const Status failure = reason.ok() ? closed("amqp: the connection was closed") : reason;
+  // Callbacks run below may look channels up (and erase them): take the map
+  // out first so they find nothing, and iterate the private copy.
+  auto channels = std::move(channels_);
+  channels_.clear();
+  for (auto& [id, ch] : channels) channel_closed(*ch, failure);
+  if (opened_) {
+    opened_->fail(failure);
+    opened_.reset();
+  }
+  if (closed_) {
+    closed_->set(reason);
+    closed_.reset();
+  }
+  std::function<void(const Status&)> cb;
+  {
+    std::lock_guard lock(mu_);
+    cb = std::move(on_closed_);
+  }
+  if (cb) cb(reason);
+}
+
+}  // namespace myelin::amqp::detail

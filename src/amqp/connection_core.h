@@ -1,0 +1,231 @@
+// ConnectionCore: the state of one AMQP connection, owned by its loop thread.
+//
+// Everything here except the members marked "any thread" runs on the loop
+// thread: the socket, the input and output buffers, the codec, and each
+// channel's state. Public Channel/Connection calls reach it through
+// submit(), which moves a task into the loop's ingress queue.
+//
+// Per channel, operations keep the order in which callers issued them. A
+// synchronous method (declare, bind, qos, consume, get, close, ...) is sent
+// only when no other one is waiting for its reply on that channel; whatever
+// the caller issued after it (publishes included) waits behind it in
+// `pending`. In confirm mode a full window of unconfirmed publishes holds
+// the queue the same way. That one queue is the back-pressure mechanism.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "myelin/amqp/config.h"
+#include "myelin/amqp/connection.h"
+#include "myelin/loop/event_loop.h"
+#include "myelin/net/stream.h"
+#include "src/amqp/content_assembler.h"
+#include "src/amqp/delivery_executor.h"
+#include "src/amqp/frame.h"
+#include "src/amqp/method.h"
+#include "src/amqp/reply.h"
+
+namespace myelin::amqp::detail {
+
+// A complete incoming method, with its content when it carries one.
+struct Incoming {
+  wire::Method method;
+  BasicProperties properties;
+  std::string body;
+};
+
+// The public Delivery for a basic.deliver, basic.get-ok or basic.return.
+Delivery to_delivery(Incoming&& in);
+
+using RpcDone = std::function<void(Result<Incoming>)>;
+using Accepts = bool (*)(const wire::Method&);
+
+// State shared between a channel's loop-side record and its user handle.
+struct ChannelShared {
+  std::atomic<bool> open{false};
+  mutable std::mutex mu;
+  Status reason;  // guarded by mu
+};
+
+// One queued channel operation.
+struct ChannelOp {
+  enum class Kind : std::uint8_t { kRpc, kPublish, kFrames };
+  Kind kind = Kind::kFrames;
+  std::vector<std::byte> frames;  // pre-encoded frames for this channel
+  // kRpc:
+  Accepts accepts = nullptr;
+  RpcDone done;
+  // kPublish: how many publishes `frames` holds, and who hears of them.
+  std::size_t publishes = 0;
+  bool mandatory = false;
+  PublishCallback published;
+};
+
+// The callers of one publish or one publish_batch: `done` runs when the last
+// of its messages is settled, with the first failure.
+struct PublishBatch {
+  PublishCallback done;
+  std::size_t remaining = 0;
+  Status first_error;
+};
+
+struct Unconfirmed {
+  std::uint64_t seq;  // the delivery tag the broker will confirm
+  bool mandatory;
+  Status returned;  // set when a basic.return came for this message
+  std::shared_ptr<PublishBatch> batch;
+};
+
+struct ConsumerState {
+  std::string tag;
+  std::shared_ptr<DeliveryHandler> on_delivery;
+  std::shared_ptr<CancelHandler> on_cancel;
+};
+
+struct ChannelState {
+  enum class Phase : std::uint8_t { kOpening, kOpen, kClosing, kClosed };
+  std::uint16_t id = 0;
+  Phase phase = Phase::kOpening;
+  std::shared_ptr<ChannelShared> shared;
+  std::shared_ptr<Strand> strand;
+  wire::ContentAssembler assembler;
+
+  std::optional<ChannelOp> in_flight;  // the synchronous method awaiting its reply
+  std::deque<ChannelOp> pending;
+
+  bool confirm_mode = false;
+  std::size_t window = 0;
+  std::uint64_t next_seq = 1;
+  std::deque<Unconfirmed> unconfirmed;
+  bool return_pending = false;  // a basic.return arrived; its confirm follows
+
+  std::unordered_map<std::string, ConsumerState> consumers;
+  std::shared_ptr<ReturnHandler> on_return;
+};
+
+class ConnectionCore : public std::enable_shared_from_this<ConnectionCore> {
+ public:
+  enum class Phase : std::uint8_t { kHandshake, kOpen, kClosing, kClosed };
+
+  static Result<std::shared_ptr<ConnectionCore>> connect(ConnectionConfig config);
+  ~ConnectionCore();
+
+  // Any thread: runs `task` on the loop thread; fails once the loop stops.
+  Status submit(Task task) { return loop_->submit(std::move(task)); }
+  [[nodiscard]] bool in_loop_thread() const noexcept { return loop_->in_loop_thread(); }
+
+  // --- any thread -------------------------------------------------------
+  [[nodiscard]] bool is_open() const noexcept { return open_.load(std::memory_order_acquire); }
+  [[nodiscard]] bool is_blocked() const noexcept {
+    return blocked_.load(std::memory_order_acquire);
+  }
+  [[nodiscard]] Status close_reason() const;
+  [[nodiscard]] ConnectionStats stats() const;
+  [[nodiscard]] std::uint64_t epoch() const noexcept { return epoch_; }
+  [[nodiscard]] std::uint16_t channel_max() const noexcept { return channel_max_; }
+  [[nodiscard]] std::uint32_t frame_max() const noexcept { return frame_max_; }
+  [[nodiscard]] std::uint16_t heartbeat_s() const noexcept { return heartbeat_s_; }
+  [[nodiscard]] const ConnectionConfig& config() const noexcept { return config_; }
+  void set_on_blocked(std::function<void(bool, const std::string&)> cb);
+  void set_on_closed(std::function<void(const Status&)> cb);
+  Result<std::shared_ptr<Channel>> open_channel(Nanos timeout);
+  Status close(Nanos timeout);
+
+  // --- loop thread --------------------------------------------------------
+  // The channel's record, or an error when it is gone or from another epoch.
+  Result<ChannelState*> channel(std::uint16_t id, std::uint64_t epoch);
+  // Queues `op` on channel `ch` (see the header comment) and sends what can go.
+  void enqueue(ChannelState& ch, ChannelOp op);
+  // Sends a method frame now (acks, close-ok: never queued behind an RPC).
+  void send_method(std::uint16_t channel, const wire::Method& m);
+  void close_channel(ChannelState& ch, std::shared_ptr<Reply<Status>> reply);
+  void add_consumer(ChannelState& ch, ConsumerState consumer);
+  // Forgets a consumer and runs its cancel handler with `why`.
+  void remove_consumer(ChannelState& ch, const std::string& tag, const Status& why);
+  std::shared_ptr<DeliveryExecutor> executor() const { return executor_; }
+
+ private:
+  ConnectionCore(ConnectionConfig config, std::unique_ptr<EventLoop> loop,
+                 std::unique_ptr<net::Stream> stream);
+
+  // I/O
+  void on_io(std::uint32_t events);
+  void read_available();
+  void schedule_flush();
+  void flush();
+  void heartbeat_tick();
+  // Frames and methods
+  Status handle_frame(const wire::FrameView& frame);
+  Status handle_connection_method(wire::Method&& m);
+  Status handle_channel_frame(ChannelState& ch, const wire::FrameView& frame);
+  Status handle_channel_incoming(ChannelState& ch, Incoming&& in);
+  void handle_confirm(ChannelState& ch, std::uint64_t tag, bool multiple, bool ack);
+  // Channel lifecycle
+  void pump(ChannelState& ch);
+  void write_op(ChannelState& ch, ChannelOp& op);
+  void channel_closed(ChannelState& ch, const Status& reason);
+  // Connection teardown: fails everything, closes the socket, reports once.
+  void fail_connection(Status reason, std::uint16_t reply_code = 0);
+  void finish(Status reason);
+
+  void append(std::span<const std::byte> bytes);
+
+  const ConnectionConfig config_;
+  const std::uint64_t epoch_;
+  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<net::Stream> stream_;
+  std::shared_ptr<DeliveryExecutor> executor_;
+
+  // Negotiated in the handshake, then fixed (read from any thread after open).
+  std::uint16_t channel_max_ = 0;
+  std::uint32_t frame_max_ = 0;
+  std::uint16_t heartbeat_s_ = 0;
+
+  Phase phase_ = Phase::kHandshake;
+  std::atomic<bool> open_{false};
+  std::atomic<bool> blocked_{false};
+  std::optional<Reply<Status>> opened_;  // resolves connect()
+  std::optional<Reply<Status>> closed_;  // resolves close()
+
+  std::vector<std::byte> in_;
+  std::size_t in_used_ = 0;
+  std::vector<std::byte> out_;
+  std::size_t out_sent_ = 0;
+  bool flush_scheduled_ = false;
+  bool want_write_ = false;
+  MonoTime last_read_{};
+  MonoTime last_write_{};
+  TimerId heartbeat_timer_ = 0;
+
+  std::unordered_map<std::uint16_t, std::unique_ptr<ChannelState>> channels_;
+  std::uint16_t next_channel_hint_ = 1;
+
+  struct Counters {
+    std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, bytes_in{0}, bytes_out{0}, writes{0},
+        heartbeats_in{0}, heartbeats_out{0};
+    std::atomic<std::uint32_t> channels_open{0};
+  };
+  Counters counters_;  // written on the loop thread, read anywhere (relaxed)
+
+  mutable std::mutex mu_;  // guards the members below, read from any thread
+  Status reason_;
+  std::function<void(bool, const std::string&)> on_blocked_;
+  std::function<void(const Status&)> on_closed_;
+};
+
+// Reply-type predicates for ChannelOp::accepts.
+template <typename... Ts>
+bool accepts_one_of(const wire::Method& m) {
+  return (std::holds_alternative<Ts>(m) || ...);
+}
+
+}  // namespace myelin::amqp::detail

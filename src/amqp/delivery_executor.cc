@@ -1,0 +1,76 @@
+#include "src/amqp/delivery_executor.h"
+
+#include <utility>
+
+namespace myelin::amqp::detail {
+
+void Strand::post(std::function<void()> job) {
+  {
+    std::lock_guard lock(mu_);
+    jobs_.push_back(std::move(job));
+    if (scheduled_) return;
+    scheduled_ = true;
+  }
+  state_->schedule(shared_from_this());
+}
+
+void Strand::drain() {
+  std::deque<std::function<void()>> batch;
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (jobs_.empty()) {
+        scheduled_ = false;
+        return;
+      }
+      batch.swap(jobs_);
+    }
+    for (auto& job : batch) job();
+    batch.clear();
+  }
+}
+
+void ExecutorState::schedule(std::shared_ptr<Strand> strand) {
+  {
+    std::lock_guard lock(mu);
+    ready.push_back(std::move(strand));
+  }
+  cv.notify_one();
+}
+
+void ExecutorState::worker(std::shared_ptr<ExecutorState> self) {
+  for (;;) {
+    std::shared_ptr<Strand> strand;
+    {
+      std::unique_lock lock(self->mu);
+      self->cv.wait(lock, [&] { return self->stopping || !self->ready.empty(); });
+      if (self->ready.empty()) return;  // stopping, and everything posted has run
+      strand = std::move(self->ready.front());
+      self->ready.pop_front();
+    }
+    strand->drain();
+  }
+}
+
+DeliveryExecutor::DeliveryExecutor(unsigned threads) : state_(std::make_shared<ExecutorState>()) {
+  if (threads == 0) threads = 1;
+  threads_.reserve(threads);
+  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back(ExecutorState::worker, state_);
+}
+
+DeliveryExecutor::~DeliveryExecutor() {
+  {
+    std::lock_guard lock(state_->mu);
+    state_->stopping = true;
+  }
+  state_->cv.notify_all();
+  for (auto& t : threads_) {
+    if (t.get_id() == std::this_thread::get_id()) {
+      t.detach();
+    } else {
+      t.join();
+    }
+  }
+}
+
+}  // namespace myelin::amqp::detail

@@ -1,0 +1,63 @@
+// DeliveryExecutor: the thread pool that runs consumer callbacks.
+//
+// Deliveries leave the connection's loop thread here, so a slow handler
+// never stalls I/O or heartbeats. Each channel posts to its own Strand:
+// a strand runs its jobs one at a time, in post order, on whichever pool
+// thread is free, which keeps per-channel delivery order while different
+// channels run in parallel. post() is thread-safe. The destructor lets the
+// pool finish what was posted, then joins; destroyed on one of its own
+// threads (a handler dropped the last reference), it detaches that thread,
+// which keeps the shared state alive until it returns.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace myelin::amqp::detail {
+
+struct ExecutorState;
+
+class Strand : public std::enable_shared_from_this<Strand> {
+ public:
+  explicit Strand(std::shared_ptr<ExecutorState> state) : state_(std::move(state)) {}
+  void post(std::function<void()> job);
+
+ private:
+  friend struct ExecutorState;
+  void drain();  // on a pool thread
+  std::shared_ptr<ExecutorState> state_;
+  std::mutex mu_;
+  std::deque<std::function<void()>> jobs_;
+  bool scheduled_ = false;
+};
+
+struct ExecutorState {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::shared_ptr<Strand>> ready;
+  bool stopping = false;
+  void schedule(std::shared_ptr<Strand> strand);
+  static void worker(std::shared_ptr<ExecutorState> self);
+};
+
+class DeliveryExecutor {
+ public:
+  explicit DeliveryExecutor(unsigned threads);
+  ~DeliveryExecutor();
+  DeliveryExecutor(const DeliveryExecutor&) = delete;
+  DeliveryExecutor& operator=(const DeliveryExecutor&) = delete;
+
+  std::shared_ptr<Strand> make_strand() { return std::make_shared<Strand>(state_); }
+
+ private:
+  std::shared_ptr<ExecutorState> state_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace myelin::amqp::detail
