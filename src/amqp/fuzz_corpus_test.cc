@@ -1,5 +1,8 @@
-// Writes the seed corpus of fuzz/amqp_frame_fuzz.cc when run with
-// MYELIN_AMQP_WRITE_CORPUS=<dir> (skipped otherwise), from the source root:
+// The seed corpus of fuzz/amqp_frame_fuzz.cc, made here from the codec.
+// Normally the test checks that the committed corpus still equals what the
+// codec produces (so the seeds keep exercising valid streams as the codec
+// changes). With MYELIN_AMQP_WRITE_CORPUS=<dir> it writes them instead, from
+// the source root:
 //   MYELIN_AMQP_WRITE_CORPUS=fuzz/corpus/amqp_frame_fuzz
 //   build/release/bin/myelin_amqp_codec_test --gtest_filter=FuzzCorpus.*
 // (one command line).
@@ -8,6 +11,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "src/amqp/frame.h"
@@ -18,10 +22,29 @@
 namespace myelin::amqp::wire {
 namespace {
 
+// Writes `b` to dir/name (generate mode) or checks that the committed file
+// holds exactly `b`.
 void write(const std::string& dir, const std::string& name, const std::vector<std::byte>& b) {
-  std::ofstream out(dir + "/" + name, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-  ASSERT_TRUE(out.good()) << name;
+  if (std::getenv("MYELIN_AMQP_WRITE_CORPUS") != nullptr) {
+    std::ofstream out(dir + "/" + name, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+    ASSERT_TRUE(out.good()) << name;
+    return;
+  }
+  std::ifstream in(dir + "/" + name, std::ios::binary);
+  ASSERT_TRUE(in.good()) << dir << "/" << name << " is missing";
+  const std::string committed((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+  const std::string made(reinterpret_cast<const char*>(b.data()), b.size());
+  EXPECT_TRUE(committed == made) << name << ": the committed seed (" << committed.size()
+                                 << " bytes) differs from what the codec makes (" << made.size()
+                                 << " bytes); regenerate it";
+}
+
+std::string corpus_dir() {
+  if (const char* dir = std::getenv("MYELIN_AMQP_WRITE_CORPUS")) return dir;
+  const char* src = std::getenv("MYELIN_SOURCE_DIR");
+  return std::string(src ? src : ".") + "/fuzz/corpus/amqp_frame_fuzz";
 }
 
 template <std::size_t... I>
@@ -30,9 +53,8 @@ void append_every_method(std::vector<std::byte>& b, std::index_sequence<I...>) {
    ...);
 }
 
-TEST(FuzzCorpus, Generate) {
-  const char* dir = std::getenv("MYELIN_AMQP_WRITE_CORPUS");
-  if (dir == nullptr) GTEST_SKIP() << "set MYELIN_AMQP_WRITE_CORPUS to write the corpus";
+TEST(FuzzCorpus, CommittedSeedsEqualWhatTheCodecMakes) {
+  const std::string dir = corpus_dir();
   std::vector<std::byte> b;
 
   ConnectionStart start;
