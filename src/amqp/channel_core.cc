@@ -62,6 +62,11 @@ Delivery to_delivery(Incoming&& in) {
 }
 
 Result<std::shared_ptr<Channel>> ConnectionCore::open_channel(Nanos timeout) {
+  if (in_loop_thread()) {
+    return failed_precondition(
+        "amqp: open_channel blocks, so it cannot be called from a callback on the connection's "
+        "own loop thread");
+  }
   auto reply = std::make_shared<Reply<Result<std::uint16_t>>>();
   auto f = reply->future();
   auto shared = std::make_shared<ChannelShared>();
@@ -91,15 +96,22 @@ Result<std::shared_ptr<Channel>> ConnectionCore::open_channel(Nanos timeout) {
     op.done = [self, reply, shared, id](Result<Incoming> in) {
       if (!in) return reply->fail(in.error());
       auto it = self->channels_.find(id);
-      if (it != self->channels_.end()) it->second->phase = ChannelState::Phase::kOpen;
+      if (it == self->channels_.end()) return reply->fail(closed(channel_name(id) + " is gone"));
+      it->second->phase = ChannelState::Phase::kOpen;
       shared->open.store(true, std::memory_order_release);
       self->counters_.channels_open.fetch_add(1, std::memory_order_relaxed);
+      if (shared->abandoned.load(std::memory_order_acquire)) {
+        // The caller gave up waiting: nobody holds this channel, close it.
+        self->close_channel(*it->second, std::make_shared<Reply<Status>>());
+        return;
+      }
       reply->set(id);
     };
     self->enqueue(ref, std::move(op));
   });
   if (!submitted.ok()) return closed("amqp: open_channel: the connection's loop has stopped");
   if (f.wait_for(timeout) != std::future_status::ready) {
+    shared->abandoned.store(true, std::memory_order_release);  // closed when open-ok comes
     return deadline_exceeded("amqp: open_channel: no channel.open-ok within the timeout");
   }
   MYELIN_ASSIGN_OR_RETURN(const std::uint16_t id, f.get());
@@ -152,7 +164,8 @@ void ConnectionCore::write_op(ChannelState& ch, ChannelOp& op) {
       return;
     case ChannelOp::Kind::kPublish: {
       if (!ch.confirm_mode) {
-        if (op.published) op.published(ok_status());  // handed to the socket
+        // Settled once the kernel has the frames (flush runs it).
+        if (op.published) on_written_.emplace_back(out_.size(), std::move(op.published));
         return;
       }
       auto batch = std::make_shared<PublishBatch>();
@@ -214,14 +227,10 @@ Status ConnectionCore::handle_channel_incoming(ChannelState& ch, Incoming&& in) 
     const Status why = not_found(
         "amqp: message returned unroutable: " + std::to_string(r->reply_code) + " " +
         r->reply_text + " (exchange '" + r->exchange + "', routing key '" + r->routing_key + "')");
-    // The confirm of a returned message follows its return: mark the oldest
-    // unconfirmed mandatory publish that is not yet marked.
-    for (auto& u : ch.unconfirmed) {
-      if (u.mandatory && u.returned.ok()) {
-        u.returned = why;
-        break;
-      }
-    }
+    // RabbitMQ sends the return of an unroutable message immediately before
+    // that message's basic.ack: the next confirm settles it (see
+    // handle_confirm).
+    if (ch.confirm_mode) ch.return_pending = why;
     if (ch.on_return) {
       const std::uint16_t code = r->reply_code;
       std::string text = r->reply_text;
@@ -273,6 +282,14 @@ Status ConnectionCore::handle_channel_incoming(ChannelState& ch, Incoming&& in) 
 }
 
 void ConnectionCore::handle_confirm(ChannelState& ch, std::uint64_t tag, bool multiple, bool ack) {
+  if (!ch.return_pending.ok()) {
+    // The returned message is the one this confirm names (the highest tag
+    // of a multiple ack).
+    auto it = std::lower_bound(ch.unconfirmed.begin(), ch.unconfirmed.end(), tag,
+                               [](const Unconfirmed& u, std::uint64_t t) { return u.seq < t; });
+    if (it != ch.unconfirmed.end() && it->seq == tag) it->returned = std::move(ch.return_pending);
+    ch.return_pending = ok_status();
+  }
   auto settle = [&](Unconfirmed& u) {
     Status outcome = !ack ? aborted("amqp: the broker nacked publish " + std::to_string(u.seq) +
                                     " on " + channel_name(ch.id).substr(6))
@@ -324,11 +341,17 @@ void ConnectionCore::close_channel(ChannelState& ch, std::shared_ptr<Reply<Statu
   (void)wire::append_method_frame(op.frames, ch.id, c);  // short fixed text: cannot fail
   op.accepts = accepts_one_of<wire::ChannelCloseOk>;
   const std::uint16_t id = ch.id;
-  op.done = [this, id, reply](Result<Incoming>) {
-    auto it = channels_.find(id);
-    if (it != channels_.end()) {
-      channel_closed(*it->second, closed(channel_name(id) + " was closed by the client"));
-      channels_.erase(it);
+  op.done = [this, id, reply](Result<Incoming> in) {
+    // An error here means channel_closed() is failing this op (the broker
+    // closed the channel first, or the connection died): the channel is
+    // already being torn down by the caller, which must not lose it under
+    // its feet. Only our close-ok tears it down here.
+    if (in) {
+      auto it = channels_.find(id);
+      if (it != channels_.end()) {
+        channel_closed(*it->second, closed(channel_name(id) + " was closed by the client"));
+        channels_.erase(it);
+      }
     }
     reply->set(ok_status());
   };

@@ -152,11 +152,32 @@ void ConnectionCore::set_on_blocked(std::function<void(bool, const std::string&)
 }
 
 void ConnectionCore::set_on_closed(std::function<void(const Status&)> cb) {
-  std::lock_guard lock(mu_);
-  on_closed_ = std::move(cb);
+  Status ended;
+  {
+    std::lock_guard lock(mu_);
+    if (!finished_) {
+      on_closed_ = std::move(cb);
+      return;
+    }
+    ended = reason_;
+  }
+  if (cb) cb(ended);  // already closed: report it now, on this thread
 }
 
 Status ConnectionCore::close(Nanos timeout) {
+  if (in_loop_thread()) {
+    // From a callback on our own loop: start the close handshake, but do not
+    // wait for it (the loop must keep running to receive close-ok).
+    if (phase_ == Phase::kOpen) {
+      phase_ = Phase::kClosing;
+      open_.store(false, std::memory_order_release);
+      wire::ConnectionClose c;
+      c.reply_code = wire::reply_code::kReplySuccess;
+      c.reply_text = "client closed the connection";
+      send_method(0, c);
+    }
+    return ok_status();
+  }
   Reply<Status> reply;
   auto f = reply.future();
   auto self = shared_from_this();
@@ -224,6 +245,7 @@ void ConnectionCore::flush() {
     counters_.bytes_out.fetch_add(r->bytes, std::memory_order_relaxed);
     out_sent_ += r->bytes;
     last_write_ = mono_now();
+    run_written_callbacks();
   }
   out_.clear();
   out_sent_ = 0;
@@ -231,6 +253,14 @@ void ConnectionCore::flush() {
   if (want_write_) {
     want_write_ = false;
     (void)stream_->set_interest(kIoReadable);
+  }
+}
+
+void ConnectionCore::run_written_callbacks() {
+  while (!on_written_.empty() && on_written_.front().first <= out_sent_) {
+    PublishCallback cb = std::move(on_written_.front().second);
+    on_written_.pop_front();
+    cb(ok_status());
   }
 }
 
@@ -257,8 +287,8 @@ void ConnectionCore::read_available() {
     std::size_t pos = 0;
     while (stream_) {
       wire::FrameView frame;
-      auto n = wire::parse_frame(std::span(in_).first(in_used_).subspan(pos),
-                                 phase_ == Phase::kHandshake ? 0 : frame_max_, frame);
+      auto n = wire::parse_frame(std::span(in_).first(in_used_).subspan(pos), frame_max_,
+                                 frame);  // 4096 until tune
       if (!n) return fail_connection(std::move(n).error(), wire::reply_code::kFrameError);
       if (*n == 0) break;
       pos += *n;
@@ -339,6 +369,16 @@ Status ConnectionCore::handle_frame(const wire::FrameView& frame) {
                           " before the connection was open");
   }
   auto it = channels_.find(frame.channel);
+  if (it == channels_.end() && frame.type == wire::kFrameMethod) {
+    // A channel we already closed and forgot: when both sides closed it at
+    // once, the broker's answer to our close (or its own close) may follow.
+    MYELIN_ASSIGN_OR_RETURN(auto m, wire::decode_method(frame.payload));
+    if (std::holds_alternative<wire::ChannelCloseOk>(m)) return ok_status();
+    if (std::holds_alternative<wire::ChannelClose>(m)) {
+      send_method(frame.channel, wire::ChannelCloseOk{});
+      return ok_status();
+    }
+  }
   if (it == channels_.end()) {
     return protocol_error("amqp: frame for channel " + std::to_string(frame.channel) +
                           ", which is not open");
@@ -379,9 +419,9 @@ Status ConnectionCore::handle_connection_method(wire::Method&& m) {
     channel_max_ = negotiate(config_.channel_max, tune->channel_max);
     if (channel_max_ == 0) channel_max_ = 65535;
     frame_max_ = negotiate(config_.frame_max, tune->frame_max);
-    // Heartbeat: 0 on either side disables only if both agree (RabbitMQ's rule
-    // is "the smaller non-zero"), so a broker that insists still gets them.
-    heartbeat_s_ = negotiate(config_.heartbeat_s, tune->heartbeat);
+    // Heartbeat: the smaller non-zero of the two; 0 from us disables them
+    // (RabbitMQ accepts that from a client).
+    heartbeat_s_ = config_.heartbeat_s == 0 ? 0 : negotiate(config_.heartbeat_s, tune->heartbeat);
     wire::ConnectionTuneOk ok;
     ok.channel_max = channel_max_;
     ok.frame_max = frame_max_;
@@ -470,6 +510,10 @@ void ConnectionCore::finish(Status reason) {
     stream_.reset();
   }
   const Status failure = reason.ok() ? closed("amqp: the connection was closed") : reason;
+  // Publishes whose frames never reached the socket.
+  auto unwritten = std::move(on_written_);
+  on_written_.clear();
+  for (auto& [end, cb] : unwritten) cb(failure);
   // Callbacks run below may look channels up (and erase them): take the map
   // out first so they find nothing, and iterate the private copy.
   auto channels = std::move(channels_);
@@ -486,6 +530,7 @@ void ConnectionCore::finish(Status reason) {
   std::function<void(const Status&)> cb;
   {
     std::lock_guard lock(mu_);
+    finished_ = true;
     cb = std::move(on_closed_);
   }
   if (cb) cb(reason);

@@ -52,6 +52,7 @@ using Accepts = bool (*)(const wire::Method&);
 // State shared between a channel's loop-side record and its user handle.
 struct ChannelShared {
   std::atomic<bool> open{false};
+  std::atomic<bool> abandoned{false};  // open_channel() timed out: close on open-ok
   mutable std::mutex mu;
   Status reason;  // guarded by mu
 };
@@ -106,7 +107,7 @@ struct ChannelState {
   std::size_t window = 0;
   std::uint64_t next_seq = 1;
   std::deque<Unconfirmed> unconfirmed;
-  bool return_pending = false;  // a basic.return arrived; its confirm follows
+  Status return_pending;  // a basic.return arrived (its reason); its confirm follows
 
   std::unordered_map<std::string, ConsumerState> consumers;
   std::shared_ptr<ReturnHandler> on_return;
@@ -162,6 +163,7 @@ class ConnectionCore : public std::enable_shared_from_this<ConnectionCore> {
   void read_available();
   void schedule_flush();
   void flush();
+  void run_written_callbacks();
   void heartbeat_tick();
   // Frames and methods
   Status handle_frame(const wire::FrameView& frame);
@@ -200,6 +202,9 @@ class ConnectionCore : public std::enable_shared_from_this<ConnectionCore> {
   std::size_t in_used_ = 0;
   std::vector<std::byte> out_;
   std::size_t out_sent_ = 0;
+  // Publish callbacks (no confirm mode) waiting for their frames to reach the
+  // socket: (end offset in out_, callback), in offset order.
+  std::deque<std::pair<std::size_t, PublishCallback>> on_written_;
   bool flush_scheduled_ = false;
   bool want_write_ = false;
   MonoTime last_read_{};
@@ -218,6 +223,7 @@ class ConnectionCore : public std::enable_shared_from_this<ConnectionCore> {
 
   mutable std::mutex mu_;  // guards the members below, read from any thread
   Status reason_;
+  bool finished_ = false;  // finish() ran: on_closed_ has been (or is being) called
   std::function<void(bool, const std::string&)> on_blocked_;
   std::function<void(const Status&)> on_closed_;
 };

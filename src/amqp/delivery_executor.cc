@@ -1,5 +1,7 @@
 #include "src/amqp/delivery_executor.h"
 
+#include <cstdio>
+#include <exception>
 #include <utility>
 
 namespace myelin::amqp::detail {
@@ -16,18 +18,31 @@ void Strand::post(std::function<void()> job) {
 
 void Strand::drain() {
   std::deque<std::function<void()>> batch;
-  for (;;) {
-    {
-      std::lock_guard lock(mu_);
-      if (jobs_.empty()) {
-        scheduled_ = false;
-        return;
-      }
-      batch.swap(jobs_);
-    }
-    for (auto& job : batch) job();
-    batch.clear();
+  {
+    std::lock_guard lock(mu_);
+    batch.swap(jobs_);
   }
+  for (auto& job : batch) {
+    // A handler that throws must not take the pool thread (and the process)
+    // with it; the exception stops at this boundary.
+    try {
+      job();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "myelin amqp: a consumer callback threw: %s\n", e.what());
+    } catch (...) {
+      std::fprintf(stderr, "myelin amqp: a consumer callback threw a non-exception\n");
+    }
+  }
+  // One batch per turn: if more arrived meanwhile, queue behind the other
+  // ready strands instead of keeping this pool thread (fairness).
+  {
+    std::lock_guard lock(mu_);
+    if (jobs_.empty()) {
+      scheduled_ = false;
+      return;
+    }
+  }
+  state_->schedule(shared_from_this());
 }
 
 void ExecutorState::schedule(std::shared_ptr<Strand> strand) {

@@ -17,7 +17,10 @@
 // Async contract: a call that takes a callback and returns an error never
 // runs the callback; otherwise the callback runs exactly once, on the loop
 // thread (publish callbacks) or on a delivery thread (consumer handlers).
-// Callbacks must not block; they may call back into the client.
+// Callbacks must not block; they may call back into the client (the calls
+// that block by nature, Connection::open_channel and ChannelPool::acquire,
+// refuse to run on the loop thread, and Connection::close() there starts the
+// close without waiting for it).
 //
 // Epochs: every Connection object has an epoch (a process-wide counter) and
 // every Channel carries the epoch of the connection that opened it, so a
