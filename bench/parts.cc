@@ -17,6 +17,10 @@ std::vector<BenchPart> all_parts() {
       {"inference", "inference",
        "Model inference (seed 004): linear, trees, MLP vs XGBoost, ONNX Runtime, scikit-learn",
        run_inference_bench},
+      {"amqp", "amqp",
+       "AMQP client (seed 002): publish, channel pool and 900 consumers on a private RabbitMQ, "
+       "vs pika and kombu",
+       run_amqp_bench},
   };
 }
 
