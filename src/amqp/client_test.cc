@@ -304,6 +304,26 @@ TEST(AmqpClient, ChannelErrorFailsOnlyItsCaller) {
   EXPECT_TRUE(again) << again.error().to_string();
 }
 
+// Regression: our channel.close crossing the broker's (a publish to a
+// missing exchange, then close() at once) freed the channel while it was
+// still being torn down, and the broker's late close-ok killed the
+// connection.
+TEST(AmqpClient, ClosingAChannelTheBrokerIsClosingKeepsTheConnection) {
+  auto c = connect_or_fail();
+  ASSERT_TRUE(c);
+  for (int i = 0; i < 20; ++i) {
+    auto ch = open(*c);
+    ASSERT_TRUE(ch);
+    ASSERT_TRUE(ch->publish(unique_name("no-such-exchange"), "k", Message{{}, "x"}).ok());
+    EXPECT_TRUE(wait(ch->close()).ok());
+    EXPECT_FALSE(ch->is_open());
+  }
+  EXPECT_TRUE(c->is_open()) << c->close_reason().to_string();
+  auto ch = open(*c);
+  ASSERT_TRUE(ch);
+  EXPECT_TRUE(wait(ch->qos(1)).ok());
+}
+
 TEST(AmqpClient, QueuedCallsBehindAFailingCallFailToo) {
   auto c = connect_or_fail();
   ASSERT_TRUE(c);

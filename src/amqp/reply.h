@@ -42,7 +42,12 @@ class Reply {
     armed_ = false;
     promise_.set_value(std::move(value));
   }
+  // GCC 12 with -O2 and the sanitizers reports a false -Wmaybe-uninitialized
+  // for the inactive alternative of T's variant here; the value is complete.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
   void fail(Status error) { set(T(std::move(error))); }
+#pragma GCC diagnostic pop
 
  private:
   void abandon() {
