@@ -30,11 +30,12 @@ endif()
 # concurrency tests `concurrency`: scripts/test also runs those under tsan.
 # FIXTURES names CTest fixtures the tests need (e.g. amqp_broker, the private
 # RabbitMQ node), which CTest then sets up before and cleans up after them.
+# SERIAL runs each of the binary's tests alone (nothing else in parallel).
 function(myelin_add_test name)
   if(MYELIN_FUZZ)
     return()  # the fuzz preset builds fuzz targets only
   endif()
-  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS;FIXTURES" ${ARGN})
+  cmake_parse_arguments(ARG "SERIAL" "" "SOURCES;LIBS;LABELS;FIXTURES" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} myelin_options GTest::gtest GTest::gtest_main)
   # An empty property value would swallow the next key: add only the set ones.
@@ -44,6 +45,9 @@ function(myelin_add_test name)
   endif()
   if(ARG_FIXTURES)
     list(APPEND _props FIXTURES_REQUIRED "${ARG_FIXTURES}")
+  endif()
+  if(ARG_SERIAL)
+    list(APPEND _props RUN_SERIAL TRUE)
   endif()
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES ${_props})
 endfunction()
