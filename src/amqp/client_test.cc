@@ -235,6 +235,39 @@ TEST(AmqpClient, AHundredThousandConfirmedPublishesAreEachConsumedOnce) {
       << stats.writes << " writes for " << stats.frames_out << " frames";
 }
 
+TEST(AmqpClient, PublishBatchSettlesOnceForAllItsMessages) {
+  auto c = connect_or_fail();
+  ASSERT_TRUE(c);
+  auto ch = open(*c);
+  ASSERT_TRUE(ch);
+  const std::string q = unique_name("batch");
+  ASSERT_TRUE(wait(ch->queue_declare(q, {.exclusive = true})));
+  ASSERT_TRUE(wait(ch->confirm_select(64)).ok());  // a window smaller than the batch
+  std::vector<Message> batch;
+  for (int i = 0; i < 500; ++i) batch.push_back(Message{{}, std::to_string(i)});
+  std::atomic<int> calls{0};
+  std::promise<Status> done;
+  ASSERT_TRUE(ch->publish_batch("", q, std::move(batch), [&](const Status& s) {
+                  if (calls.fetch_add(1) == 0) done.set_value(s);
+                }).ok());
+  auto f = done.get_future();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  EXPECT_TRUE(f.get().ok());
+  QueueOptions passive;
+  passive.passive = true;
+  auto info = wait(ch->queue_declare(q, passive));
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->message_count, 500u);
+  auto first = wait(ch->get(q, true));
+  ASSERT_TRUE(first && first->has_value());
+  EXPECT_EQ((*first)->body, "0");  // in order
+  EXPECT_EQ(calls.load(), 1);
+  // An empty batch is refused without a callback.
+  EXPECT_EQ(ch->publish_batch("", q, {}, [&](const Status&) { calls.fetch_add(1); }).code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(calls.load(), 1);
+}
+
 TEST(AmqpClient, MandatoryUnroutableMessageIsReturnedToThePublisher) {
   auto c = connect_or_fail();
   ASSERT_TRUE(c);
