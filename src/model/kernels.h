@@ -20,14 +20,6 @@ struct Kernels {
                 const float* bias, float* y);
   // Plain dot product.
   float (*dot)(const float* a, const float* b, std::size_t n);
-  // Sixteen tree walks at once (null where the ISA has no gathers): lane l
-  // starts at node idx[l], reads its features from x + x_off[l], and takes
-  // `depth` steps, comparing with <= (lt false) or < (lt true); with `nan`,
-  // a NaN feature goes left where the node's kNanLeftBit says so. idx[l]
-  // ends at the lane's leaf. Node indices must be < 2^28 (the loader's
-  // limit), so index * 4 fits a 32-bit gather offset.
-  void (*tree_walk16)(const void* nodes, std::uint32_t* idx, std::uint32_t depth, const float* x,
-                      const std::uint32_t* x_off, bool lt, bool nan);
 };
 
 const Kernels& scalar_kernels() noexcept;

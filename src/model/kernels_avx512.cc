@@ -112,36 +112,7 @@ void dense_avx512(const float* x, std::size_t rows, std::size_t k, const float* 
   }
 }
 
-// Nodes are 16-byte {feature, threshold, left, right}: gather each field of
-// sixteen nodes with a 32-bit offset of index * 4 ints, then the sixteen
-// features, compare, and pick the children with a mask.
-void tree_walk16_avx512(const void* nodes, std::uint32_t* idx, std::uint32_t depth, const float* x,
-                        const std::uint32_t* x_off, bool lt, bool nan) {
-  const auto* base = static_cast<const int*>(nodes);
-  const __m512i feature_mask = _mm512_set1_epi32(0x7fffffff);
-  const __m512i nan_left_bit = _mm512_set1_epi32(static_cast<int>(0x80000000u));
-  const __m512i off = _mm512_loadu_si512(x_off);
-  __m512i at = _mm512_loadu_si512(idx);
-  for (std::uint32_t d = 0; d < depth; ++d) {
-    const __m512i q = _mm512_slli_epi32(at, 2);
-    const __m512i feature = _mm512_i32gather_epi32(q, base, 4);
-    const __m512 threshold = _mm512_i32gather_ps(q, base + 1, 4);
-    const __m512i left = _mm512_i32gather_epi32(q, base + 2, 4);
-    const __m512i right = _mm512_i32gather_epi32(q, base + 3, 4);
-    const __m512i where = _mm512_add_epi32(off, _mm512_and_si512(feature, feature_mask));
-    const __m512 v = _mm512_i32gather_ps(where, x, 4);
-    __mmask16 go_left = lt ? _mm512_cmp_ps_mask(v, threshold, _CMP_LT_OQ)
-                           : _mm512_cmp_ps_mask(v, threshold, _CMP_LE_OQ);
-    if (nan) {
-      go_left |=
-          _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & _mm512_test_epi32_mask(feature, nan_left_bit);
-    }
-    at = _mm512_mask_blend_epi32(go_left, right, left);
-  }
-  _mm512_storeu_si512(idx, at);
-}
-
-constexpr Kernels kAvx512{dense_avx512, dot_avx512, tree_walk16_avx512};
+constexpr Kernels kAvx512{dense_avx512, dot_avx512};
 
 }  // namespace
 

@@ -1,10 +1,9 @@
-// Tree ensembles: branch-free traversal, many walks in flight at a time.
+// Tree ensembles: branch-free traversal, eight walks in flight at a time.
 //
 // A leaf points to itself on both sides, so a walk simply runs its tree's
 // depth in steps; independent walks (eight samples through one tree, or one
 // sample through eight trees) interleave so their dependent loads overlap
-// instead of serialising on memory latency. With AVX-512 the <= and < modes
-// run sixteen walks in one vector (Kernels::tree_walk16, gathers).
+// instead of serialising on memory latency.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -90,16 +89,6 @@ void run_tree_t(const RtStep& s, const ExecCtx& c) {
                                               : 0.0f;
   std::fill(y, y + rows * nt, init);
   const bool fast = nt == 1 && (agg == Aggregate::kSum || agg == Aggregate::kAverage);
-  // The ISA's sixteen-lane gather walk, for the single-comparison modes
-  // (feature offsets must fit its 32-bit gather indices).
-  const auto walk16 = (M == CompareMode::kLeq || M == CompareMode::kLt) && c.k != nullptr &&
-                              nf < (std::size_t{1} << 26)
-                          ? c.k->tree_walk16
-                          : nullptr;
-  constexpr bool kLtMode = M == CompareMode::kLt;
-  std::uint32_t row_off[kRowLanes];
-  for (std::size_t l = 0; l < kRowLanes; ++l) row_off[l] = static_cast<std::uint32_t>(l * nf);
-  static_assert(kRowLanes == 16, "tree_walk16 walks sixteen lanes");
   std::size_t r = 0;
   // Sixteen samples through each tree together.
   for (; r + kRowLanes <= rows; r += kRowLanes) {
@@ -108,13 +97,9 @@ void run_tree_t(const RtStep& s, const ExecCtx& c) {
     for (std::size_t tr = 0; tr < ntrees; ++tr) {
       std::uint32_t idx[kRowLanes];
       for (std::size_t l = 0; l < kRowLanes; ++l) idx[l] = t.roots[tr];
-      if (walk16 != nullptr) {
-        walk16(t.nodes, idx, t.depths[tr], xr, row_off, kLtMode, kNan);
-      } else {
-        for (std::uint32_t d = t.depths[tr]; d > 0; --d) {
-          for (std::size_t l = 0; l < kRowLanes; ++l)
-            idx[l] = advance<M, kNan>(t, idx[l], xr + l * nf);
-        }
+      for (std::uint32_t d = t.depths[tr]; d > 0; --d) {
+        for (std::size_t l = 0; l < kRowLanes; ++l)
+          idx[l] = advance<M, kNan>(t, idx[l], xr + l * nf);
       }
       if (fast) {
         for (std::size_t l = 0; l < kRowLanes; ++l) yr[l] += t.leaf[idx[l]];
@@ -124,32 +109,7 @@ void run_tree_t(const RtStep& s, const ExecCtx& c) {
       }
     }
   }
-  // Remaining samples one at a time: sixteen trees in flight on the gather
-  // walk, else eight.
-  const std::uint32_t same_row[kRowLanes] = {};
-  for (; r < rows && walk16 != nullptr; ++r) {
-    const float* xr = x + r * nf;
-    float* yr = y + r * nt;
-    float sum = 0;
-    for (std::size_t tr = 0; tr < ntrees; tr += kRowLanes) {
-      const std::size_t n = std::min(kRowLanes, ntrees - tr);
-      std::uint32_t idx[kRowLanes];
-      std::uint32_t depth = 0;
-      for (std::size_t l = 0; l < kRowLanes; ++l) {
-        const std::size_t tl = tr + std::min(l, n - 1);  // short blocks repeat the last tree
-        idx[l] = t.roots[tl];
-        depth = std::max(depth, t.depths[tl]);
-      }
-      walk16(t.nodes, idx, depth, xr, same_row, kLtMode, kNan);
-      if (fast) {
-        for (std::size_t l = 0; l < n; ++l) sum += t.leaf[idx[l]];
-      } else {
-        for (std::size_t l = 0; l < n; ++l)
-          accumulate(agg, yr, t.leaf + std::size_t{idx[l]} * nt, nt);
-      }
-    }
-    if (fast) yr[0] += sum;
-  }
+  // Remaining samples one at a time, eight trees in flight.
   for (; r < rows; ++r) {
     const float* xr = x + r * nf;
     float* yr = y + r * nt;
