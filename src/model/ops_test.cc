@@ -84,6 +84,45 @@ TEST(Ops, TreeEnsembleEveryModeAndNanRouteMatchesTheSpec) {
   }
 }
 
+// Trees of one comparison mode (what scikit-learn and XGBoost export) run the
+// specialised walks: sixteen rows per tree in a batch, eight trees per row
+// for the rest. Every ISA must agree with the spec walk, NaN routes too.
+TEST(Ops, SingleModeTreesMatchTheSpecOnEveryIsa) {
+  std::vector<Isa> isas = {Isa::kScalar};
+  for (Isa i : {Isa::kAvx2, Isa::kAvx512}) {
+    if (Model::load(as_bytes(testing::linear_regressor(4, 1)), LoadOptions{i})) isas.push_back(i);
+  }
+  for (const char* mode : {"BRANCH_LEQ", "BRANCH_LT"}) {
+    testing::TreeSpec s = testing::random_trees(21, 6, 9, 33);  // 21 trees: two 8-tree blocks + 5
+    std::mt19937 rng(9);
+    for (std::size_t k = 0; k < s.modes.size(); ++k) {
+      if (s.modes[k] == "LEAF") continue;
+      s.modes[k] = mode;
+      s.missing_true[k] = static_cast<std::int64_t>(rng() % 2);
+      if (rng() % 4 == 0) s.thresholds[k] = 0.5f;  // ties: <= and < differ
+    }
+    const std::size_t rows = 37;  // two 16-row blocks and a 5-row tail
+    std::vector<float> x = testing::random_floats(rows * 9, 4);
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      if (i % 5 == 0) x[i] = 0.5f;
+      if (i % 7 == 0) x[i] = NAN;
+    }
+    for (Isa isa : isas) {
+      auto m = Model::load(as_bytes(testing::tree_regressor(s, 0.25f, "SUM")), LoadOptions{isa});
+      ASSERT_TRUE(m) << m.error().to_string();
+      auto out =
+          m->predict(std::vector<TensorView>{view_of(x, {static_cast<std::int64_t>(rows), 9})});
+      ASSERT_TRUE(out) << out.error().to_string();
+      for (std::size_t r = 0; r < rows; ++r) {
+        double acc = 0;
+        for (std::size_t t = 0; t < 21; ++t) acc += reference(s, x.data() + r * 9, t, "SUM");
+        EXPECT_NEAR((*out)[0].as<float>()[r], acc + 0.25, 1e-4)
+            << mode << " isa=" << to_string(isa) << " row " << r;
+      }
+    }
+  }
+}
+
 TEST(Ops, LinearClassifierBinaryAndMulticlass) {
   // Binary: one coefficient row, LOGISTIC -> [1 - p, p], label by p > 0.5.
   const std::string bin = testing::GraphBuilder()
