@@ -1,6 +1,7 @@
 // Channel: the thread-safe handle. Each call encodes its frames on the
 // calling thread (so many publishing threads share the encoding work) and
 // hands them to the connection's loop, where ConnectionCore queues them.
+#include <cstdint>
 #include <utility>
 
 #include "src/amqp/connection_core.h"
@@ -232,7 +233,11 @@ Status Channel::publish_batch(std::string exchange, std::string routing_key,
   p.routing_key = std::move(routing_key);
   p.mandatory = options.mandatory;
   const std::uint32_t frame_max = core_->frame_max();
+  const std::size_t body_per_frame = frame_max == 0 ? SIZE_MAX : frame_max - wire::kFrameOverhead;
+  op.frame_count = 0;
   for (const auto& m : messages) {
+    // method + content header + body frames
+    op.frame_count += 2 + (m.body.empty() ? 0 : 1 + (m.body.size() - 1) / body_per_frame);
     MYELIN_RETURN_IF_ERROR(wire::append_method_frame(op.frames, id_, p, frame_max));
     MYELIN_RETURN_IF_ERROR(wire::append_content(op.frames, id_, wire::class_id::kBasic,
                                                 m.properties, m.body, frame_max));

@@ -153,7 +153,7 @@ void ConnectionCore::pump(ChannelState& ch) {
 
 void ConnectionCore::write_op(ChannelState& ch, ChannelOp& op) {
   out_.insert(out_.end(), op.frames.begin(), op.frames.end());
-  counters_.frames_out.fetch_add(1, std::memory_order_relaxed);
+  counters_.frames_out.fetch_add(op.frame_count, std::memory_order_relaxed);
   schedule_flush();
   switch (op.kind) {
     case ChannelOp::Kind::kRpc:

@@ -62,6 +62,7 @@ struct ChannelOp {
   enum class Kind : std::uint8_t { kRpc, kPublish, kFrames };
   Kind kind = Kind::kFrames;
   std::vector<std::byte> frames;  // pre-encoded frames for this channel
+  std::size_t frame_count = 1;    // how many frames `frames` holds (for stats)
   // kRpc:
   Accepts accepts = nullptr;
   RpcDone done;

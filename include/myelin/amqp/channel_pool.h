@@ -81,7 +81,9 @@ class ChannelPool {
   ChannelPool& operator=(const ChannelPool&) = delete;
 
   // kDeadlineExceeded when no channel freed up within `timeout`; the
-  // connection's error when it is gone.
+  // connection's error when it is gone. The timeout bounds the wait for a
+  // release; opening a new channel (below the bound) takes a broker round
+  // trip and is bounded by open_channel's own 10 s.
   Result<Lease> acquire(Nanos timeout = std::chrono::seconds(5));
   // kResourceExhausted when every channel is leased out.
   Result<Lease> try_acquire();
