@@ -60,10 +60,16 @@ Result<PublishResult> publish(std::shared_ptr<amqp::Connection> connection, std:
   MYELIN_ASSIGN_OR_RETURN(auto pool, amqp::ChannelPool::create(std::move(connection), po));
 
   const std::size_t total = threads * per_thread;
-  std::vector<std::int64_t> latency_ns(total, 0);
-  std::atomic<std::size_t> settled{0};
-  std::atomic<std::size_t> failed{0};
-  std::promise<MonoTime> all_settled;
+  // Shared with the publish callbacks, which may outlive this frame when the
+  // scenario gives up waiting for them.
+  struct Tally {
+    explicit Tally(std::size_t n) : latency_ns(n, 0) {}
+    std::vector<std::int64_t> latency_ns;
+    std::atomic<std::size_t> settled{0};
+    std::atomic<std::size_t> failed{0};
+    std::promise<MonoTime> all_settled;
+  };
+  auto tally = std::make_shared<Tally>(total);
   MonoTime start{};
   std::barrier gate(static_cast<std::ptrdiff_t>(threads), [&]() noexcept { start = mono_now(); });
   const std::string body(kMessageBytes, 'm');
@@ -76,12 +82,12 @@ Result<PublishResult> publish(std::shared_ptr<amqp::Connection> connection, std:
       for (std::size_t i = 0; i < per_thread; ++i) {
         const std::size_t slot = t * per_thread + i;
         const MonoTime t0 = mono_now();
-        auto settle = [&, slot, t0](const Status& s) {
+        auto settle = [tally, total, slot, t0](const Status& s) {
           const MonoTime now = mono_now();
-          latency_ns[slot] = (now - t0).count();
-          if (!s.ok()) failed.fetch_add(1, std::memory_order_relaxed);
-          if (settled.fetch_add(1, std::memory_order_acq_rel) + 1 == total) {
-            all_settled.set_value(now);
+          tally->latency_ns[slot] = (now - t0).count();
+          if (!s.ok()) tally->failed.fetch_add(1, std::memory_order_relaxed);
+          if (tally->settled.fetch_add(1, std::memory_order_acq_rel) + 1 == total) {
+            tally->all_settled.set_value(now);
           }
         };
         auto lease = pool->acquire(30s);
@@ -96,12 +102,12 @@ Result<PublishResult> publish(std::shared_ptr<amqp::Connection> connection, std:
     });
   }
   for (auto& w : workers) w.join();
-  auto f = all_settled.get_future();
+  auto f = tally->all_settled.get_future();
   if (f.wait_for(120s) != std::future_status::ready) {
     return deadline_exceeded("publish " + std::to_string(threads) + "x" +
                              std::to_string(per_thread) + ": only " +
-                             std::to_string(settled.load()) + " of " + std::to_string(total) +
-                             " publishes settled within 120 s");
+                             std::to_string(tally->settled.load()) + " of " +
+                             std::to_string(total) + " publishes settled within 120 s");
   }
   const MonoTime end = f.get();
   PublishResult r;
@@ -111,9 +117,9 @@ Result<PublishResult> publish(std::shared_ptr<amqp::Connection> connection, std:
   r.seconds = seconds_between(start, end);
   r.msgs_per_s = static_cast<double>(total) / r.seconds;
   LatencyRecorder rec(total);
-  for (std::int64_t ns : latency_ns) rec.record(Nanos(ns));
+  for (std::int64_t ns : tally->latency_ns) rec.record(Nanos(ns));
   r.latency = rec.summarize();
-  r.failed = failed.load();
+  r.failed = tally->failed.load();
   const auto [depth, when] = settled_depth(*admin, queue, total);
   r.in_queue = depth;
   r.broker_seconds = seconds_between(start, when);
@@ -171,13 +177,19 @@ Result<ConsumersResult> consumers(amqp::Connection& connection, std::size_t n_co
     auto declared = producer->queue_declare(queue).get();
     if (!declared) return declared.error();
   }
-  std::vector<std::atomic<std::uint8_t>> seen(messages);
-  std::atomic<std::size_t> received{0};
-  std::atomic<std::size_t> duplicates{0};
-  std::atomic<std::int64_t> last_ns{0};
-  std::mutex lat_mu;
-  LatencyRecorder e2e(messages);
-  std::promise<void> all_in;
+  // Shared with the handlers: a late delivery (after a timeout) must not
+  // touch this frame.
+  struct Tally {
+    explicit Tally(std::size_t n) : seen(n), e2e(n) {}
+    std::vector<std::atomic<std::uint8_t>> seen;
+    std::atomic<std::size_t> received{0};
+    std::atomic<std::size_t> duplicates{0};
+    std::atomic<std::int64_t> last_ns{0};
+    std::mutex lat_mu;
+    LatencyRecorder e2e;
+    std::promise<void> all_in;
+  };
+  auto tally = std::make_shared<Tally>(messages);
 
   const MonoTime t_start = mono_now();
   std::vector<std::shared_ptr<amqp::Channel>> channels;
@@ -186,8 +198,8 @@ Result<ConsumersResult> consumers(amqp::Connection& connection, std::size_t n_co
   for (std::size_t i = 0; i < n_consumers; ++i) {
     MYELIN_ASSIGN_OR_RETURN(auto ch, connection.open_channel());
     MYELIN_RETURN_IF_ERROR(ch->qos(10).get());
-    amqp::Channel* raw = ch.get();
-    tags.push_back(ch->consume(queue, [&, raw](amqp::Delivery&& d) {
+    std::weak_ptr<amqp::Channel> weak = ch;
+    tags.push_back(ch->consume(queue, [tally, weak, messages](amqp::Delivery&& d) {
       const MonoTime now = mono_now();
       std::uint64_t sent = 0;
       std::uint64_t seq = 0;
@@ -195,18 +207,19 @@ Result<ConsumersResult> consumers(amqp::Connection& connection, std::size_t n_co
         std::memcpy(&sent, d.body.data(), 8);
         std::memcpy(&seq, d.body.data() + 8, 8);
       }
-      (void)raw->ack(d.delivery_tag);
+      if (auto channel = weak.lock()) (void)channel->ack(d.delivery_tag);
+      Tally& t = *tally;
       if (seq >= messages) return;
-      if (seen[seq].exchange(1) != 0) {
-        duplicates.fetch_add(1);
+      if (t.seen[seq].exchange(1) != 0) {
+        t.duplicates.fetch_add(1);
         return;
       }
       {
-        std::lock_guard lock(lat_mu);
-        e2e.record(now - MonoTime(Nanos(sent)));
+        std::lock_guard lock(t.lat_mu);
+        t.e2e.record(now - MonoTime(Nanos(sent)));
       }
-      last_ns.store(now.time_since_epoch().count(), std::memory_order_relaxed);
-      if (received.fetch_add(1) + 1 == messages) all_in.set_value();
+      t.last_ns.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+      if (t.received.fetch_add(1) + 1 == messages) t.all_in.set_value();
     }));
     channels.push_back(std::move(ch));
   }
@@ -231,22 +244,22 @@ Result<ConsumersResult> consumers(amqp::Connection& connection, std::size_t n_co
     std::memcpy(body.data() + 8, &seq, 8);
     MYELIN_RETURN_IF_ERROR(producer->publish("", queue, amqp::Message{{}, body}));
   }
-  auto f = all_in.get_future();
+  auto f = tally->all_in.get_future();
   (void)f.wait_for(60s);  // a loss shows as received < published below
 
   ConsumersResult r;
   r.consumers = n_consumers;
   r.offered_per_s = offered_per_s;
   r.published = messages;
-  r.received = received.load();
-  r.duplicates = duplicates.load();
+  r.received = tally->received.load();
+  r.duplicates = tally->duplicates.load();
   r.loss_pct = 100.0 * static_cast<double>(messages - r.received) / static_cast<double>(messages);
-  const MonoTime last(Nanos(last_ns.load()));
+  const MonoTime last(Nanos(tally->last_ns.load()));
   r.consume_msgs_per_s = static_cast<double>(r.received) / seconds_between(t_publish, last);
   r.startup_ms = seconds_between(t_start, t_ready) * 1000.0;
   {
-    std::lock_guard lock(lat_mu);
-    r.e2e = e2e.summarize();
+    std::lock_guard lock(tally->lat_mu);
+    r.e2e = tally->e2e.summarize();
   }
   for (auto& ch : channels) (void)ch->close().get();
   (void)producer->queue_delete(queue).get();
