@@ -44,10 +44,14 @@ class Reply {
   }
   // GCC 12 with -O2 and the sanitizers reports a false -Wmaybe-uninitialized
   // for the inactive alternative of T's variant here; the value is complete.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
   void fail(Status error) { set(T(std::move(error))); }
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
  private:
   void abandon() {
