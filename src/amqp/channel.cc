@@ -18,8 +18,16 @@ namespace {
 
 // Sends the synchronous method `m` on channel (id, epoch) and answers the
 // returned future with convert(reply) once the broker replied.
+// Why channel (id, epoch) is gone: the reason it closed with (e.g. the
+// broker's 404), else the lookup's own error.
+Status gone(const detail::ChannelShared& shared, Status lookup_error) {
+  std::lock_guard lock(shared.mu);
+  return shared.reason.ok() ? std::move(lookup_error) : shared.reason;
+}
+
 template <typename T, typename Convert>
-std::future<T> call(const std::shared_ptr<ConnectionCore>& core, std::uint16_t id,
+std::future<T> call(const std::shared_ptr<ConnectionCore>& core,
+                    const std::shared_ptr<detail::ChannelShared>& shared, std::uint16_t id,
                     std::uint64_t epoch, const wire::Method& m, detail::Accepts accepts,
                     Convert convert) {
   auto reply = std::make_shared<Reply<T>>();
@@ -35,10 +43,10 @@ std::future<T> call(const std::shared_ptr<ConnectionCore>& core, std::uint16_t i
     if (!in) return reply->fail(in.error());
     reply->set(convert(std::move(*in)));
   };
-  const Status st =
-      core->submit([core, id, epoch, reply, op = std::make_shared<ChannelOp>(std::move(op))] {
+  const Status st = core->submit(
+      [core, shared, id, epoch, reply, op = std::make_shared<ChannelOp>(std::move(op))] {
         auto ch = core->channel(id, epoch);
-        if (!ch) return reply->fail(ch.error());
+        if (!ch) return reply->fail(gone(*shared, ch.error()));
         core->enqueue(**ch, std::move(*op));
       });
   if (!st.ok()) reply->fail(closed("amqp: the connection is closed"));
@@ -83,7 +91,8 @@ std::future<Status> Channel::exchange_declare(std::string name, std::string type
   m.auto_delete = options.auto_delete;
   m.internal = options.internal;
   m.arguments = std::move(options.arguments);
-  return call<Status>(core_, id_, epoch_, m, detail::accepts_one_of<wire::ExchangeDeclareOk>,
+  return call<Status>(core_, shared_, id_, epoch_, m,
+                      detail::accepts_one_of<wire::ExchangeDeclareOk>,
                       status_of<wire::ExchangeDeclareOk>());
 }
 
@@ -91,7 +100,8 @@ std::future<Status> Channel::exchange_delete(std::string name, bool if_unused) {
   wire::ExchangeDelete m;
   m.exchange = std::move(name);
   m.if_unused = if_unused;
-  return call<Status>(core_, id_, epoch_, m, detail::accepts_one_of<wire::ExchangeDeleteOk>,
+  return call<Status>(core_, shared_, id_, epoch_, m,
+                      detail::accepts_one_of<wire::ExchangeDeleteOk>,
                       status_of<wire::ExchangeDeleteOk>());
 }
 
@@ -103,12 +113,12 @@ std::future<Result<QueueInfo>> Channel::queue_declare(std::string name, QueueOpt
   m.exclusive = options.exclusive;
   m.auto_delete = options.auto_delete;
   m.arguments = std::move(options.arguments);
-  return call<Result<QueueInfo>>(
-      core_, id_, epoch_, m, detail::accepts_one_of<wire::QueueDeclareOk>, [](Incoming&& in) {
-        auto& ok = std::get<wire::QueueDeclareOk>(in.method);
-        return Result<QueueInfo>(
-            QueueInfo{std::move(ok.queue), ok.message_count, ok.consumer_count});
-      });
+  return call<Result<QueueInfo>>(core_, shared_, id_, epoch_, m,
+                                 detail::accepts_one_of<wire::QueueDeclareOk>, [](Incoming&& in) {
+                                   auto& ok = std::get<wire::QueueDeclareOk>(in.method);
+                                   return Result<QueueInfo>(QueueInfo{
+                                       std::move(ok.queue), ok.message_count, ok.consumer_count});
+                                 });
 }
 
 std::future<Status> Channel::queue_bind(std::string queue, std::string exchange,
@@ -118,7 +128,7 @@ std::future<Status> Channel::queue_bind(std::string queue, std::string exchange,
   m.exchange = std::move(exchange);
   m.routing_key = std::move(routing_key);
   m.arguments = std::move(arguments);
-  return call<Status>(core_, id_, epoch_, m, detail::accepts_one_of<wire::QueueBindOk>,
+  return call<Status>(core_, shared_, id_, epoch_, m, detail::accepts_one_of<wire::QueueBindOk>,
                       status_of<wire::QueueBindOk>());
 }
 
@@ -129,7 +139,7 @@ std::future<Status> Channel::queue_unbind(std::string queue, std::string exchang
   m.exchange = std::move(exchange);
   m.routing_key = std::move(routing_key);
   m.arguments = std::move(arguments);
-  return call<Status>(core_, id_, epoch_, m, detail::accepts_one_of<wire::QueueUnbindOk>,
+  return call<Status>(core_, shared_, id_, epoch_, m, detail::accepts_one_of<wire::QueueUnbindOk>,
                       status_of<wire::QueueUnbindOk>());
 }
 
@@ -137,7 +147,8 @@ std::future<Result<std::uint32_t>> Channel::queue_purge(std::string queue) {
   wire::QueuePurge m;
   m.queue = std::move(queue);
   return call<Result<std::uint32_t>>(
-      core_, id_, epoch_, m, detail::accepts_one_of<wire::QueuePurgeOk>, [](Incoming&& in) {
+      core_, shared_, id_, epoch_, m, detail::accepts_one_of<wire::QueuePurgeOk>,
+      [](Incoming&& in) {
         return Result<std::uint32_t>(std::get<wire::QueuePurgeOk>(in.method).message_count);
       });
 }
@@ -149,7 +160,8 @@ std::future<Result<std::uint32_t>> Channel::queue_delete(std::string queue, bool
   m.if_unused = if_unused;
   m.if_empty = if_empty;
   return call<Result<std::uint32_t>>(
-      core_, id_, epoch_, m, detail::accepts_one_of<wire::QueueDeleteOk>, [](Incoming&& in) {
+      core_, shared_, id_, epoch_, m, detail::accepts_one_of<wire::QueueDeleteOk>,
+      [](Incoming&& in) {
         return Result<std::uint32_t>(std::get<wire::QueueDeleteOk>(in.method).message_count);
       });
 }
@@ -158,7 +170,7 @@ std::future<Status> Channel::qos(std::uint16_t prefetch_count, bool global) {
   wire::BasicQos m;
   m.prefetch_count = prefetch_count;
   m.global = global;
-  return call<Status>(core_, id_, epoch_, m, detail::accepts_one_of<wire::BasicQosOk>,
+  return call<Status>(core_, shared_, id_, epoch_, m, detail::accepts_one_of<wire::BasicQosOk>,
                       status_of<wire::BasicQosOk>());
 }
 
@@ -292,10 +304,11 @@ std::future<Result<std::string>> Channel::consume(std::string queue, DeliveryHan
     core->add_consumer(**ch, std::move(*handlers));
     reply->set(std::move(tag));
   };
-  const Status st =
-      core->submit([core, id, epoch, reply, op = std::make_shared<ChannelOp>(std::move(op))] {
+  const auto shared = shared_;
+  const Status st = core->submit(
+      [core, shared, id, epoch, reply, op = std::make_shared<ChannelOp>(std::move(op))] {
         auto ch = core->channel(id, epoch);
-        if (!ch) return reply->fail(ch.error());
+        if (!ch) return reply->fail(gone(*shared, ch.error()));
         core->enqueue(**ch, std::move(*op));
       });
   if (!st.ok()) reply->fail(closed("amqp: the connection is closed"));
@@ -308,7 +321,7 @@ std::future<Status> Channel::cancel(std::string consumer_tag) {
   auto core = core_;
   const std::uint16_t id = id_;
   const std::uint64_t epoch = epoch_;
-  return call<Status>(core_, id_, epoch_, m, detail::accepts_one_of<wire::BasicCancelOk>,
+  return call<Status>(core_, shared_, id_, epoch_, m, detail::accepts_one_of<wire::BasicCancelOk>,
                       [core, id, epoch, tag = std::move(consumer_tag)](Incoming&&) {
                         auto ch = core->channel(id, epoch);
                         if (ch) core->remove_consumer(**ch, tag, ok_status());
@@ -321,7 +334,7 @@ std::future<Result<std::optional<Delivery>>> Channel::get(std::string queue, boo
   m.queue = std::move(queue);
   m.no_ack = no_ack;
   return call<Result<std::optional<Delivery>>>(
-      core_, id_, epoch_, m, detail::accepts_one_of<wire::BasicGetOk, wire::BasicGetEmpty>,
+      core_, shared_, id_, epoch_, m, detail::accepts_one_of<wire::BasicGetOk, wire::BasicGetEmpty>,
       [](Incoming&& in) -> Result<std::optional<Delivery>> {
         if (std::holds_alternative<wire::BasicGetEmpty>(in.method)) {
           return std::optional<Delivery>();
