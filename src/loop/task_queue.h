@@ -57,8 +57,24 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+// PREFETCHW: a hint to fetch the line in a writable state (a NOP on x86
+// CPUs without it).
+inline void prefetch_for_write(const void* p) noexcept {
+#if defined(__x86_64__)
+  asm volatile("prefetchw %0" ::"m"(*static_cast<const char*>(p)));
+#else
+  __builtin_prefetch(p, 1, 3);
+#endif
+}
+
 class TaskQueue {
  public:
+  // A producer asks for write ownership of the slot this many places ahead:
+  // the loop read that line last, and fetching it now overlaps the transfer
+  // with this submit instead of stalling the next CAS on it (a locked CAS
+  // waits for earlier stores to own their lines). 2-4 measured best here;
+  // 1 contends with the loop polling the head slot.
+  static constexpr std::uint64_t kPrefetchAhead = 4;
   static constexpr std::uint64_t kLap = 256;
   static constexpr std::uint64_t kBlockCap = kLap - 1;
   static constexpr std::uint64_t kClosedBit = std::uint64_t{1} << 63;
@@ -110,6 +126,9 @@ class TaskQueue {
           spare = nullptr;
         }
         Slot& slot = block->slots[offset];
+        if (offset + kPrefetchAhead < kBlockCap) {
+          prefetch_for_write(&block->slots[offset + kPrefetchAhead]);
+        }
         ::new (static_cast<void*>(slot.storage)) Task(std::move(task));
         slot.seq.store(idx + 1, std::memory_order_release);
         if (spare != nullptr) give_back(spare);
