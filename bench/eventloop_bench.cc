@@ -69,6 +69,10 @@ Result<perf::Report> run_eventloop_bench(const BenchOptions& options) {
   report.machine = perf::MachineInfo::detect();
   report.method =
       "five loops in one process and one run, each on its own thread, same myelin::Task payload; "
+      "the awake scenarios (submit, awake round trip, burst) and the cross-core floor run in " +
+      std::to_string(sz.awake_rounds) +
+      " interleaved rounds, each giving every contender a slice, and figures are taken over all "
+      "rounds' samples; "
       "percentiles by LatencyRecorder (nearest rank on sorted samples); ns/op = wall time / "
       "operations" +
       std::string(options.quick ? "; --quick (reduced sample counts)" : "");
@@ -138,7 +142,7 @@ Result<perf::Report> run_eventloop_bench(const BenchOptions& options) {
             "P producer threads submit a no-op task as fast as they can while the loop "
             "(spinning, so it is never woken) drains. ns/op = wall time from the start "
             "barrier to the last producer's return / total submits; median of " +
-            std::to_string(sz.submit_reps) + " repetitions of " +
+            std::to_string(sz.submit_reps) + " repetitions (spread over the rounds) of " +
             perf::group_int(static_cast<double>(sz.submit_ops)) +
             " submits. This machine has 2 cores: above 1 producer the threads share "
             "them with the loop, so the figures include preemption, as the seed's did.")
@@ -152,8 +156,8 @@ Result<perf::Report> run_eventloop_bench(const BenchOptions& options) {
           "is seen, t1. The loop busy-polls when idle (myelin: spin_before_sleep = 2 s; "
           "Baseline/AlternateThree: spin on a pending flag; libuv: uv_run(NOWAIT) in a "
           "loop; asio: io_context::poll() in a loop). " +
-          std::to_string(sz.rt_awake_samples) + " samples after " +
-          std::to_string(sz.rt_awake_samples / 10) + " warm-up round trips.")
+          std::to_string(sz.rt_awake_samples) + " samples in all; each round's slice starts "
+          "with a tenth as many warm-up round trips.")
       .table(latency_table(names, r.awake, {}, {}))
       .paragraph("Hardware floor, no loop: two threads passing one atomic back and forth: p50 " +
                  perf::fixed(r.floor.p50, 0) + " ns, p99 " + perf::fixed(r.floor.p99, 0) +
@@ -194,7 +198,28 @@ Result<perf::Report> run_eventloop_bench(const BenchOptions& options) {
             "One producer submits a burst of B tasks back to back and waits until the "
             "last has run; ns/op = that time / B, median over bursts (about " +
             perf::group_int(static_cast<double>(sz.burst_tasks)) +
-            " tasks per cell). Loops spinning when idle, as in the awake round trip.")
+            " tasks per cell, spread over the rounds). Loops spinning when idle, as in the "
+            "awake round trip.")
+        .table(std::move(t));
+  }
+  {
+    perf::Table t{{{"Round"},
+                   {"Cross-core floor p50 (ns)"},
+                   {"myelin submit, 1 producer (ns/op)"},
+                   {"myelin awake round trip p50 (ns)"},
+                   {"myelin burst " + std::to_string(sz.bursts.back()) + " (ns/op)"}},
+                  {}};
+    for (std::size_t i = 0; i < r.rounds.size(); ++i) {
+      const AwakeRound& row = r.rounds[i];
+      t.add_row({Cell::num(static_cast<double>(i + 1), std::to_string(i + 1)),
+                 ns_cell(row.floor_p50, 0), ns_cell(row.myelin_submit1, 1),
+                 ns_cell(row.myelin_rt_p50, 0), ns_cell(row.myelin_burst_last, 1)});
+    }
+    report.add_section("The machine per round (awake scenarios)")
+        .paragraph(
+            "Each round measured the floor first, then each contender in turn. On this VM the "
+            "cross-core latency moves between states within seconds, and myelin's figures "
+            "move with it; the tables above pool all rounds.")
         .table(std::move(t));
   }
   {

@@ -17,6 +17,7 @@ struct ScenarioSizes {
   std::vector<int> producers{1, 2, 4, 8, 16, 32};
   std::size_t submit_ops = 0;
   int submit_reps = 0;
+  int awake_rounds = 1;  // interleaved rounds for submit, awake round trip, burst, floor
   int rt_awake_samples = 0;
   int rt_asleep_samples = 0;
   std::vector<int> bursts{64, 128, 256, 512, 1024, 2048, 4096};
@@ -42,6 +43,14 @@ struct BudgetRow {
   std::uint64_t overloads = 0;
 };
 
+// One interleaved round of the awake scenarios: the machine's state then.
+struct AwakeRound {
+  double floor_p50 = 0;          // cross-core ping-pong, ns
+  double myelin_submit1 = 0;     // ns/op, 1 producer
+  double myelin_rt_p50 = 0;      // ns
+  double myelin_burst_last = 0;  // ns/op, the largest burst
+};
+
 struct TournamentResults {
   std::vector<std::string> names, designs, park_checks;
   std::vector<std::vector<double>> submit_ns;  // [contender][producer count]
@@ -53,6 +62,8 @@ struct TournamentResults {
   std::vector<std::vector<double>> mixed_ns;         // [contender][burst]
   LatencySummary floor;                              // cross-core atomic ping-pong, no loop
   std::uint64_t awake_wakeups = 0, awake_polls = 0;  // myelin, during the awake round trips
+  std::uint64_t awake_samples = 0;                    // myelin's awake round trips
+  std::vector<AwakeRound> rounds;
   std::string explanation;                           // where targets were missed, and why
 
   [[nodiscard]] nlohmann::json to_json() const;
