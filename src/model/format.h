@@ -178,11 +178,12 @@ struct CastParams {
 
 // Tree ensembles. Nodes of all trees live in one array; a leaf points to
 // itself on both sides, so every traversal runs exactly its tree's depth in
-// steps with no leaf test (branch-free, and safe on any file).
+// steps with no leaf test (safe on any file). The children are an array so a
+// step indexes it with the comparison's result instead of branching on it.
 struct TreeNode {
   std::uint32_t feature;  // bit 31: a NaN feature goes left ("true" branch)
   float threshold;
-  std::uint32_t left, right;  // left = the "true" branch
+  std::uint32_t child[2];  // [0] = the "true" branch (left), [1] = the false one
 };
 static_assert(sizeof(TreeNode) == 16);
 inline constexpr std::uint32_t kNanLeftBit = 0x80000000u;

@@ -89,7 +89,7 @@ Status compile_tree(Importer& im, const onnx::NodeProto& n, bool classifier) {
     auto mode = parse_mode(modes[k]);
     if (!mode) return mode.error().with_context(where);
     if (mode->leaf) {
-      nodes[g] = TreeNode{0, 0.0f, g, g};
+      nodes[g] = TreeNode{0, 0.0f, {g, g}};
       is_leaf[g] = true;
       continue;
     }
@@ -111,7 +111,7 @@ Status compile_tree(Importer& im, const onnx::NodeProto& n, bool classifier) {
     const bool nan_left = mode->swap ? (modes[k] != "BRANCH_NEQ" && !tracks) : tracks;
     nan_left_any = nan_left_any || nan_left;
     nodes[g] = TreeNode{static_cast<std::uint32_t>(feat[k]) | (nan_left ? kNanLeftBit : 0u),
-                        values[k], mode->swap ? f : t, mode->swap ? t : f};
+                        values[k], {mode->swap ? f : t, mode->swap ? t : f}};
     node_mode[g] = static_cast<std::uint8_t>(mode->cmp);
     cmp_used.insert(node_mode[g]);
   }
@@ -140,8 +140,8 @@ Status compile_tree(Importer& im, const onnx::NodeProto& n, bool classifier) {
       if (d > kMaxTreeDepth)
         return unimplemented("tree " + std::to_string(tid) + " is deeper than 4096");
       if (!is_leaf[g]) {
-        stack.push_back({nodes[g].left, d + 1});
-        stack.push_back({nodes[g].right, d + 1});
+        stack.push_back({nodes[g].child[0], d + 1});
+        stack.push_back({nodes[g].child[1], d + 1});
       }
     }
     roots.push_back(r[0]);

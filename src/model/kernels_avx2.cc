@@ -2,6 +2,8 @@
 // reached only through kernels_for() after cpu_features() confirms both.
 #include <immintrin.h>
 
+#include <cstdint>
+
 #include "src/model/kernels.h"
 
 namespace myelin::model::detail {
@@ -14,6 +16,13 @@ inline float hsum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+
+// Lanes [0, r) set, for r in [1, 7].
+inline __m256i tail_mask(std::size_t r) {
+  alignas(32) static constexpr std::int32_t kOnes[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                                         0,  0,  0,  0,  0,  0,  0,  0};
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kOnes + 8 - r));
 }
 
 // Four accumulators of 8 lanes: enough independent FMA chains to cover the
@@ -31,9 +40,12 @@ float dot_avx2(const float* a, const float* b, std::size_t n) {
   for (; i + 8 <= n; i += 8) {
     s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
   }
-  float tail = 0;
-  for (; i < n; ++i) tail += a[i] * b[i];
-  return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3))) + tail;
+  if (i < n) {
+    // The last 1-7 elements in one masked FMA (masked-off lanes are not read).
+    const __m256i m = tail_mask(n - i);
+    s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m), s1);
+  }
+  return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 }
 
 // Four outputs per pass share each load of x; two chains per output.

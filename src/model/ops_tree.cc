@@ -1,4 +1,4 @@
-// Tree ensembles: branch-free traversal, eight walks in flight at a time.
+// Tree ensembles: branch-free traversal, many walks in flight at a time.
 //
 // A leaf points to itself on both sides, so a walk simply runs its tree's
 // depth in steps; independent walks (eight samples through one tree, or one
@@ -32,29 +32,25 @@ struct TreeView {
 template <CompareMode M, bool kNan>
 inline std::uint32_t advance(const TreeView& t, std::uint32_t i, const float* x) {
   const TreeNode& nd = t.nodes[i];
-  const float v = x[nd.feature & ~kNanLeftBit];
-  bool go_left;
+  const std::uint32_t f = nd.feature;
+  const float v = x[f & ~kNanLeftBit];
+  // The comparison becomes an index, never a branch: on real data it is a
+  // coin flip, and a mispredicted branch per step cost more than the step.
+  std::uint32_t go_left;
   if constexpr (M == CompareMode::kLeq) {
-    go_left = v <= nd.threshold;
+    go_left = static_cast<std::uint32_t>(v <= nd.threshold);
   } else if constexpr (M == CompareMode::kLt) {
-    go_left = v < nd.threshold;
+    go_left = static_cast<std::uint32_t>(v < nd.threshold);
   } else if constexpr (M == CompareMode::kEq) {
-    go_left = v == nd.threshold;
+    go_left = static_cast<std::uint32_t>(v == nd.threshold);
   } else {
-    switch (static_cast<CompareMode>(t.modes[i])) {
-      case CompareMode::kLeq:
-        go_left = v <= nd.threshold;
-        break;
-      case CompareMode::kLt:
-        go_left = v < nd.threshold;
-        break;
-      default:
-        go_left = v == nd.threshold;
-        break;
-    }
+    const std::uint32_t m = t.modes[i];
+    go_left = (static_cast<std::uint32_t>(v <= nd.threshold) & static_cast<std::uint32_t>(m == 0)) |
+              (static_cast<std::uint32_t>(v < nd.threshold) & static_cast<std::uint32_t>(m == 1)) |
+              (static_cast<std::uint32_t>(v == nd.threshold) & static_cast<std::uint32_t>(m >= 2));
   }
-  if constexpr (kNan) go_left = go_left | (((nd.feature & kNanLeftBit) != 0) & (v != v));
-  return go_left ? nd.left : nd.right;
+  if constexpr (kNan) go_left |= (f >> 31) & static_cast<std::uint32_t>(v != v);
+  return nd.child[go_left ^ 1u];
 }
 
 inline void accumulate(Aggregate agg, float* acc, const float* leaf, std::size_t nt) {
@@ -207,7 +203,7 @@ Status bind_tree(const BindCtx& c, RtStep& s) {
   }
   for (std::size_t i = 0; i < nn; ++i) {
     const TreeNode& nd = view->nodes[i];
-    if (nd.left >= nn || nd.right >= nn || (nd.feature & ~kNanLeftBit) >= p->num_features)
+    if (nd.child[0] >= nn || nd.child[1] >= nn || (nd.feature & ~kNanLeftBit) >= p->num_features)
       return data_loss("tree node " + std::to_string(i) + ": child or feature out of range");
     if (mixed && view->modes[i] > static_cast<std::uint8_t>(CompareMode::kEq))
       return data_loss("tree node " + std::to_string(i) + ": unknown mode");
