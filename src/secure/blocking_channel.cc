@@ -72,7 +72,7 @@ Status BlockingChannel::flush(MonoTime deadline) {
 
 Status BlockingChannel::read_some(MonoTime deadline) {
   for (;;) {
-    auto buf = session_->input_buffer(64 * 1024);
+    auto buf = session_->input_buffer(kReadBytes);
     MYELIN_ASSIGN_OR_RETURN(net::IoResult r, stream_->read(buf));
     if (r.eof) {
       MYELIN_RETURN_IF_ERROR(session_->on_eof(mono_now()));
@@ -96,8 +96,12 @@ Status BlockingChannel::send(std::span<const std::byte> message, Nanos timeout) 
 
 Status BlockingChannel::send_parts(std::span<const std::span<const std::byte>> parts,
                                    Nanos timeout) {
-  MYELIN_RETURN_IF_ERROR(session_->send_parts(parts, mono_now()));
-  return flush(mono_now() + timeout);
+  const MonoTime deadline = mono_now() + timeout;
+  // A long message is written record by record as it is sealed, so the
+  // peer opens one record while the next is sealed here.
+  const std::function<Status()> drain = [this, deadline] { return flush(deadline); };
+  MYELIN_RETURN_IF_ERROR(session_->send_parts(parts, mono_now(), drain, kDrainBytes));
+  return flush(deadline);
 }
 
 Result<std::size_t> BlockingChannel::receive(

@@ -78,7 +78,8 @@ Status SessionCore::maybe_rekey_send() {
   return ok_status();
 }
 
-Status SessionCore::send_parts(std::span<const std::span<const std::byte>> parts, MonoTime now) {
+Status SessionCore::send_parts(std::span<const std::span<const std::byte>> parts, MonoTime now,
+                               const std::function<Status()>* drain, std::size_t drain_bytes) {
   if (state_ != SessionState::kEstablished || close_sent_) {
     return state_ == SessionState::kClosed
                ? closed("secure session: send on a closed channel")
@@ -94,6 +95,7 @@ Status SessionCore::send_parts(std::span<const std::span<const std::byte>> parts
     const bool more = offset + n < total;
     Status s = seal_record(FrameType::kData, more ? kFlagMore : 0, parts, offset, n);
     if (s.ok()) s = maybe_rekey_send();
+    if (s.ok() && more && drain != nullptr && out_.readable().size() >= drain_bytes) s = (*drain)();
     if (!s.ok()) return fail(std::move(s), CloseCode::kInternalError, false);
     offset += n;
   } while (offset < total);
@@ -105,9 +107,16 @@ Status SessionCore::on_record(const FrameHeader& h, std::span<std::byte> frame, 
   // check_header already enforced type, flags, length bounds and seq == expect.
   const std::size_t ct_len = h.length - kAeadTagSize;
   std::byte* ct = frame.data() + kHeaderSize;
+  // A chunk of a long message is opened straight into the reassembly buffer
+  // (one pass over the bytes instead of opening in place and copying). The
+  // bytes count only once the tag verifies; a failure leaves them uncommitted.
+  // Over max_message, the in-place path below reports it after authentication.
+  const bool chunk = h.type == FrameType::kData && (reassembling_ || (h.flags & kFlagMore) != 0) &&
+                     reassembly_.size() + ct_len <= config_.max_message;
+  std::byte* pt_out = chunk ? reassembly_.tail(ct_len).data() : ct;
   Aead& aead = *recv_.aead;
   Status s = aead.open_begin(record_nonce(recv_.iv.span(), h.seq), {frame.data(), kHeaderSize});
-  if (s.ok()) s = aead.open_update({ct, ct_len}, ct);
+  if (s.ok()) s = aead.open_update({ct, ct_len}, pt_out);
   if (s.ok()) s = aead.open_finish(std::span<const std::byte, kTagSize>(ct + ct_len, kTagSize));
   if (!s.ok()) {
     return fail(authentication_failed("record seq " + std::to_string(h.seq) + " (type " +
@@ -128,17 +137,17 @@ Status SessionCore::on_record(const FrameHeader& h, std::span<std::byte> frame, 
         handler_->on_message(pt);
         return ok_status();
       }
-      if (reassembly_.size() + pt.size() > config_.max_message) {
+      if (!chunk) {
         return fail(resource_exhausted("record seq " + std::to_string(h.seq) +
                                        ": message exceeds max_message " +
                                        std::to_string(config_.max_message) + " bytes"),
                     CloseCode::kMessageTooLarge, true);
       }
-      reassembly_.insert(reassembly_.end(), pt.begin(), pt.end());
+      reassembly_.commit(ct_len);
       reassembling_ = more;
       if (!more) {
         ++stats_.messages_received;
-        handler_->on_message(reassembly_);
+        handler_->on_message(reassembly_.readable());
         reassembly_.clear();  // keeps its capacity for the next large message
       }
       return ok_status();

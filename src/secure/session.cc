@@ -146,6 +146,10 @@ Status Session::send(std::span<const std::byte> message, MonoTime now) {
 Status Session::send_parts(std::span<const std::span<const std::byte>> parts, MonoTime now) {
   return core_->send_parts(parts, now);
 }
+Status Session::send_parts(std::span<const std::span<const std::byte>> parts, MonoTime now,
+                           const std::function<Status()>& drain, std::size_t drain_bytes) {
+  return core_->send_parts(parts, now, &drain, drain_bytes);
+}
 Status Session::close(CloseCode code, MonoTime now) { return core_->close(code, now); }
 Status Session::tick(MonoTime now) { return core_->tick(now); }
 MonoTime Session::next_deadline() const noexcept { return core_->next_deadline(); }

@@ -46,7 +46,8 @@ class SessionCore {
   Status start(MonoTime now);
   Status process_input(MonoTime now);
   Status on_eof(MonoTime now);
-  Status send_parts(std::span<const std::span<const std::byte>> parts, MonoTime now);
+  Status send_parts(std::span<const std::span<const std::byte>> parts, MonoTime now,
+                    const std::function<Status()>* drain = nullptr, std::size_t drain_bytes = 0);
   Status close(CloseCode code, MonoTime now);
   Status tick(MonoTime now);
   [[nodiscard]] MonoTime next_deadline() const noexcept;
@@ -103,7 +104,7 @@ class SessionCore {
 
   Direction send_;
   Direction recv_;
-  std::vector<std::byte> reassembly_;
+  ByteBuffer reassembly_;  // a long message's chunks, opened straight into it
   bool reassembling_ = false;
   std::uint64_t ping_counter_ = 0;
 

@@ -100,6 +100,12 @@ class BlockingChannel final : private SessionHandler {
   [[nodiscard]] const Session& session() const noexcept { return *session_; }
 
  private:
+  // Sealed output written mid-message once this much waits (one default record).
+  static constexpr std::size_t kDrainBytes = 64 * 1024;
+  // Room offered to each read: several default records, so a stream of long
+  // messages costs few read calls.
+  static constexpr std::size_t kReadBytes = 256 * 1024;
+
   explicit BlockingChannel(std::unique_ptr<net::Stream> stream) : stream_(std::move(stream)) {}
   void on_message(std::span<const std::byte> message) override;
   Status flush(MonoTime deadline);

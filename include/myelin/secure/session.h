@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -167,6 +168,14 @@ class Session {
   // data) without first copying them together.
   Status send(std::span<const std::byte> message, MonoTime now);
   Status send_parts(std::span<const std::span<const std::byte>> parts, MonoTime now);
+  // The same, for a driver that writes while a long message is sealed:
+  // `drain` runs between records whenever at least `drain_bytes` of output
+  // wait, and may call output()/consume_output() (nothing else). Writing
+  // record k while record k+1 is sealed lets the peer open k meanwhile,
+  // instead of the whole message being sealed before its first byte moves.
+  // An error from `drain` ends the session (the message is cut short).
+  Status send_parts(std::span<const std::span<const std::byte>> parts, MonoTime now,
+                    const std::function<Status()>& drain, std::size_t drain_bytes);
 
   // Sends Close(code) (when keys exist) and ends the session.
   Status close(CloseCode code, MonoTime now);
