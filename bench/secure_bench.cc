@@ -48,6 +48,86 @@ Cell count(std::size_t n) {
   return Cell::num(static_cast<double>(n), perf::group_int(static_cast<double>(n)));
 }
 
+struct TputRow {
+  Transport t;
+  std::size_t size;
+  double seed_mb_s, plain, secure, aead, tls;  // MB/s, p50
+};
+
+// Why the targets this run missed were missed, from this run's figures.
+std::string explain_misses(double handshake_1t, double handshake_2t, double floor,
+                           const std::vector<TputRow>& rows) {
+  using perf::fixed;
+  std::string out;
+  if (handshake_1t > 130'000 || handshake_2t > 80'000) {
+    out += "Handshake: its floor, 2 X25519 key generations + 2 agreements through OpenSSL EVP "
+           "with no protocol around them, measured p50 " +
+           fixed(floor / 1000, 1) +
+           " µs in this run, and all four lie on the handshake's critical path in sequence (the "
+           "initiator's key goes out in Hello; the responder generates its key and agrees; the "
+           "initiator agrees on the Response), in one thread and in two. The one-thread "
+           "handshake took " +
+           fixed(handshake_1t / 1000, 1) + " µs, " + fixed(handshake_1t / floor, 2) +
+           "x that floor; a target below the floor needs a faster X25519 than this OpenSSL "
+           "build's on this CPU. ";
+  }
+  auto row = [&](Transport t, std::size_t size) -> const TputRow* {
+    for (const TputRow& r : rows)
+      if (r.t == t && r.size == size) return &r;
+    return nullptr;
+  };
+  for (Transport t : {Transport::kDuplex, Transport::kTcp}) {
+    const char* tn = t == Transport::kDuplex ? "duplex pair" : "loopback TCP";
+    const TputRow* s1 = row(t, 1536);
+    const TputRow* s4 = row(t, 4096);
+    if (s1 != nullptr && s4 != nullptr &&
+        (s1->secure < 0.6 * s1->aead || s4->secure < 0.75 * s4->aead)) {
+      out += std::string("Small messages, ") + tn +
+             ": plaintext framing, one write per message as MSC1 does, itself reached only " +
+             fixed(s1->plain / s1->aead * 100, 0) + "% (1536 B) and " +
+             fixed(s4->plain / s4->aead * 100, 0) +
+             "% (4 KiB) of the raw AEAD figure, so a system call and a wake-up per message bound "
+             "every contender below the target; MSC1 carried " +
+             fixed(s1->secure / s1->plain * 100, 0) + "% and " +
+             fixed(s4->secure / s4->plain * 100, 0) + "% of plaintext's rate. ";
+    }
+    const TputRow* l3 = row(t, 393216);
+    const TputRow* l1 = row(t, 1048576);
+    if (l3 != nullptr && l1 != nullptr &&
+        (l3->secure < 0.75 * l3->aead || l1->secure < 0.75 * l1->aead)) {
+      out += std::string("Large messages, ") + tn + ": MSC1 reached " +
+             fixed(l3->secure / l3->aead * 100, 0) + "% (384 KiB) and " +
+             fixed(l1->secure / l1->aead * 100, 0) +
+             "% (1 MiB) of raw AEAD. Raw AEAD is one pass over the bytes on one core; the "
+             "channel makes two on each side (the sender seals, then the kernel copies into the "
+             "socket; the kernel copies out, then the receiver opens into the message buffer), "
+             "with sender and receiver on the two cores in parallel and records written as they "
+             "are sealed. ";
+    }
+  }
+  if (const TputRow* l3 = row(Transport::kDuplex, 393216);
+      l3 != nullptr && l3->secure < 2.5 * l3->seed_mb_s) {
+    out += "2.5x the seed: those figures are absolute, from a 4-vCPU EPYC 7763; for 384 KiB the "
+           "target (" +
+           perf::group_int(2.5 * l3->seed_mb_s) + " MB/s) is " +
+           fixed(2.5 * l3->seed_mb_s / l3->aead * 100, 0) +
+           "% of this run's single-core raw AEAD figure for that size. ";
+  }
+  std::string below_tls;
+  for (const TputRow& r : rows) {
+    if (r.secure >= r.tls) continue;
+    below_tls += std::string(below_tls.empty() ? "" : ", ") + std::to_string(r.size) + " B " +
+                 (r.t == Transport::kDuplex ? "duplex" : "TCP") + " (" +
+                 fixed(r.secure / r.tls, 2) + "x)";
+  }
+  if (!below_tls.empty()) {
+    out += "Below TLS 1.3 in this run: " + below_tls +
+           "; both write one record per message there, and the cause of the gap was not "
+           "investigated in this run. ";
+  }
+  return out;
+}
+
 struct Target {
   std::string what;
   std::string goal;
@@ -156,6 +236,7 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
 
   // --- 2 and 3: per transport -----------------------------------------------------
   std::vector<perf::Table> rtt_tables, tput_tables;
+  std::vector<TputRow> rows;
   for (PairFactory* f : {&duplex, &tcp}) {
     const Transport t = f == &duplex ? Transport::kDuplex : Transport::kTcp;
     const std::string tname = secure_peers::to_string(t);
@@ -189,8 +270,17 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
 
       const std::size_t burst = std::max<std::size_t>(2, bytes_per_sample / p.size);
       MYELIN_ASSIGN_OR_RETURN(auto pt, sc::plain_throughput(*f, worker, p.size, burst, samples));
-      MYELIN_ASSIGN_OR_RETURN(auto st, sc::secure_throughput(*f, worker, p.size, burst, samples));
-      MYELIN_ASSIGN_OR_RETURN(auto at, sc::raw_aead_throughput(p.size, burst, samples));
+      // The raw AEAD limit is sampled between the secure samples (one burst
+      // each, untimed for the channel), so a change in the machine's speed
+      // during the run moves both alike.
+      LatencyRecorder at(samples);
+      const auto raw_sample = [&]() -> Status {
+        MYELIN_ASSIGN_OR_RETURN(LatencyRecorder one, sc::raw_aead_throughput(p.size, burst, 1));
+        at.merge(one);
+        return ok_status();
+      };
+      MYELIN_ASSIGN_OR_RETURN(auto st,
+                              sc::secure_throughput(*f, worker, p.size, burst, samples, raw_sample));
       MYELIN_ASSIGN_OR_RETURN(auto tt, sc::tls_throughput(tls, *f, worker, p.size, burst, samples));
       const LatencySummary a = pt.summarize(), b = st.summarize(), c = at.summarize(),
                            d = tt.summarize();
@@ -216,6 +306,7 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
                                     {"raw_aead_mb_s", c.p50},
                                     {"tls13_mb_s", d.p50}});
 
+      rows.push_back({t, p.size, p.seed_mb_s, a.p50, b.p50, c.p50, d.p50});
       const double share = b.p50 / c.p50 * 100;
       const double need = p.size < 4096 ? 60 : 75;
       targets.push_back({"Throughput vs raw AEAD, " + label + ", " + tname,
@@ -247,11 +338,13 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
     data["targets"].push_back(
         {{"target", t.what}, {"goal", t.goal}, {"measured", t.measured}, {"met", t.met}});
   }
+  const std::string misses = explain_misses(hs[0].s.p50, hs[2].s.p50, x25519.p50, rows);
   report.add_section("Targets")
       .paragraph(std::to_string(met) + " of " + std::to_string(targets.size()) +
                  " targets met in this run. Ratios are what carry across machines; the seed ran on "
                  "a 4-vCPU EPYC 7763 confidential VM, this run on the machine below.")
-      .table(std::move(tt));
+      .table(std::move(tt))
+      .paragraph(misses.empty() ? std::string("Every target was met in this run.") : misses);
   report.add_section("Handshake latency")
       .paragraph(
           "Full 3-message handshake including session creation, both ephemeral X25519 key "
@@ -275,7 +368,9 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
             "The client sends a burst of messages, the server drains them and answers one byte; "
             "MB/s = payload bytes / time (10^6 bytes). Raw AEAD limit: one thread sealing the "
             "same sizes with OpenSSL EVP ChaCha20-Poly1305, no I/O, the ceiling for any channel "
-            "using this cipher on one core.")
+            "using this cipher on one core; one burst of it is timed after each secure sample "
+            "(while the channel is idle), so both columns see the machine in the same state. "
+            "MSC1 writes a long message record by record while it seals the rest.")
         .table(std::move(tput_tables[i]));
   }
   double load[3] = {0, 0, 0};

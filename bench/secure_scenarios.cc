@@ -273,7 +273,8 @@ Result<LatencyRecorder> plain_throughput(PairFactory& f, Worker& w, std::size_t 
 }
 
 Result<LatencyRecorder> secure_throughput(PairFactory& f, Worker& w, std::size_t size,
-                                          std::size_t burst, std::size_t samples) {
+                                          std::size_t burst, std::size_t samples,
+                                          const std::function<Status()>& between) {
   MYELIN_ASSIGN_OR_RETURN(FdPair p, f.make());
   MYELIN_ASSIGN_OR_RETURN(auto server_stream, adopt(p.server));
   MYELIN_ASSIGN_OR_RETURN(auto client_stream, adopt(p.client));
@@ -308,6 +309,7 @@ Result<LatencyRecorder> secure_throughput(PairFactory& f, Worker& w, std::size_t
     acks = 0;
     while (acks == 0) MYELIN_RETURN_IF_ERROR((*ch)->receive(sink).error());
     if (s > 0) rec.record_value(mb_per_s(size * burst, mono_now() - t0));
+    if (s > 0 && between) MYELIN_RETURN_IF_ERROR(between());  // untimed
   }
   (void)(*ch)->close();
   ch->reset();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 
 #include "bench/secure_peers.h"
 #include "myelin/base/latency_recorder.h"
@@ -34,7 +35,8 @@ Result<LatencyRecorder> secure_rtt(PairFactory& f, Worker& w, std::size_t size, 
 Result<LatencyRecorder> plain_throughput(PairFactory& f, Worker& w, std::size_t size,
                                          std::size_t burst, std::size_t samples);
 Result<LatencyRecorder> secure_throughput(PairFactory& f, Worker& w, std::size_t size,
-                                          std::size_t burst, std::size_t samples);
+                                          std::size_t burst, std::size_t samples,
+                                          const std::function<Status()>& between = {});
 Result<LatencyRecorder> tls_throughput(const TlsPeer& tls, PairFactory& f, Worker& w,
                                        std::size_t size, std::size_t burst, std::size_t samples);
 // OpenSSL EVP ChaCha20-Poly1305 sealing `size` bytes in place in a loop, one
