@@ -20,13 +20,19 @@ void run_dense(const RtStep& s, const ExecCtx& c) {
 // One output per row (linear regressors, binary classifiers): a dot product
 // per row, called directly, which is all the general kernel does for n == 1
 // after its own set-up (measured: that set-up cost more than a 100-feature dot).
-void run_dense_n1(const RtStep& s, const ExecCtx& c) {
-  const std::size_t rows = s.outer * (s.outer_batched ? c.batch : 1);
+[[gnu::noinline]] void dense_n1_rows(const RtStep& s, const ExecCtx& c, std::size_t rows) {
   const float* x = fptr(c, s.in[0]);
   float* y = fout(c, s.out[0]);
   const std::size_t k = s.mid;
   const float bias = s.f1 != nullptr ? s.f1[0] : 0.0f;
   for (std::size_t r = 0; r < rows; ++r) y[r] = c.k->dot(x + r * k, s.f0, k) + bias;
+}
+
+void run_dense_n1(const RtStep& s, const ExecCtx& c) {
+  const std::size_t rows = s.outer * (s.outer_batched ? c.batch : 1);
+  if (rows != 1) return dense_n1_rows(s, c, rows);
+  // One sample: no loop, so no frame to set up around the call.
+  fout(c, s.out[0])[0] = c.k->dot(fptr(c, s.in[0]), s.f0, s.mid) + (s.f1 != nullptr ? s.f1[0] : 0.0f);
 }
 
 // Reference-style loops: MatMul with a runtime B is rare in the models this
