@@ -142,7 +142,9 @@ Result<perf::Report> run_eventloop_bench(const BenchOptions& options) {
             "P producer threads submit a no-op task as fast as they can while the loop "
             "(spinning, so it is never woken) drains. ns/op = wall time from the start "
             "barrier to the last producer's return / total submits; median of " +
-            std::to_string(sz.submit_reps) + " repetitions (spread over the rounds) of " +
+            std::to_string(sz.submit_reps) +
+            " repetitions (spread over the rounds, each round's fresh loop first warmed up by "
+            "one untimed repetition) of " +
             perf::group_int(static_cast<double>(sz.submit_ops)) +
             " submits. This machine has 2 cores: above 1 producer the threads share "
             "them with the loop, so the figures include preemption, as the seed's did.")

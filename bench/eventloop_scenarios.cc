@@ -257,7 +257,7 @@ std::string explain(const TournamentResults& r) {
            "ahead for writing, so the line transfers from the loop's core overlap, but the "
            "locked CAS still waits for the previous slot's store to own its line, and the "
            "loop reads every slot, so each line crosses between the cores twice per lap. " +
-           spread + "myelin's 1-producer figure per round follows it. ";
+           spread + "see the per-round figures. ";
   }
   if (!r.awake.empty() && r.awake[0].p50 > 300) {
     out += "Awake round trip (p50 " + fixed(r.awake[0].p50, 0) +
@@ -419,6 +419,10 @@ Result<TournamentResults> run_tournament(const ScenarioSizes& sz) {
                r.names[c]);
       MYELIN_ASSIGN_OR_RETURN(std::unique_ptr<LoopContender> loop, started(c, /*spin=*/true));
       RunCounter ran;
+      // Untimed warm-up: a fresh loop's first burst of this size grows its
+      // queue (myelin: blocks from the allocator, first-touch page faults;
+      // the mutex designs: vector growth), which is not the steady state.
+      (void)submit_cost(*loop, ran, 1, sz.submit_ops);
       for (std::size_t pi = 0; pi < sz.producers.size(); ++pi) {
         for (int i = 0; i < submit_slice; ++i)
           submit_reps[c][pi].push_back(submit_cost(*loop, ran, sz.producers[pi], sz.submit_ops));
