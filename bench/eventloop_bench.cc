@@ -158,7 +158,8 @@ Result<perf::Report> run_eventloop_bench(const BenchOptions& options) {
           "is seen, t1. The loop busy-polls when idle (myelin: spin_before_sleep = 2 s; "
           "Baseline/AlternateThree: spin on a pending flag; libuv: uv_run(NOWAIT) in a "
           "loop; asio: io_context::poll() in a loop). " +
-          std::to_string(sz.rt_awake_samples) + " samples in all; each round's slice starts "
+          std::to_string(sz.rt_awake_samples) +
+          " samples in all; each round's slice starts "
           "with a tenth as many warm-up round trips.")
       .table(latency_table(names, r.awake, {}, {}))
       .paragraph("Hardware floor, no loop: two threads passing one atomic back and forth: p50 " +

@@ -67,8 +67,8 @@ std::pair<LatencySummary, LatencySummary> time_interleaved(F&& f, G&& g, std::si
   const MonoTime c0 = mono_now();
   for (int i = 0; i < 100; ++i) f();
   const double est = static_cast<double>((mono_now() - c0).count()) / 100.0;
-  const std::size_t block = std::clamp<std::size_t>(
-      static_cast<std::size_t>(block_ns / std::max(est, 1.0)) + 1, 1, 2000);
+  const std::size_t block =
+      std::clamp<std::size_t>(static_cast<std::size_t>(block_ns / std::max(est, 1.0)) + 1, 1, 2000);
   LatencyRecorder a(samples), b(samples);
   for (std::size_t s = 0; s < samples; ++s) {
     MonoTime t0 = mono_now();
@@ -456,7 +456,8 @@ Result<perf::Report> run_inference_bench(const BenchOptions& options) {
           "XGBoosterPredictFromDense, nthread=1, array-interface and config strings prebuilt (so "
           "its figure "
           "is the C call alone), timed in blocks (>= 200 us of myelin calls, then as many "
-          "XGBoost calls) alternating with myelin's. scikit-learn: a GradientBoostingRegressor of the same size "
+          "XGBoost calls) alternating with myelin's. scikit-learn: a GradientBoostingRegressor of "
+          "the same size "
           "trained on the same "
           "data (same shape of work, not the same trees). MLP: Gemm+Relu+Gemm+Softmax, random "
           "weights; "

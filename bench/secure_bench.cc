@@ -60,16 +60,17 @@ std::string explain_misses(double handshake_1t, double handshake_2t, double floo
   using perf::fixed;
   std::string out;
   if (handshake_1t > 130'000 || handshake_2t > 80'000) {
-    out += "Handshake: its floor, 2 X25519 key generations + 2 agreements through OpenSSL EVP "
-           "with no protocol around them, measured p50 " +
-           fixed(floor / 1000, 1) +
-           " µs in this run, and all four lie on the handshake's critical path in sequence (the "
-           "initiator's key goes out in Hello; the responder generates its key and agrees; the "
-           "initiator agrees on the Response), in one thread and in two. The one-thread "
-           "handshake took " +
-           fixed(handshake_1t / 1000, 1) + " µs, " + fixed(handshake_1t / floor, 2) +
-           "x that floor; a target below the floor needs a faster X25519 than this OpenSSL "
-           "build's on this CPU. ";
+    out +=
+        "Handshake: its floor, 2 X25519 key generations + 2 agreements through OpenSSL EVP "
+        "with no protocol around them, measured p50 " +
+        fixed(floor / 1000, 1) +
+        " µs in this run, and all four lie on the handshake's critical path in sequence (the "
+        "initiator's key goes out in Hello; the responder generates its key and agrees; the "
+        "initiator agrees on the Response), in one thread and in two. The one-thread "
+        "handshake took " +
+        fixed(handshake_1t / 1000, 1) + " µs, " + fixed(handshake_1t / floor, 2) +
+        "x that floor; a target below the floor needs a faster X25519 than this OpenSSL "
+        "build's on this CPU. ";
   }
   auto row = [&](Transport t, std::size_t size) -> const TputRow* {
     for (const TputRow& r : rows)
@@ -100,21 +101,23 @@ std::string explain_misses(double handshake_1t, double handshake_2t, double floo
              fixed(l3->secure / l3->aead * 100, 0) + "% (384 KiB) and " +
              fixed(l1->secure / l1->aead * 100, 0) + "% (1 MiB) of raw AEAD. ";
       if (!passes_said) {
-        out += "Raw AEAD is one pass over the bytes on one core; the channel makes two on each "
-               "side (the sender seals, then the kernel copies into the socket; the kernel "
-               "copies out, then the receiver opens into the message buffer), with sender and "
-               "receiver on the two cores in parallel and records written as they are sealed. ";
+        out +=
+            "Raw AEAD is one pass over the bytes on one core; the channel makes two on each "
+            "side (the sender seals, then the kernel copies into the socket; the kernel "
+            "copies out, then the receiver opens into the message buffer), with sender and "
+            "receiver on the two cores in parallel and records written as they are sealed. ";
         passes_said = true;
       }
     }
   }
   if (const TputRow* l3 = row(Transport::kDuplex, 393216);
       l3 != nullptr && l3->secure < 2.5 * l3->seed_mb_s) {
-    out += "2.5x the seed: those figures are absolute, from a 4-vCPU EPYC 7763; for 384 KiB the "
-           "target (" +
-           perf::group_int(2.5 * l3->seed_mb_s) + " MB/s) is " +
-           fixed(2.5 * l3->seed_mb_s / l3->aead * 100, 0) +
-           "% of this run's single-core raw AEAD figure for that size. ";
+    out +=
+        "2.5x the seed: those figures are absolute, from a 4-vCPU EPYC 7763; for 384 KiB the "
+        "target (" +
+        perf::group_int(2.5 * l3->seed_mb_s) + " MB/s) is " +
+        fixed(2.5 * l3->seed_mb_s / l3->aead * 100, 0) +
+        "% of this run's single-core raw AEAD figure for that size. ";
   }
   std::string below_tls;
   for (const TputRow& r : rows) {
@@ -282,8 +285,8 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
         at.merge(one);
         return ok_status();
       };
-      MYELIN_ASSIGN_OR_RETURN(auto st,
-                              sc::secure_throughput(*f, worker, p.size, burst, samples, raw_sample));
+      MYELIN_ASSIGN_OR_RETURN(
+          auto st, sc::secure_throughput(*f, worker, p.size, burst, samples, raw_sample));
       MYELIN_ASSIGN_OR_RETURN(auto tt, sc::tls_throughput(tls, *f, worker, p.size, burst, samples));
       const LatencySummary a = pt.summarize(), b = st.summarize(), c = at.summarize(),
                            d = tt.summarize();

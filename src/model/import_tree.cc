@@ -111,7 +111,8 @@ Status compile_tree(Importer& im, const onnx::NodeProto& n, bool classifier) {
     const bool nan_left = mode->swap ? (modes[k] != "BRANCH_NEQ" && !tracks) : tracks;
     nan_left_any = nan_left_any || nan_left;
     nodes[g] = TreeNode{static_cast<std::uint32_t>(feat[k]) | (nan_left ? kNanLeftBit : 0u),
-                        values[k], {mode->swap ? f : t, mode->swap ? t : f}};
+                        values[k],
+                        {mode->swap ? f : t, mode->swap ? t : f}};
     node_mode[g] = static_cast<std::uint8_t>(mode->cmp);
     cmp_used.insert(node_mode[g]);
   }

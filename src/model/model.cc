@@ -188,14 +188,13 @@ namespace {
 // order, each with its message. Out of line, so the hot path carries none of
 // the string building (nor the registers it needs).
 [[gnu::cold, gnu::noinline]] Status explain_bad_call(const detail::Plan& plan,
-                                                      std::span<const TensorView> inputs,
-                                                      std::span<const MutableTensorView> outputs,
-                                                      bool same_plan, std::size_t max_batch,
-                                                      const Model& model) {
-  if (!same_plan)
-    return invalid_argument("the workspace was made for another model");
+                                                     std::span<const TensorView> inputs,
+                                                     std::span<const MutableTensorView> outputs,
+                                                     bool same_plan, std::size_t max_batch,
+                                                     const Model& model) {
+  if (!same_plan) return invalid_argument("the workspace was made for another model");
   if (inputs.size() != plan.input_ids.size() || outputs.size() != plan.output_ids.size())
-     
+
     return invalid_argument(plan.origin + ": expected " + std::to_string(plan.input_ids.size()) +
                             " inputs and " + std::to_string(plan.output_ids.size()) +
                             " outputs, got " + std::to_string(inputs.size()) + " and " +

@@ -32,7 +32,8 @@ void run_dense_n1(const RtStep& s, const ExecCtx& c) {
   const std::size_t rows = s.outer * (s.outer_batched ? c.batch : 1);
   if (rows != 1) return dense_n1_rows(s, c, rows);
   // One sample: no loop, so no frame to set up around the call.
-  fout(c, s.out[0])[0] = c.k->dot(fptr(c, s.in[0]), s.f0, s.mid) + (s.f1 != nullptr ? s.f1[0] : 0.0f);
+  fout(c, s.out[0])[0] =
+      c.k->dot(fptr(c, s.in[0]), s.f0, s.mid) + (s.f1 != nullptr ? s.f1[0] : 0.0f);
 }
 
 // Reference-style loops: MatMul with a runtime B is rare in the models this
