@@ -156,7 +156,7 @@ struct ChunkedListQueue {
 };
 
 template <typename Queue>
-class MutexLoop final : public LoopContender {
+class MutexLoop final : public Bulk<MutexLoop<Queue>> {
  public:
   MutexLoop(std::string name, std::string design)
       : name_(std::move(name)), design_(std::move(design)) {}
@@ -171,7 +171,7 @@ class MutexLoop final : public LoopContender {
   Status start(bool spin) override {
     spin_ = spin;
     thread_ = std::thread([this] { body(); });
-    while (loop_tid() == 0) std::this_thread::yield();
+    while (this->loop_tid() == 0) std::this_thread::yield();
     return ok_status();
   }
 
@@ -201,7 +201,7 @@ class MutexLoop final : public LoopContender {
 
  private:
   void body() {
-    record_tid();
+    this->record_tid();
     for (;;) {
       if (spin_) {
         while (!pending_.load(std::memory_order_relaxed)) {
@@ -246,7 +246,7 @@ class MutexLoop final : public LoopContender {
 
 // --- libuv: mutex-guarded queue drained on uv_async_send -----------------------
 
-class UvContender final : public LoopContender {
+class UvContender final : public Bulk<UvContender> {
  public:
   ~UvContender() override { stop(); }
   [[nodiscard]] std::string name() const override {
@@ -342,7 +342,7 @@ class UvContender final : public LoopContender {
 
 // --- asio: io_context + post ---------------------------------------------------
 
-class AsioContender final : public LoopContender {
+class AsioContender final : public Bulk<AsioContender> {
  public:
   ~AsioContender() override { stop(); }
   [[nodiscard]] std::string name() const override {

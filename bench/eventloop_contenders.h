@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,16 @@
 #include "myelin/loop/task.h"
 
 namespace myelin::bench {
+
+// A counter written only by the loop thread (store, not RMW) and read by
+// the producer: the cheapest honest "it ran" signal, the same for all.
+struct alignas(64) RunCounter {
+  std::atomic<std::uint64_t> n{0};
+  void bump() noexcept {
+    n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
+  [[nodiscard]] std::uint64_t get() const noexcept { return n.load(std::memory_order_acquire); }
+};
 
 class LoopContender {
  public:
@@ -32,6 +43,10 @@ class LoopContender {
   virtual Status start(bool spin) = 0;
   // Any thread. The benchmark only submits while the loop runs.
   virtual void submit(Task task) = 0;
+  // Submits `n` tasks that each bump `ran`, back to back: the throughput
+  // scenarios' inner loop, compiled inside each contender (see Bulk) so a
+  // virtual call per task does not sit in every contender's figure.
+  virtual void submit_bumps(RunCounter& ran, std::size_t n) = 0;
   // Stops and joins; tasks still queued may be dropped (callers wait first).
   virtual void stop() = 0;
   // The contender's own evidence that its loop thread is parked (in addition
@@ -44,6 +59,18 @@ class LoopContender {
   std::atomic<pid_t> tid_{0};
 };
 
+// Implements submit_bumps with the contender's own submit, called directly
+// (the contender classes are final, so the call is not virtual).
+template <typename Self, typename Base = LoopContender>
+class Bulk : public Base {
+ public:
+  using Base::Base;
+  void submit_bumps(RunCounter& ran, std::size_t n) final {
+    Self& self = static_cast<Self&>(*this);
+    for (std::size_t i = 0; i < n; ++i) self.Self::submit([&ran] { ran.bump(); });
+  }
+};
+
 // 0: myelin, 1: Baseline, 2: AlternateThree, 3: libuv, 4: asio.
 inline constexpr int kContenderCount = 5;
 std::unique_ptr<LoopContender> make_contender(int index);
@@ -52,7 +79,7 @@ std::unique_ptr<LoopContender> make_contender(int index);
 class MyelinContender;
 std::unique_ptr<MyelinContender> make_myelin(std::size_t batch_budget);
 
-class MyelinContender : public LoopContender {
+class MyelinContender final : public Bulk<MyelinContender> {
  public:
   explicit MyelinContender(std::size_t batch_budget) : budget_(batch_budget) {}
   ~MyelinContender() override { stop(); }

@@ -19,16 +19,6 @@ namespace {
 using std::chrono::microseconds;
 using std::chrono::milliseconds;
 
-// A counter written only by the loop thread (store, not RMW) and read by
-// the producer: the cheapest honest "it ran" signal, the same for all.
-struct alignas(64) RunCounter {
-  std::atomic<std::uint64_t> n{0};
-  void bump() noexcept {
-    n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-  }
-  [[nodiscard]] std::uint64_t get() const noexcept { return n.load(std::memory_order_acquire); }
-};
-
 void wait_for(const RunCounter& c, std::uint64_t target) {
   while (c.get() < target) detail::cpu_relax();
 }
@@ -57,7 +47,7 @@ double submit_cost(LoopContender& loop, RunCounter& ran, int producers, std::siz
     threads.emplace_back([&] {
       ready.fetch_add(1);
       while (!go.load(std::memory_order_acquire)) detail::cpu_relax();
-      for (std::size_t i = 0; i < per; ++i) loop.submit([&ran] { ran.bump(); });
+      loop.submit_bumps(ran, per);
     });
   }
   while (ready.load() < producers) std::this_thread::yield();
@@ -114,7 +104,7 @@ void burst_ns(LoopContender& loop, RunCounter& ran, int burst, std::size_t total
   for (std::size_t r = 0; r < reps; ++r) {
     const std::uint64_t target = ran.get() + static_cast<std::uint64_t>(burst);
     const MonoTime t0 = mono_now();
-    for (int i = 0; i < burst; ++i) loop.submit([&ran] { ran.bump(); });
+    loop.submit_bumps(ran, static_cast<std::size_t>(burst));
     wait_for(ran, target);
     per_op.push_back(static_cast<double>((mono_now() - t0).count()) / burst);
   }
@@ -128,7 +118,7 @@ double continuous_ns(LoopContender& loop, RunCounter& ran, std::size_t per_produ
   for (int p = 0; p < kProducers; ++p) {
     threads.emplace_back([&] {
       while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
-      for (std::size_t i = 0; i < per_producer; ++i) loop.submit([&ran] { ran.bump(); });
+      loop.submit_bumps(ran, per_producer);
     });
   }
   const MonoTime t0 = mono_now();
@@ -145,7 +135,7 @@ double mixed_ns(LoopContender& loop, RunCounter& ran, int burst, int reps) {
     std::this_thread::sleep_for(milliseconds(1));
     const std::uint64_t target = ran.get() + static_cast<std::uint64_t>(burst);
     const MonoTime t0 = mono_now();
-    for (int i = 0; i < burst; ++i) loop.submit([&ran] { ran.bump(); });
+    loop.submit_bumps(ran, static_cast<std::size_t>(burst));
     wait_for(ran, target);
     per_op.push_back(static_cast<double>((mono_now() - t0).count()) / burst);
   }
@@ -246,10 +236,11 @@ std::string explain(const TournamentResults& r) {
     floor_lo = floor_lo == 0 ? row.floor_p50 : std::min(floor_lo, row.floor_p50);
     floor_hi = std::max(floor_hi, row.floor_p50);
   }
-  const std::string spread = "The cross-core floor (two threads passing one atomic, no queue) "
-                             "ranged from p50 " +
-                             fixed(floor_lo, 0) + " to " + fixed(floor_hi, 0) +
-                             " ns over this run's rounds (the per-round table); ";
+  const std::string spread =
+      "The cross-core floor (two threads passing one atomic, no queue) "
+      "ranged from p50 " +
+      fixed(floor_lo, 0) + " to " + fixed(floor_hi, 0) +
+      " ns over this run's rounds (the per-round table); ";
   if (submit1 > 20) {
     out += "Submit cost (" + fixed(submit1, 1) +
            " ns/op, target 20): not reached. A submit is one CAS on the shared tail plus a "
@@ -287,7 +278,8 @@ std::string explain(const TournamentResults& r) {
     out += "Burst 4096 (" + fixed(r.burst_ns[0].back(), 1) +
            " ns/op, target 25): the producer's per-submit cost above bounds a single-producer "
            "burst, because producer and loop run in parallel and the slower side sets the "
-           "pace. " + spread + "see the per-round figures. ";
+           "pace. " +
+           spread + "see the per-round figures. ";
   }
   if (r.asleep.size() > 3 && r.asleep[0].p50 > r.asleep[3].p50 * 1.05) {
     out += "Asleep round trip: myelin's p50 (" + fixed(r.asleep[0].p50, 0) +
@@ -397,8 +389,8 @@ Result<TournamentResults> run_tournament(const ScenarioSizes& sz) {
   // figures are taken over all rounds' samples: a slow phase hits all alike.
   const int rounds = sz.awake_rounds;
   const auto slice = [rounds](std::size_t total) {
-    return std::max<std::size_t>(1, (total + static_cast<std::size_t>(rounds) - 1) /
-                                        static_cast<std::size_t>(rounds));
+    return std::max<std::size_t>(
+        1, (total + static_cast<std::size_t>(rounds) - 1) / static_cast<std::size_t>(rounds));
   };
   const int rt_slice = static_cast<int>(slice(static_cast<std::size_t>(sz.rt_awake_samples)));
   const int submit_slice = static_cast<int>(slice(static_cast<std::size_t>(sz.submit_reps)));
