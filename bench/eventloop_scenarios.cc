@@ -427,15 +427,19 @@ Result<TournamentResults> run_tournament(const ScenarioSizes& sz) {
         const LoopStats after = static_cast<MyelinContender&>(*loop).loop().stats();
         r.awake_wakeups += after.wakeups - before.wakeups;
         r.awake_polls += after.io_polls - before.io_polls;
-        r.awake_samples += static_cast<std::uint64_t>(rt_slice);
         row.myelin_submit1 = submit_reps[c][0].back();
         row.myelin_rt_p50 = round_rt.summarize().p50;
       }
       awake[c].merge(round_rt);
+      const std::size_t last_before = burst_reps[c].back().size();
       for (std::size_t bi = 0; bi < sz.bursts.size(); ++bi) {
         burst_ns(*loop, ran, sz.bursts[bi], slice(sz.burst_tasks), burst_reps[c][bi]);
       }
-      if (c == 0) row.myelin_burst_last = median(burst_reps[c].back());
+      if (c == 0) {  // this round's samples of the largest burst only
+        const std::vector<double>& all = burst_reps[c].back();
+        row.myelin_burst_last =
+            median({all.begin() + static_cast<std::ptrdiff_t>(last_before), all.end()});
+      }
       loop->stop();
     }
     r.rounds.push_back(row);

@@ -62,7 +62,6 @@ struct TournamentResults {
   std::vector<std::vector<double>> mixed_ns;         // [contender][burst]
   LatencySummary floor;                              // cross-core atomic ping-pong, no loop
   std::uint64_t awake_wakeups = 0, awake_polls = 0;  // myelin, during the awake round trips
-  std::uint64_t awake_samples = 0;                   // myelin's awake round trips
   std::vector<AwakeRound> rounds;
   std::string explanation;  // where targets were missed, and why
 
