@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <new>
+#include <thread>
 
 #include "myelin/loop/event_loop.h"
 #include "src/loop/test_util.h"
@@ -81,7 +82,22 @@ TEST(EventLoopAlloc, ZeroAllocationsPerSubmittedTaskInSteadyState) {
     auto loop = test::make_loop(o);
     ASSERT_TRUE(loop->start().ok());
     std::atomic<std::uint64_t> ran{0};
-    pump(*loop, ran, 100'000);  // warm up: the queue reaches its high-water mark of blocks
+    // Warm up: hold the loop in one task while 2,000 more are queued, so the
+    // queue reaches a high-water mark of blocks above anything pump() can
+    // need (it keeps at most 1,000 tasks in flight). Without the hold, the
+    // mark depends on how far the loop happened to lag during the warm-up,
+    // and a rarer lag later cost one block (seen in CI).
+    std::atomic<bool> hold{true};
+    ASSERT_TRUE(loop->submit([&hold] {
+                      while (hold.load(std::memory_order_acquire)) std::this_thread::yield();
+                    })
+                    .ok());
+    for (int i = 0; i < 2000; ++i) {
+      ASSERT_TRUE(loop->submit([&ran] { ran.fetch_add(1, std::memory_order_release); }).ok());
+    }
+    hold.store(false, std::memory_order_release);
+    while (ran.load(std::memory_order_acquire) < 2000) std::this_thread::yield();
+    pump(*loop, ran, 100'000);
     // Drained blocks return to the queue's free stack, so once warm the
     // submit path allocates nothing at all, whatever the loop's timing.
     const std::uint64_t before = g_allocations.load();
