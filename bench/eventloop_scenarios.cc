@@ -325,8 +325,8 @@ ScenarioSizes ScenarioSizes::quick() {
 ScenarioSizes ScenarioSizes::full() {
   ScenarioSizes s;
   s.submit_ops = 400'000;
-  s.submit_reps = 12;
-  s.awake_rounds = 6;
+  s.submit_reps = 20;
+  s.awake_rounds = 20;  // the machine changes state every few seconds: many short rounds
   s.rt_awake_samples = 60'000;
   s.rt_asleep_samples = 2'000;
   s.burst_tasks = 1'000'000;
