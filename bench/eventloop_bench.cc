@@ -180,7 +180,8 @@ Result<perf::Report> run_eventloop_bench(const BenchOptions& options) {
             "/proc/self/task/<tid>/stat must show state 'S' on two reads 20 us apart. A "
             "sample whose loop could not be verified within 200 ms is skipped and counted. "
             "The figure is the full wake-up path: the producer's syscall, the scheduler "
-            "waking the loop thread, and the task hand-off.")
+            "waking the loop thread, and the task hand-off. Measured in the same interleaved "
+            "rounds as the awake scenarios (a fresh blocking loop per contender per round).")
         .table(latency_table(names, r.asleep, {"Skipped (not verified)", "How parked was checked"},
                              extra));
   }

@@ -451,14 +451,22 @@ Result<TournamentResults> run_tournament(const ScenarioSizes& sz) {
   }
   r.floor = floor.summarize();
 
-  // Blocking loops: asleep round trips, continuous and mixed load.
+  // Blocking loops: asleep round trips in interleaved rounds too (the same
+  // state changes), then continuous and mixed load.
+  std::vector<LatencyRecorder> asleep(n);
+  const int asleep_slice = static_cast<int>(slice(static_cast<std::size_t>(sz.rt_asleep_samples)));
+  for (int round = 0; round < rounds; ++round) {
+    for (int c = 0; c < kContenderCount; ++c) {
+      progress(("asleep round " + std::to_string(round + 1) + "/" + std::to_string(rounds)).c_str(),
+               r.names[c]);
+      MYELIN_ASSIGN_OR_RETURN(std::unique_ptr<LoopContender> loop, started(c, /*spin=*/false));
+      round_trips(*loop, asleep_slice, true, &r.asleep_unverified[c], asleep[c]);
+      loop->stop();
+    }
+  }
+  for (std::size_t c = 0; c < n; ++c) r.asleep.push_back(asleep[c].summarize());
   for (int c = 0; c < kContenderCount; ++c) {
-    progress("asleep / continuous / mixed", r.names[c]);
-    MYELIN_ASSIGN_OR_RETURN(std::unique_ptr<LoopContender> loop, started(c, /*spin=*/false));
-    LatencyRecorder asleep(static_cast<std::size_t>(sz.rt_asleep_samples));
-    round_trips(*loop, sz.rt_asleep_samples, true, &r.asleep_unverified[c], asleep);
-    r.asleep.push_back(asleep.summarize());
-    loop->stop();
+    progress("continuous / mixed", r.names[c]);
     // Continuous and mixed load: the same blocking mode, a fresh loop.
     std::unique_ptr<LoopContender> def = make_contender(c);
     MYELIN_RETURN_IF_ERROR(def->start(false));
