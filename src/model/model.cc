@@ -182,52 +182,53 @@ Shape Model::output_shape(std::size_t index, std::size_t batch) const {
   return *Shape::from(std::span<const std::int64_t>(d.data(), v.rank));
 }
 
-namespace {
-
-// Why a predict() call failed the fast checks: the same checks again, in
-// order, each with its message. Out of line, so the hot path carries none of
-// the string building (nor the registers it needs).
-[[gnu::cold, gnu::noinline]] Status explain_bad_call(const detail::Plan& plan,
-                                                     std::span<const TensorView> inputs,
-                                                     std::span<const MutableTensorView> outputs,
-                                                     bool same_plan, std::size_t max_batch,
-                                                     const Model& model) {
-  if (!same_plan) return invalid_argument("the workspace was made for another model");
+Status Model::predict(std::span<const TensorView> inputs,
+                      std::span<const MutableTensorView> outputs, Workspace& ws) const {
+  const Plan& plan = *plan_;
+  if (ws.plan_ != &plan) [[unlikely]]
+    return invalid_argument("the workspace was made for another model");
   if (inputs.size() != plan.input_ids.size() || outputs.size() != plan.output_ids.size())
-
+      [[unlikely]]
     return invalid_argument(plan.origin + ": expected " + std::to_string(plan.input_ids.size()) +
                             " inputs and " + std::to_string(plan.output_ids.size()) +
                             " outputs, got " + std::to_string(inputs.size()) + " and " +
                             std::to_string(outputs.size()));
   // The batch: from the first batched input (all batched inputs must agree).
   std::size_t batch = 0;
+  void** ptr = ws.ptrs_.data();
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const TensorView& in = inputs[i];
     const std::uint32_t id = plan.input_ids[i];
     const ValueInfo& v = plan.values[id];
     bool ok = in.shape.rank() == v.rank;
     for (std::size_t d = (v.batched ? 1 : 0); ok && d < v.rank; ++d) ok = in.shape[d] == v.dims[d];
-    if (!ok)
+    if (!ok) [[unlikely]]
       return invalid_argument(plan.origin + ": input '" + std::string(v.name) + "' has shape " +
                               shape_text(in.shape) + ", expected " + detail::dims_string(v));
     std::size_t n = 1;
     if (v.batched) {
-      if (in.shape[0] < 1)
+      if (in.shape[0] < 1) [[unlikely]]
         return invalid_argument(plan.origin + ": input '" + std::string(v.name) + "' has batch " +
                                 std::to_string(in.shape[0]) + "; need >= 1");
       n = static_cast<std::size_t>(in.shape[0]);
       if (batch == 0) batch = n;
-      if (n != batch)
+      if (n != batch) [[unlikely]]
         return invalid_argument(plan.origin + ": input '" + std::string(v.name) + "' has batch " +
                                 std::to_string(n) + " but another input has " +
                                 std::to_string(batch));
-      if (n > max_batch)
+      if (n > ws.max_batch_) [[unlikely]]
         return invalid_argument(plan.origin + ": batch " + std::to_string(n) +
-                                " exceeds the workspace capacity " + std::to_string(max_batch));
+                                " exceeds the workspace capacity " + std::to_string(ws.max_batch_));
     }
     const std::size_t elems = v.elems(n);
-    if (!(in.dtype == DType::kF32 && in.data.size() == elems * 4) &&
-        !(in.dtype == DType::kF64 && in.data.size() == elems * 8)) {
+    if (in.dtype == DType::kF32 && in.data.size() == elems * 4) [[likely]] {
+      ptr[id] = const_cast<std::byte*>(in.data.data());
+    } else if (in.dtype == DType::kF64 && in.data.size() == elems * 8) {
+      auto* dst = reinterpret_cast<float*>(ws.buffer_.get() + ws.offsets_[id]);
+      const auto* src = reinterpret_cast<const double*>(in.data.data());
+      for (std::size_t e = 0; e < elems; ++e) dst[e] = static_cast<float>(src[e]);
+      ptr[id] = dst;
+    } else {
       return invalid_argument(plan.origin + ": input '" + std::string(v.name) + "' is " +
                               std::string(to_string(in.dtype)) + " with " +
                               std::to_string(in.data.size()) + " bytes; expected f32 or f64 " +
@@ -244,66 +245,13 @@ namespace {
       ok = out.shape[d] == ((d == 0 && v.batched) ? static_cast<std::int64_t>(batch) : v.dims[d]);
     // Plan values are f32 or i64 only (bind_plan checks), so no table lookup here.
     ok = ok && out.data.size() == v.elems(batch) * (v.dtype == DType::kI64 ? 8 : 4);
-    if (!ok)
+    if (!ok) [[unlikely]]
       return invalid_argument(plan.origin + ": output '" + std::string(v.name) + "' view is " +
                               std::string(to_string(out.dtype)) + " " + shape_text(out.shape) +
                               " with " + std::to_string(out.data.size()) + " bytes; expected " +
                               std::string(to_string(v.dtype)) + " " +
-                              shape_text(model.output_shape(i, batch)));
-  }
-  return internal_error(plan.origin + ": predict() refused a call its checks accept");
-}
-
-}  // namespace
-
-Status Model::predict(std::span<const TensorView> inputs,
-                      std::span<const MutableTensorView> outputs, Workspace& ws) const {
-  const Plan& plan = *plan_;
-  void** ptr = ws.ptrs_.data();
-  // The fast checks: the same as explain_bad_call's, without the messages.
-  // The batch comes from the first batched input; all batched inputs agree.
-  bool ok = ws.plan_ == &plan && inputs.size() == plan.input_ids.size() &&
-            outputs.size() == plan.output_ids.size();
-  std::size_t batch = 0;
-  for (std::size_t i = 0; ok && i < inputs.size(); ++i) {
-    const TensorView& in = inputs[i];
-    const std::uint32_t id = plan.input_ids[i];
-    const ValueInfo& v = plan.values[id];
-    ok = in.shape.rank() == v.rank;
-    for (std::size_t d = (v.batched ? 1 : 0); ok && d < v.rank; ++d) ok = in.shape[d] == v.dims[d];
-    std::size_t n = 1;
-    if (ok && v.batched) {
-      n = static_cast<std::size_t>(in.shape[0]);
-      ok = in.shape[0] >= 1 && n <= ws.max_batch_ && (batch == 0 || n == batch);
-      batch = n;
-    }
-    if (!ok) break;
-    const std::size_t elems = v.elems(n);
-    if (in.dtype == DType::kF32 && in.data.size() == elems * 4) [[likely]] {
-      ptr[id] = const_cast<std::byte*>(in.data.data());
-    } else if (in.dtype == DType::kF64 && in.data.size() == elems * 8) {
-      auto* dst = reinterpret_cast<float*>(ws.buffer_.get() + ws.offsets_[id]);
-      const auto* src = reinterpret_cast<const double*>(in.data.data());
-      for (std::size_t e = 0; e < elems; ++e) dst[e] = static_cast<float>(src[e]);
-      ptr[id] = dst;
-    } else {
-      ok = false;
-    }
-  }
-  if (batch == 0) batch = 1;
-  for (std::size_t i = 0; ok && i < outputs.size(); ++i) {
-    const MutableTensorView& out = outputs[i];
-    const std::uint32_t id = plan.output_ids[i];
-    const ValueInfo& v = plan.values[id];
-    ok = out.dtype == v.dtype && out.shape.rank() == v.rank;
-    for (std::size_t d = 0; ok && d < v.rank; ++d)
-      ok = out.shape[d] == ((d == 0 && v.batched) ? static_cast<std::int64_t>(batch) : v.dims[d]);
-    // Plan values are f32 or i64 only (bind_plan checks), so no table lookup here.
-    ok = ok && out.data.size() == v.elems(batch) * (v.dtype == DType::kI64 ? 8 : 4);
-    if (ok && v.kind == detail::ValueKind::kIntermediate) ptr[id] = out.data.data();
-  }
-  if (!ok) [[unlikely]] {
-    return explain_bad_call(plan, inputs, outputs, ws.plan_ == &plan, ws.max_batch_, *this);
+                              shape_text(output_shape(i, batch)));
+    if (v.kind == detail::ValueKind::kIntermediate) ptr[id] = out.data.data();
   }
   const detail::ExecCtx ctx{batch, ptr, plan.kernels};
   for (const detail::RtStep& s : plan.steps) s.run(s, ctx);
