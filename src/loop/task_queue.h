@@ -72,8 +72,8 @@ class TaskQueue {
   // A producer asks for write ownership of the slot this many places ahead:
   // the loop read that line last, and fetching it now overlaps the transfer
   // with this submit instead of stalling the next CAS on it (a locked CAS
-  // waits for earlier stores to own their lines). 2-4 measured best here;
-  // 1 contends with the loop polling the head slot.
+  // waits for earlier stores to own their lines). An interleaved sweep of
+  // 0/2/4/8 gave 24.4/18.5/17.8/25.8 ns per 1-producer submit here.
   static constexpr std::uint64_t kPrefetchAhead = 4;
   static constexpr std::uint64_t kLap = 256;
   static constexpr std::uint64_t kBlockCap = kLap - 1;
