@@ -3,9 +3,11 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/kdf.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <array>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -34,7 +36,6 @@ unsigned char* u8(std::byte* p) { return reinterpret_cast<unsigned char*>(p); }
 // immutable and shared by all threads.
 struct Algorithms {
   EVP_MAC* hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  EVP_KDF* hkdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
   EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   EVP_CIPHER* chacha = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
   EVP_CIPHER* aes_gcm = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
@@ -70,55 +71,75 @@ Digest sha256(std::initializer_list<Bytes> parts) {
   return out;
 }
 
-Status hmac_sha256(Bytes key, std::initializer_list<Bytes> parts, std::span<std::byte, 32> out) {
+Result<HmacSha256> HmacSha256::create(Bytes key) {
   EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(algs().hmac);
   if (ctx == nullptr) return internal_error(ssl_error("EVP_MAC_CTX_new"));
   char digest[] = "SHA256";
   const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                                OSSL_PARAM_END};
-  bool ok = EVP_MAC_init(ctx, u8(key.data()), key.size(), params) == 1;
-  for (Bytes p : parts) ok = ok && EVP_MAC_update(ctx, u8(p.data()), p.size()) == 1;
+  // A zero-length key is legal HMAC, but EVP wants a non-null pointer.
+  static const unsigned char kEmpty[1] = {0};
+  const unsigned char* k = key.empty() ? kEmpty : u8(key.data());
+  if (EVP_MAC_init(ctx, k, key.size(), params) != 1) {
+    EVP_MAC_CTX_free(ctx);
+    return internal_error(ssl_error("HMAC-SHA256 key"));
+  }
+  return HmacSha256(ctx);
+}
+
+HmacSha256& HmacSha256::operator=(HmacSha256&& other) noexcept {
+  if (this != &other) {
+    EVP_MAC_CTX_free(ctx_);
+    ctx_ = std::exchange(other.ctx_, nullptr);
+  }
+  return *this;
+}
+
+HmacSha256::~HmacSha256() { EVP_MAC_CTX_free(ctx_); }
+
+Status HmacSha256::compute(std::initializer_list<Bytes> parts, std::span<std::byte, 32> out) {
+  // A null key re-initialises from the key given to create().
+  bool ok = EVP_MAC_init(ctx_, nullptr, 0, nullptr) == 1;
+  for (Bytes p : parts) ok = ok && EVP_MAC_update(ctx_, u8(p.data()), p.size()) == 1;
   std::size_t len = 0;
-  ok = ok && EVP_MAC_final(ctx, u8(out.data()), &len, out.size()) == 1 && len == 32;
-  EVP_MAC_CTX_free(ctx);
+  ok = ok && EVP_MAC_final(ctx_, u8(out.data()), &len, out.size()) == 1 && len == 32;
   return ok ? ok_status() : internal_error(ssl_error("HMAC-SHA256"));
 }
 
-namespace {
-
-Status hkdf(int mode, Bytes salt, Bytes key, Bytes info, std::span<std::byte> out) {
-  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(algs().hkdf);
-  if (ctx == nullptr) return internal_error(ssl_error("EVP_KDF_CTX_new"));
-  char digest[] = "SHA256";
-  OSSL_PARAM params[6];
-  int n = 0;
-  params[n++] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
-  params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
-  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-                                                  const_cast<std::byte*>(key.data()), key.size());
-  if (!salt.empty()) {
-    params[n++] = OSSL_PARAM_construct_octet_string(
-        OSSL_KDF_PARAM_SALT, const_cast<std::byte*>(salt.data()), salt.size());
-  }
-  if (!info.empty()) {
-    params[n++] = OSSL_PARAM_construct_octet_string(
-        OSSL_KDF_PARAM_INFO, const_cast<std::byte*>(info.data()), info.size());
-  }
-  params[n] = OSSL_PARAM_construct_end();
-  const bool ok = EVP_KDF_derive(ctx, u8(out.data()), out.size(), params) == 1;
-  EVP_KDF_CTX_free(ctx);
-  return ok ? ok_status() : internal_error(ssl_error("HKDF"));
+Status hmac_sha256(Bytes key, std::initializer_list<Bytes> parts, std::span<std::byte, 32> out) {
+  MYELIN_ASSIGN_OR_RETURN(HmacSha256 mac, HmacSha256::create(key));
+  return mac.compute(parts, out);
 }
 
-}  // namespace
-
 Status hkdf_extract(Bytes salt, Bytes ikm, std::span<std::byte, 32> prk) {
-  return hkdf(EVP_KDF_HKDF_MODE_EXTRACT_ONLY, salt, ikm, {}, prk);
+  static constexpr std::array<std::byte, 32> kZeroSalt{};
+  return hmac_sha256(salt.empty() ? Bytes(kZeroSalt) : salt, {ikm}, prk);
+}
+
+Result<HkdfExpander> HkdfExpander::create(Bytes prk) {
+  MYELIN_ASSIGN_OR_RETURN(HmacSha256 mac, HmacSha256::create(prk));
+  return HkdfExpander(std::move(mac));
+}
+
+Status HkdfExpander::expand(Bytes info, std::span<std::byte> out) {
+  if (out.empty() || out.size() > 255 * 32) return invalid_argument("HKDF-Expand: bad length");
+  Secret<32> t;  // T(i), wiped on return
+  std::size_t done = 0;
+  for (unsigned i = 1; done < out.size(); ++i) {
+    const std::byte counter[1] = {std::byte(i)};
+    const Bytes prev = i == 1 ? Bytes() : Bytes(t.span());
+    MYELIN_RETURN_IF_ERROR(mac_.compute({prev, info, counter}, t.span()));
+    const std::size_t n = std::min<std::size_t>(32, out.size() - done);
+    std::memcpy(out.data() + done, t.data(), n);
+    done += n;
+  }
+  return ok_status();
 }
 
 Status hkdf_expand(Bytes prk, Bytes info, std::span<std::byte> out) {
   if (out.empty() || out.size() > 255 * 32) return invalid_argument("HKDF-Expand: bad length");
-  return hkdf(EVP_KDF_HKDF_MODE_EXPAND_ONLY, {}, prk, info, out);
+  MYELIN_ASSIGN_OR_RETURN(HkdfExpander x, HkdfExpander::create(prk));
+  return x.expand(info, out);
 }
 
 // --- X25519 ------------------------------------------------------------------

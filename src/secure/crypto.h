@@ -34,12 +34,48 @@ bool equal_ct(Bytes a, Bytes b) noexcept;
 // SHA-256 over the concatenation of `parts`.
 Digest sha256(std::initializer_list<Bytes> parts);
 
-// HMAC-SHA256(key, concatenation of `parts`) through EVP_MAC.
+// HMAC-SHA256 under one key, for many messages: the key is processed once
+// (EVP_MAC keeps the padded inner and outer states) and each compute() only
+// re-initialises from them. A handshake derives a dozen values from one PRK,
+// and keying HMAC, or building an HKDF context, per value cost more than the
+// hashing itself.
+class HmacSha256 {
+ public:
+  static Result<HmacSha256> create(Bytes key);
+  HmacSha256(HmacSha256&& other) noexcept : ctx_(std::exchange(other.ctx_, nullptr)) {}
+  HmacSha256& operator=(HmacSha256&& other) noexcept;
+  HmacSha256(const HmacSha256&) = delete;
+  HmacSha256& operator=(const HmacSha256&) = delete;
+  ~HmacSha256();  // OpenSSL wipes the keyed states
+
+  // HMAC(key, concatenation of `parts`).
+  Status compute(std::initializer_list<Bytes> parts, std::span<std::byte, 32> out);
+
+ private:
+  explicit HmacSha256(EVP_MAC_CTX* ctx) : ctx_(ctx) {}
+  EVP_MAC_CTX* ctx_ = nullptr;
+};
+
+// HMAC-SHA256(key, concatenation of `parts`), one-shot.
 Status hmac_sha256(Bytes key, std::initializer_list<Bytes> parts, std::span<std::byte, 32> out);
 
-// RFC 5869 with SHA-256, through EVP_KDF "HKDF".
+// RFC 5869 with SHA-256, built on HmacSha256: Extract is HMAC(salt, ikm)
+// (an empty salt means 32 zero bytes); Expand chains T(i) = HMAC(prk,
+// T(i-1) || info || i).
 Status hkdf_extract(Bytes salt, Bytes ikm, std::span<std::byte, 32> prk);
 Status hkdf_expand(Bytes prk, Bytes info, std::span<std::byte> out);
+
+// Many Expands from one PRK, keying HMAC once.
+class HkdfExpander {
+ public:
+  static Result<HkdfExpander> create(Bytes prk);
+  // out.size() in 1..8160 (255 blocks).
+  Status expand(Bytes info, std::span<std::byte> out);
+
+ private:
+  explicit HkdfExpander(HmacSha256 mac) : mac_(std::move(mac)) {}
+  HmacSha256 mac_;
+};
 
 // An X25519 key pair (RFC 7748). The private key stays inside the EVP_PKEY,
 // which OpenSSL wipes when it is freed.
