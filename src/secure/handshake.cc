@@ -13,13 +13,13 @@ ByteSpan str_bytes(std::string_view s) { return std::as_bytes(std::span(s.data()
 
 // Expand(prk, label, "", L) := HKDF-Expand(prk, "msc1 " || label || u8(0), L)
 template <std::size_t N>
-Status expand(ByteSpan prk, std::string_view label, Secret<N>& out) {
+Status expand(HkdfExpander& prk, std::string_view label, Secret<N>& out) {
   std::byte info[64];
   const std::string_view prefix = "msc1 ";
   std::memcpy(info, prefix.data(), prefix.size());
   std::memcpy(info + prefix.size(), label.data(), label.size());
   info[prefix.size() + label.size()] = std::byte{0};  // len(context) = 0
-  return hkdf_expand(prk, {info, prefix.size() + label.size() + 1}, out.span());
+  return prk.expand({info, prefix.size() + label.size() + 1}, out.span());
 }
 
 bool suite_known(std::uint16_t s) { return s == 1 || s == 2; }
@@ -28,11 +28,46 @@ Status handshake_failure(std::string what) { return authentication_failed("hands
 
 }  // namespace
 
+Status SessionCore::take_ephemeral_key() {
+  if (config_.key_pool != nullptr) {
+    if (std::unique_ptr<X25519KeyPair> pooled = config_.key_pool->take()) {
+      hs_.ephemeral.emplace(std::move(*pooled));
+      return ok_status();
+    }
+  }
+  MYELIN_ASSIGN_OR_RETURN(X25519KeyPair kp, X25519KeyPair::generate());
+  hs_.ephemeral.emplace(std::move(kp));
+  return ok_status();
+}
+
+// The initiator holds the start of message 2: once its clear part is here,
+// e_r is known and the agreement need not wait for the sealed rest, which
+// the responder is still computing (section 4.2). A failure is not reported
+// here: on_response() repeats the agreement and rejects with the reason.
+void SessionCore::agree_early(std::span<const std::byte> partial_response) {
+  if (hs_.early_ss || !hs_.ephemeral ||
+      partial_response.size() < kHeaderSize + kResponseClearSize) {
+    return;
+  }
+  const std::span<const std::byte, 32> e_r(partial_response.data() + kHeaderSize + 7, 32);
+  Result<Key32> ss = hs_.ephemeral->agree(e_r);
+  if (!ss) return;
+  hs_.early_ss.emplace(std::move(*ss));
+  std::memcpy(hs_.early_peer.data(), e_r.data(), 32);
+}
+
 Status SessionCore::derive_handshake_keys(std::span<const std::byte, 32> e_peer,
                                           const Digest& h_t2c) {
-  MYELIN_ASSIGN_OR_RETURN(Key32 ss, hs_.ephemeral->agree(e_peer));
+  Key32 ss;
+  if (hs_.early_ss && std::memcmp(hs_.early_peer.data(), e_peer.data(), 32) == 0) {
+    ss = std::move(*hs_.early_ss);
+    hs_.early_ss.reset();
+    stats_.agreed_early = true;
+  } else {
+    MYELIN_ASSIGN_OR_RETURN(ss, hs_.ephemeral->agree(e_peer));
+  }
   MYELIN_RETURN_IF_ERROR(hkdf_extract(h_t2c, ss.span(), hs_.prk.span()));
-  const ByteSpan prk = hs_.prk.span();
+  MYELIN_ASSIGN_OR_RETURN(HkdfExpander prk, HkdfExpander::create(hs_.prk.span()));
   MYELIN_RETURN_IF_ERROR(expand(prk, "r hs key", hs_.khs_r));
   MYELIN_RETURN_IF_ERROR(expand(prk, "r hs iv", hs_.ivhs_r));
   MYELIN_RETURN_IF_ERROR(expand(prk, "i hs key", hs_.khs_i));
@@ -47,7 +82,7 @@ Status SessionCore::derive_traffic_keys() {
   const Digest h_t3 = sha256({transcript_});
   Key32 master;
   MYELIN_RETURN_IF_ERROR(hkdf_extract(h_t3, hs_.prk.span(), master.span()));
-  const ByteSpan m = master.span();
+  MYELIN_ASSIGN_OR_RETURN(HkdfExpander m, HkdfExpander::create(master.span()));
   Key32 k_i2r, k_r2i;
   Iv12 iv_i2r, iv_r2i;
   Secret<16> sid;
@@ -106,8 +141,7 @@ Status SessionCore::verify_peer(std::span<const std::byte> evidence,
 // --- message 1 -----------------------------------------------------------------
 
 Status SessionCore::send_hello() {
-  MYELIN_ASSIGN_OR_RETURN(X25519KeyPair kp, X25519KeyPair::generate());
-  hs_.ephemeral.emplace(std::move(kp));
+  MYELIN_RETURN_IF_ERROR(take_ephemeral_key());
   MYELIN_RETURN_IF_ERROR(random_bytes(nonce_));
   const std::size_t n = config_.suites.size();
   const std::size_t body = hello_body_size(n);
@@ -186,19 +220,21 @@ Status SessionCore::on_hello(std::span<const std::byte> frame) {
   info_.mode = mode;
   peer_max_record_ = max_record;
   transcript_.assign(frame.begin(), frame.end());  // T1
+  const std::size_t t1_size = transcript_.size();
 
-  MYELIN_ASSIGN_OR_RETURN(X25519KeyPair kp, X25519KeyPair::generate());
-  hs_.ephemeral.emplace(std::move(kp));
+  MYELIN_RETURN_IF_ERROR(take_ephemeral_key());
   MYELIN_RETURN_IF_ERROR(random_bytes(nonce_));
-  std::byte clear[kResponseClearSize];
+  // Header and clear part first: neither depends on the agreement (the
+  // evidence binds H(T2c) only), so they can leave before it runs.
+  std::byte head[kHeaderSize + kResponseClearSize];
+  std::byte* clear = head + kHeaderSize;
   put_u16(clear, static_cast<std::uint16_t>(*suite));
   clear[2] = std::byte(mode);
   put_u32(clear + 3, config_.max_record);
   std::memcpy(clear + 7, hs_.ephemeral->public_key().data(), kPublicKeySize);
   std::memcpy(clear + 7 + kPublicKeySize, nonce_.data(), kNonceRandomSize);
-
-  const Digest h_t2c = sha256({transcript_, clear});  // T2c = T1 || clear
-  if (Status s = derive_handshake_keys(e_i, h_t2c); !s.ok()) return reject(s.to_string());
+  const std::span<const std::byte> clear_span(clear, kResponseClearSize);
+  const Digest h_t2c = sha256({transcript_, clear_span});  // T2c = T1 || clear
 
   std::vector<std::byte>& ev = evidence_scratch_;
   ev.clear();
@@ -209,28 +245,36 @@ Status SessionCore::on_hello(std::span<const std::byte> frame) {
       return fail(std::move(s), CloseCode::kInternalError, false);
     }
   }
+  const std::size_t inner = inner_size(ev.size());
+  const std::size_t body = kResponseClearSize + inner + kAeadTagSize;
+  encode_header({FrameType::kResponse, 0, static_cast<std::uint32_t>(body), 0}, head);
+  out_.append(head);
+  transcript_.insert(transcript_.end(), std::begin(head), std::end(head));
+  if (Status s = handler_->on_early_output(); !s.ok()) {
+    return fail(std::move(s).with_context("handshake: writing message 2's clear part"),
+                CloseCode::kInternalError, false);
+  }
+
+  // The agreement. A failure here leaves message 2 cut short after its clear
+  // part; the initiator then sees the stream end mid-frame.
+  if (Status s = derive_handshake_keys(e_i, h_t2c); !s.ok()) return reject(s.to_string());
   std::byte ev_len[4];
   put_u32(ev_len, static_cast<std::uint32_t>(ev.size()));
   std::array<std::byte, 32> fin;
-  const Digest fin_input = sha256({transcript_, clear, ev_len, ev});
+  const Digest fin_input = sha256({std::span(transcript_).first(t1_size), clear_span, ev_len, ev});
   MYELIN_RETURN_IF_ERROR(hmac_sha256(hs_.kfin_r.span(), {fin_input}, fin));
 
-  // Frame: header || clear || seal(inner2), sealed in place in the output.
-  const std::size_t inner = inner_size(ev.size());
-  const std::size_t body = kResponseClearSize + inner + kAeadTagSize;
-  std::byte* f = out_.tail(kHeaderSize + body).data();
-  encode_header({FrameType::kResponse, 0, static_cast<std::uint32_t>(body), 0}, f);
-  std::memcpy(f + kHeaderSize, clear, kResponseClearSize);
-  std::byte* pt = f + kHeaderSize + kResponseClearSize;
+  // The sealed part: seal(inner2) in place in the output, header || clear as AAD.
+  std::byte* pt = out_.tail(inner + kAeadTagSize).data();
   std::memcpy(pt, ev_len, 4);
   if (!ev.empty()) std::memcpy(pt + 4, ev.data(), ev.size());
   std::memcpy(pt + 4 + ev.size(), fin.data(), kFinishedSize);
   MYELIN_ASSIGN_OR_RETURN(Aead aead, Aead::create(static_cast<AeadAlg>(*suite), hs_.khs_r.span()));
   const auto nonce = record_nonce(hs_.ivhs_r.span(), 0);
-  MYELIN_RETURN_IF_ERROR(aead.seal(nonce, {f, kHeaderSize + kResponseClearSize}, {pt, inner}, pt,
+  MYELIN_RETURN_IF_ERROR(aead.seal(nonce, head, {pt, inner}, pt,
                                    std::span<std::byte, kTagSize>(pt + inner, kTagSize)));
-  transcript_.insert(transcript_.end(), f, f + kHeaderSize + body);  // T2
-  out_.commit(kHeaderSize + body);
+  transcript_.insert(transcript_.end(), pt, pt + inner + kAeadTagSize);  // T2
+  out_.commit(inner + kAeadTagSize);
   enter_state(SessionState::kAwaitFinish);
   return ok_status();
 }

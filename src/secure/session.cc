@@ -247,7 +247,10 @@ Status SessionCore::process_input(MonoTime now) {
       return fail(std::move(s), code, true);
     }
     const std::size_t frame_size = kHeaderSize + h.length;
-    if (in_.size() < frame_size) break;
+    if (in_.size() < frame_size) {
+      if (h.type == FrameType::kResponse) agree_early(in_.readable());
+      break;
+    }
     Status s = handle_frame(h, {in_.data(), frame_size}, now);
     if (state_ != SessionState::kClosed) in_.consume(frame_size);
     MYELIN_RETURN_IF_ERROR(s);

@@ -33,6 +33,10 @@ struct Direction {
 // Handshake secrets: wiped (by their destructors) when the handshake ends.
 struct HandshakeSecrets {
   std::optional<X25519KeyPair> ephemeral;
+  // The initiator's X25519 result, computed from message 2's clear part while
+  // the rest of the message was still on its way, and the e_r it used.
+  std::optional<Key32> early_ss;
+  std::array<std::byte, 32> early_peer{};
   Key32 prk;
   Key32 khs_r, khs_i, kfin_r, kfin_i;
   Iv12 ivhs_r, ivhs_i;
@@ -75,6 +79,8 @@ class SessionCore {
   Status on_hello(std::span<const std::byte> frame);
   Status on_response(std::span<std::byte> frame);
   Status on_finish(const FrameHeader& h, std::span<std::byte> frame);
+  Status take_ephemeral_key();
+  void agree_early(std::span<const std::byte> partial_response);
   Status derive_handshake_keys(std::span<const std::byte, 32> e_peer, const Digest& h_t2c);
   Status derive_traffic_keys();
   Status attest(std::span<const std::byte, 32> report_data, std::vector<std::byte>& evidence);

@@ -38,6 +38,7 @@
 #include "myelin/base/result.h"
 #include "myelin/base/status.h"
 #include "myelin/secure/attestation.h"
+#include "myelin/secure/key_pool.h"
 
 namespace myelin::secure {
 
@@ -106,6 +107,11 @@ struct SessionConfig {
   const AttestationProvider* provider = nullptr;
   const AttestationVerifier* verifier = nullptr;
   MeasurementPolicy policy;
+
+  // Borrowed, optional, shared by any number of sessions: where the ephemeral
+  // X25519 key comes from. Null (or an empty pool) means it is generated
+  // inside the handshake, on its critical path.
+  KeyPool* key_pool = nullptr;
 };
 
 struct SessionInfo {
@@ -124,6 +130,9 @@ struct SessionStats {
   std::uint64_t messages_received = 0;
   std::uint64_t key_updates_sent = 0;
   std::uint64_t key_updates_received = 0;
+  // Initiator: the X25519 agreement ran on message 2's clear part, while the
+  // sealed rest was still on its way (section 4.2 of the protocol doc).
+  bool agreed_early = false;
 };
 
 class SessionHandler {
@@ -134,6 +143,14 @@ class SessionHandler {
   virtual void on_message(std::span<const std::byte> message) = 0;
   // The session ended: ok for a normal close by either side, else why.
   virtual void on_closed(const Status& /*reason*/) {}
+  // output() holds bytes the peer can act on before this side starts a long
+  // computation: today the clear part of message 2, queued before the
+  // responder's X25519 agreement, so the initiator's agreement can run at the
+  // same time (docs/secure-channel.md section 4.2). A driver that writes them
+  // now saves the handshake one agreement's latency; one that does nothing
+  // sends them with the rest. May call output() and consume_output() only;
+  // an error ends the session.
+  virtual Status on_early_output() { return ok_status(); }
 };
 
 class Session {
