@@ -1,6 +1,8 @@
 // BlockingChannel: a Session driven by the calling thread with poll().
 #include <poll.h>
 
+#include <thread>
+
 #include "myelin/secure/channel.h"
 
 namespace myelin::secure {
@@ -12,8 +14,21 @@ int poll_ms(MonoTime deadline) {
   return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
 }
 
-Status wait_for(int fd, short events, MonoTime deadline, const char* what) {
+// Waits until `fd` is ready for `events`. With `spin` > 0 it first polls
+// without blocking for up to that long: a thread parked in poll() takes a
+// scheduler wake-up (tens of µs on a VM) to see the peer's bytes.
+Status wait_for(int fd, short events, MonoTime deadline, const char* what, Nanos spin = {}) {
   pollfd p{fd, events, 0};
+  if (spin > Nanos::zero()) {
+    const MonoTime spin_end = std::min(deadline, mono_now() + spin);
+    do {
+      const int r = ::poll(&p, 1, 0);
+      if (r > 0) return ok_status();
+      if (r < 0 && errno != EINTR) return errno_error("poll", errno);
+      // The peer may be waiting for this core: never spin it out of one.
+      std::this_thread::yield();
+    } while (mono_now() < spin_end);
+  }
   for (;;) {
     const int r = ::poll(&p, 1, poll_ms(deadline));
     if (r > 0) return ok_status();
@@ -32,6 +47,8 @@ Result<std::unique_ptr<BlockingChannel>> BlockingChannel::handshake(
   std::unique_ptr<BlockingChannel> ch(new BlockingChannel(std::move(stream)));
   MYELIN_ASSIGN_OR_RETURN(ch->session_, Session::create(std::move(config), ch.get()));
   const MonoTime deadline = mono_now() + timeout;
+  ch->handshake_deadline_ = deadline;
+  ch->handshaking_ = true;
   MYELIN_RETURN_IF_ERROR(ch->session_->start(mono_now()));
   while (!ch->session_->established()) {
     MYELIN_RETURN_IF_ERROR(ch->flush(deadline));
@@ -43,6 +60,7 @@ Result<std::unique_ptr<BlockingChannel>> BlockingChannel::handshake(
     }
   }
   MYELIN_RETURN_IF_ERROR(ch->flush(deadline));
+  ch->handshaking_ = false;
   return ch;
 }
 
@@ -72,14 +90,15 @@ Status BlockingChannel::flush(MonoTime deadline) {
 
 Status BlockingChannel::read_some(MonoTime deadline) {
   for (;;) {
-    auto buf = session_->input_buffer(kReadBytes);
+    auto buf = session_->input_buffer(handshaking_ ? kHandshakeReadBytes : kReadBytes);
     MYELIN_ASSIGN_OR_RETURN(net::IoResult r, stream_->read(buf));
     if (r.eof) {
       MYELIN_RETURN_IF_ERROR(session_->on_eof(mono_now()));
       return closed("secure channel: peer closed the stream");
     }
     if (r.would_block) {
-      MYELIN_RETURN_IF_ERROR(wait_for(stream_->fd(), POLLIN, deadline, "read"));
+      MYELIN_RETURN_IF_ERROR(wait_for(stream_->fd(), POLLIN, deadline, "read",
+                                      handshaking_ ? kHandshakeSpin : Nanos::zero()));
       continue;
     }
     Status s = session_->commit_input(r.bytes, mono_now());

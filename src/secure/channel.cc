@@ -68,6 +68,16 @@ void SecureChannel::on_closed(const Status& reason) {
   }
 }
 
+Status SecureChannel::on_early_output() {
+  // One non-blocking attempt; whatever does not fit leaves with the rest of
+  // the output, and a write error surfaces in the flush() that follows.
+  if (!stream_) return ok_status();
+  auto out = session_->output();
+  auto r = stream_->write(out);
+  if (r && !r->would_block) session_->consume_output(r->bytes);
+  return ok_status();
+}
+
 void SecureChannel::on_io(std::uint32_t events) {
   if (!stream_) return;
   if ((events & (kIoReadable | kIoError | kIoHangup)) != 0) on_readable();

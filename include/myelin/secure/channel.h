@@ -59,6 +59,7 @@ class SecureChannel final : private SessionHandler {
   void on_established(const SessionInfo& info) override;
   void on_message(std::span<const std::byte> message) override;
   void on_closed(const Status& reason) override;
+  Status on_early_output() override;
   void on_io(std::uint32_t events);
   void on_readable();
   void flush();
@@ -105,14 +106,24 @@ class BlockingChannel final : private SessionHandler {
   // Room offered to each read: several default records, so a stream of long
   // messages costs few read calls.
   static constexpr std::size_t kReadBytes = 256 * 1024;
+  // During the handshake a read polls without blocking for this long before
+  // it parks: the peer's next message is due within one X25519 agreement,
+  // and a parked thread adds a scheduler wake-up per message.
+  static constexpr Nanos kHandshakeSpin = std::chrono::microseconds(250);
+  // Handshake messages are small: a smaller first read leaves the big input
+  // buffer to the first data record instead of every new connection.
+  static constexpr std::size_t kHandshakeReadBytes = 16 * 1024;
 
   explicit BlockingChannel(std::unique_ptr<net::Stream> stream) : stream_(std::move(stream)) {}
   void on_message(std::span<const std::byte> message) override;
+  Status on_early_output() override { return flush(handshake_deadline_); }
   Status flush(MonoTime deadline);
   Status read_some(MonoTime deadline);
 
   std::unique_ptr<net::Stream> stream_;
   std::unique_ptr<Session> session_;
+  MonoTime handshake_deadline_{};
+  bool handshaking_ = false;
   const std::function<void(std::span<const std::byte>)>* sink_ = nullptr;
   std::size_t delivered_ = 0;
   std::deque<std::vector<std::byte>> copies_;
