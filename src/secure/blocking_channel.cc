@@ -51,15 +51,15 @@ Result<std::unique_ptr<BlockingChannel>> BlockingChannel::handshake(
   ch->handshaking_ = true;
   MYELIN_RETURN_IF_ERROR(ch->session_->start(mono_now()));
   while (!ch->session_->established()) {
-    MYELIN_RETURN_IF_ERROR(ch->flush(deadline));
+    MYELIN_RETURN_IF_ERROR(ch->write_out(deadline));
     if (ch->session_->state() == SessionState::kClosed) return ch->session_->close_reason();
     MYELIN_RETURN_IF_ERROR(ch->read_some(deadline));
     if (ch->session_->state() == SessionState::kClosed) {
-      (void)ch->flush(deadline);  // deliver our opaque Close, if any
+      (void)ch->write_out(deadline);  // deliver our opaque Close, if any
       return ch->session_->close_reason();
     }
   }
-  MYELIN_RETURN_IF_ERROR(ch->flush(deadline));
+  MYELIN_RETURN_IF_ERROR(ch->write_out(deadline));
   ch->handshaking_ = false;
   return ch;
 }
@@ -75,7 +75,7 @@ void BlockingChannel::on_message(std::span<const std::byte> message) {
   }
 }
 
-Status BlockingChannel::flush(MonoTime deadline) {
+Status BlockingChannel::write_out(MonoTime deadline) {
   for (;;) {
     auto out = session_->output();
     if (out.empty()) return ok_status();
@@ -103,7 +103,7 @@ Status BlockingChannel::read_some(MonoTime deadline) {
     }
     Status s = session_->commit_input(r.bytes, mono_now());
     // A Pong, a Close in answer to a Close or a failure notice may be due.
-    (void)flush(deadline);
+    (void)write_out(deadline);
     return s;
   }
 }
@@ -118,14 +118,26 @@ Status BlockingChannel::send_parts(std::span<const std::span<const std::byte>> p
   const MonoTime deadline = mono_now() + timeout;
   // A long message is written record by record as it is sealed, so the
   // peer opens one record while the next is sealed here.
-  const std::function<Status()> drain = [this, deadline] { return flush(deadline); };
+  const std::function<Status()> drain = [this, deadline] { return write_out(deadline); };
   MYELIN_RETURN_IF_ERROR(session_->send_parts(parts, mono_now(), drain, kDrainBytes));
-  return flush(deadline);
+  return write_out(deadline);
 }
+
+Status BlockingChannel::queue(std::span<const std::byte> message, Nanos timeout) {
+  const std::span<const std::byte> parts[1] = {message};
+  const MonoTime deadline = mono_now() + timeout;
+  const std::function<Status()> drain = [this, deadline] { return write_out(deadline); };
+  MYELIN_RETURN_IF_ERROR(session_->send_parts(parts, mono_now(), drain, kDrainBytes));
+  if (session_->output().size() >= kCoalesceBytes) return write_out(deadline);
+  return ok_status();
+}
+
+Status BlockingChannel::flush(Nanos timeout) { return write_out(mono_now() + timeout); }
 
 Result<std::size_t> BlockingChannel::receive(
     const std::function<void(std::span<const std::byte>)>& fn, Nanos timeout) {
   const MonoTime deadline = mono_now() + timeout;
+  const Status written = write_out(deadline);  // queued output: the peer may be waiting for it
   std::size_t handed = 0;
   while (!copies_.empty()) {  // messages that arrived during a receive_copy()
     fn(copies_.front());
@@ -133,6 +145,7 @@ Result<std::size_t> BlockingChannel::receive(
     ++handed;
   }
   if (handed > 0) return handed;
+  MYELIN_RETURN_IF_ERROR(written);
   sink_ = &fn;
   const std::size_t before = delivered_;
   Status s;
@@ -151,6 +164,8 @@ Result<std::size_t> BlockingChannel::receive(
 
 Result<std::vector<std::byte>> BlockingChannel::receive_copy(Nanos timeout) {
   const MonoTime deadline = mono_now() + timeout;
+  const Status written = write_out(deadline);
+  if (copies_.empty()) MYELIN_RETURN_IF_ERROR(written);
   while (copies_.empty()) {
     if (session_->state() == SessionState::kClosed) {
       return session_->close_reason().ok() ? closed("secure channel: closed")
@@ -165,7 +180,7 @@ Result<std::vector<std::byte>> BlockingChannel::receive_copy(Nanos timeout) {
 
 Status BlockingChannel::close(Nanos timeout) {
   MYELIN_RETURN_IF_ERROR(session_->close(CloseCode::kNormal, mono_now()));
-  MYELIN_RETURN_IF_ERROR(flush(mono_now() + timeout));
+  MYELIN_RETURN_IF_ERROR(write_out(mono_now() + timeout));
   return stream_->shutdown_write();
 }
 

@@ -83,6 +83,45 @@ TEST(SecureChannel, DuplexPairEchoAndCleanClose) {
   EXPECT_FALSE(more);
 }
 
+TEST(SecureChannel, QueuedMessagesCoalesceAndGoOutWithTheNextReceive) {
+  World w;
+  EchoServer server(w);
+  auto pair = net::duplex_pair();
+  ASSERT_TRUE(pair);
+  server.adopt(std::move(pair->second));
+  ASSERT_TRUE(server.loop->start().ok());
+  auto c =
+      BlockingChannel::handshake(std::move(pair->first), w.initiator(Mode::kMutual, Mode::kMutual));
+  ASSERT_TRUE(c) << c.error().to_string();
+  BlockingChannel& ch = **c;
+  // 10 small messages stay sealed in the output: nothing is written yet.
+  for (int i = 0; i < 10; ++i) {
+    std::vector<std::byte> m(1536, std::byte(i));
+    ASSERT_TRUE(ch.queue(m).ok());
+  }
+  EXPECT_GT(ch.session().output().size(), 10u * 1536);
+  // Past the coalescing threshold queue() writes, so the output stays bounded.
+  for (int i = 10; i < 200; ++i) {
+    std::vector<std::byte> m(1536, std::byte(i));
+    ASSERT_TRUE(ch.queue(m).ok());
+    ASSERT_LT(ch.session().output().size(), 64u * 1024 + 2048);
+  }
+  // receive() writes what still waits, so the echoes of all 200 come back in order.
+  for (int i = 0; i < 200; ++i) {
+    auto back = ch.receive_copy();
+    ASSERT_TRUE(back) << "echo " << i << ": " << back.error().to_string();
+    ASSERT_EQ(back->size(), 1536u);
+    EXPECT_EQ((*back)[0], std::byte(i));
+  }
+  ASSERT_TRUE(ch.queue(std::vector<std::byte>(7, std::byte{9})).ok());
+  ASSERT_TRUE(ch.flush().ok());
+  EXPECT_EQ(ch.session().output().size(), 0u);
+  auto last = ch.receive_copy();
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->size(), 7u);
+  ASSERT_TRUE(ch.close().ok());
+}
+
 void over_listener(bool tcp) {
   World w;
   EchoServer server(w);
