@@ -174,6 +174,46 @@ long plain_recv(int fd, std::vector<std::byte>& buf) {
   return static_cast<long>(len);
 }
 
+bool PlainReader::next(std::span<const std::byte>& message) {
+  for (;;) {
+    const std::size_t have = end_ - begin_;
+    if (have >= 4) {
+      std::uint32_t len = 0;
+      std::memcpy(&len, buf_.data() + begin_, 4);
+      if (have >= 4 + std::size_t{len}) {
+        message = {buf_.data() + begin_ + 4, len};
+        begin_ += 4 + std::size_t{len};
+        return true;
+      }
+      if (buf_.size() < 4 + std::size_t{len}) buf_.resize(4 + std::size_t{len});
+    }
+    if (begin_ > 0) {  // slide the partial message to the front
+      std::memmove(buf_.data(), buf_.data() + begin_, have);
+      begin_ = 0;
+      end_ = have;
+    }
+    const ssize_t r = ::read(fd_, buf_.data() + end_, buf_.size() - end_);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    end_ += static_cast<std::size_t>(r);
+  }
+}
+
+bool PlainWriter::queue(std::span<const std::byte> payload) {
+  const auto len = static_cast<std::uint32_t>(payload.size());
+  const std::size_t at = buf_.size();
+  buf_.resize(at + 4 + payload.size());
+  std::memcpy(buf_.data() + at, &len, 4);
+  std::memcpy(buf_.data() + at + 4, payload.data(), payload.size());
+  return buf_.size() < 64 * 1024 || flush();
+}
+
+bool PlainWriter::flush() {
+  const bool ok = write_all(fd_, buf_.data(), buf_.size());
+  buf_.clear();
+  return ok;
+}
+
 // --- TLS 1.3 ----------------------------------------------------------------------
 
 namespace {

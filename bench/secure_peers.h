@@ -76,6 +76,33 @@ bool plain_send(int fd, std::span<const std::byte> payload);
 // Reads one framed message into `buf` (grown as needed); returns its size or -1.
 long plain_recv(int fd, std::vector<std::byte>& buf);
 
+// The same framing read in 256 KiB gulps, as MSC1's reader does: one read
+// system call serves many small messages.
+class PlainReader {
+ public:
+  explicit PlainReader(int fd) : fd_(fd), buf_(256 * 1024) {}
+  // The next message (valid until the next call), or false at end/error.
+  bool next(std::span<const std::byte>& message);
+
+ private:
+  int fd_;
+  std::vector<std::byte> buf_;
+  std::size_t begin_ = 0, end_ = 0;
+};
+
+// Plaintext framing into a user-space buffer, written once 64 KiB wait (the
+// plaintext counterpart of BlockingChannel::queue).
+class PlainWriter {
+ public:
+  explicit PlainWriter(int fd) : fd_(fd) { buf_.reserve(80 * 1024); }
+  bool queue(std::span<const std::byte> payload);
+  bool flush();
+
+ private:
+  int fd_;
+  std::vector<std::byte> buf_;
+};
+
 // OpenSSL TLS 1.3 restricted to TLS_CHACHA20_POLY1305_SHA256 and X25519,
 // with an Ed25519 self-signed certificate; no session tickets (every
 // handshake is a full one), the client does not verify the certificate

@@ -59,16 +59,27 @@ Status check(bool ok, const char* what) {
   return ok ? ok_status() : internal_error(std::string("bench secure: ") + what + " failed");
 }
 
+SessionConfig with_pool(SessionConfig c, secure::KeyPool* pool) {
+  c.key_pool = pool;
+  return c;
+}
+
+Status refill(secure::KeyPool* pool) {
+  if (pool == nullptr) return ok_status();
+  return pool->refill().error();  // ok when it has a value
+}
+
 }  // namespace
 
-Result<LatencyRecorder> myelin_handshake_one_thread(std::size_t n) {
+Result<LatencyRecorder> myelin_handshake_one_thread(std::size_t n, secure::KeyPool* pool) {
   LatencyRecorder rec(n);
   const MonoTime now = mono_now();
   for (std::size_t k = 0; k < n + n / 10; ++k) {
     NullHandler ih, rh;
+    MYELIN_RETURN_IF_ERROR(refill(pool));
     const MonoTime t0 = mono_now();
-    auto i = Session::create(attest().config(Role::kInitiator), &ih);
-    auto r = Session::create(attest().config(Role::kResponder), &rh);
+    auto i = Session::create(with_pool(attest().config(Role::kInitiator), pool), &ih);
+    auto r = Session::create(with_pool(attest().config(Role::kResponder), pool), &rh);
     if (!i || !r) return i ? r.error() : i.error();
     MYELIN_RETURN_IF_ERROR((*r)->start(now));
     MYELIN_RETURN_IF_ERROR((*i)->start(now));
@@ -89,25 +100,31 @@ Result<LatencyRecorder> myelin_handshake_one_thread(std::size_t n) {
   return rec;
 }
 
-Result<LatencyRecorder> myelin_handshake_two_threads(PairFactory& f, Worker& w, std::size_t n) {
+Result<LatencyRecorder> myelin_handshake_two_threads(PairFactory& f, Worker& w, std::size_t n,
+                                                     secure::KeyPool* pool,
+                                                     std::size_t* agreed_early) {
   LatencyRecorder rec(n);
   std::atomic<bool> server_ok{true};
   for (std::size_t k = 0; k < n + n / 10; ++k) {
+    MYELIN_RETURN_IF_ERROR(refill(pool));
     MYELIN_ASSIGN_OR_RETURN(FdPair p, f.make());
     MYELIN_ASSIGN_OR_RETURN(auto server_stream, adopt(p.server));
     MYELIN_ASSIGN_OR_RETURN(auto client_stream, adopt(p.client));
     auto* ss = server_stream.release();
-    w.post([ss, &server_ok] {
+    w.post([ss, &server_ok, pool] {
       auto ch = BlockingChannel::handshake(std::unique_ptr<net::Stream>(ss),
-                                           attest().config(Role::kResponder));
+                                           with_pool(attest().config(Role::kResponder), pool));
       if (!ch) server_ok = false;
     });
     const MonoTime t0 = mono_now();
-    auto ch =
-        BlockingChannel::handshake(std::move(client_stream), attest().config(Role::kInitiator));
+    auto ch = BlockingChannel::handshake(std::move(client_stream),
+                                         with_pool(attest().config(Role::kInitiator), pool));
     const Nanos took = mono_now() - t0;
     if (!ch) return ch.error();
-    if (k >= n / 10) rec.record(took);
+    if (k >= n / 10) {
+      rec.record(took);
+      if (agreed_early != nullptr && (*ch)->session().stats().agreed_early) ++*agreed_early;
+    }
     w.wait_idle();
     if (!server_ok) return internal_error("bench secure: server handshake failed");
   }
@@ -149,12 +166,13 @@ Result<LatencyRecorder> tls_handshake_two_threads(const TlsPeer& tls, PairFactor
   return rec;
 }
 
-Result<LatencyRecorder> x25519_floor(std::size_t n) {
+Result<LatencyRecorder> x25519_floor(std::size_t n, bool with_keygen) {
   LatencyRecorder rec(n);
   for (std::size_t k = 0; k < n + n / 10; ++k) {
-    const MonoTime t0 = mono_now();
+    MonoTime t0 = mono_now();
     EVP_PKEY* a = EVP_PKEY_Q_keygen(nullptr, nullptr, "X25519");
     EVP_PKEY* b = EVP_PKEY_Q_keygen(nullptr, nullptr, "X25519");
+    if (!with_keygen) t0 = mono_now();
     bool ok = a != nullptr && b != nullptr;
     for (auto [mine, peer] : {std::pair{a, b}, std::pair{b, a}}) {
       EVP_PKEY_CTX* ctx = ok ? EVP_PKEY_CTX_new(mine, nullptr) : nullptr;
@@ -243,26 +261,32 @@ double mb_per_s(std::size_t bytes, Nanos took) {
 }  // namespace
 
 Result<LatencyRecorder> plain_throughput(PairFactory& f, Worker& w, std::size_t size,
-                                         std::size_t burst, std::size_t samples) {
+                                         std::size_t burst, std::size_t samples, Writes writes) {
   MYELIN_ASSIGN_OR_RETURN(FdPair p, f.make());
   const int sfd = p.server;
   w.post([sfd, burst] {
-    std::vector<std::byte> buf;
+    secure_peers::PlainReader reader(sfd);
+    std::span<const std::byte> m;
     for (;;) {
       for (std::size_t i = 0; i < burst; ++i) {
-        if (secure_peers::plain_recv(sfd, buf) < 0) return;
+        if (!reader.next(m)) return;
       }
       const char ack = 1;
       if (!secure_peers::write_all(sfd, &ack, 1)) return;
     }
   });
   std::vector<std::byte> msg(size, std::byte{2});
+  secure_peers::PlainWriter writer(p.client);
   LatencyRecorder rec(samples);
   for (std::size_t s = 0; s <= samples; ++s) {  // sample 0 warms up
     const MonoTime t0 = mono_now();
-    for (std::size_t i = 0; i < burst; ++i) {
-      if (!secure_peers::plain_send(p.client, msg)) return internal_error("plaintext send failed");
+    bool ok = true;
+    for (std::size_t i = 0; i < burst && ok; ++i) {
+      ok = writes == Writes::kCoalesced ? writer.queue(msg)
+                                        : secure_peers::plain_send(p.client, msg);
     }
+    if (ok && writes == Writes::kCoalesced) ok = writer.flush();
+    if (!ok) return internal_error("plaintext send failed");
     char ack = 0;
     if (!secure_peers::read_all(p.client, &ack, 1)) return internal_error("plaintext ack failed");
     if (s > 0) rec.record_value(mb_per_s(size * burst, mono_now() - t0));
@@ -273,7 +297,7 @@ Result<LatencyRecorder> plain_throughput(PairFactory& f, Worker& w, std::size_t 
 }
 
 Result<LatencyRecorder> secure_throughput(PairFactory& f, Worker& w, std::size_t size,
-                                          std::size_t burst, std::size_t samples,
+                                          std::size_t burst, std::size_t samples, Writes writes,
                                           const std::function<Status()>& between) {
   MYELIN_ASSIGN_OR_RETURN(FdPair p, f.make());
   MYELIN_ASSIGN_OR_RETURN(auto server_stream, adopt(p.server));
@@ -305,7 +329,12 @@ Result<LatencyRecorder> secure_throughput(PairFactory& f, Worker& w, std::size_t
   LatencyRecorder rec(samples);
   for (std::size_t s = 0; s <= samples; ++s) {
     const MonoTime t0 = mono_now();
-    for (std::size_t i = 0; i < burst; ++i) MYELIN_RETURN_IF_ERROR((*ch)->send(msg));
+    if (writes == Writes::kCoalesced) {
+      for (std::size_t i = 0; i < burst; ++i) MYELIN_RETURN_IF_ERROR((*ch)->queue(msg));
+      MYELIN_RETURN_IF_ERROR((*ch)->flush());
+    } else {
+      for (std::size_t i = 0; i < burst; ++i) MYELIN_RETURN_IF_ERROR((*ch)->send(msg));
+    }
     acks = 0;
     while (acks == 0) MYELIN_RETURN_IF_ERROR((*ch)->receive(sink).error());
     if (s > 0) rec.record_value(mb_per_s(size * burst, mono_now() - t0));
@@ -318,12 +347,28 @@ Result<LatencyRecorder> secure_throughput(PairFactory& f, Worker& w, std::size_t
 }
 
 Result<LatencyRecorder> tls_throughput(const TlsPeer& tls, PairFactory& f, Worker& w,
-                                       std::size_t size, std::size_t burst, std::size_t samples) {
+                                       std::size_t size, std::size_t burst, std::size_t samples,
+                                       Writes writes) {
   MYELIN_ASSIGN_OR_RETURN(FdPair p, f.make());
   SSL* s = tls.new_server();
   SSL* c = tls.new_client();
   SSL_set_fd(s, p.server);
   SSL_set_fd(c, p.client);
+  SSL_set_read_ahead(s, 1);  // read records in gulps, as MSC1's reader does
+  if (writes == Writes::kCoalesced) {
+    // A buffering BIO over the socket BIO: records collect until 64 KiB wait
+    // or BIO_flush. The socket BIO is shared with the read side, hence the
+    // extra reference the chain holds.
+    BIO* sock = SSL_get_wbio(c);
+    BIO* buffer = BIO_new(BIO_f_buffer());
+    if (buffer == nullptr || BIO_up_ref(sock) != 1 ||
+        BIO_set_write_buffer_size(buffer, 64 * 1024) != 1) {
+      SSL_free(s);
+      SSL_free(c);
+      return internal_error("bench secure: TLS buffer BIO");
+    }
+    SSL_set0_wbio(c, BIO_push(buffer, sock));
+  }
   w.post([s, size, burst] {
     if (SSL_accept(s) != 1) return;
     std::vector<std::byte> buf(size);
@@ -344,6 +389,9 @@ Result<LatencyRecorder> tls_throughput(const TlsPeer& tls, PairFactory& f, Worke
     for (std::size_t i = 0; i < burst && st.ok(); ++i) {
       if (!secure_peers::tls_write_all(c, msg.data(), size))
         st = internal_error("TLS write failed");
+    }
+    if (st.ok() && writes == Writes::kCoalesced && BIO_flush(SSL_get_wbio(c)) != 1) {
+      st = internal_error("TLS flush failed");
     }
     char ack = 0;
     if (st.ok() && !secure_peers::tls_read_all(c, &ack, 1)) st = internal_error("TLS ack failed");
