@@ -78,6 +78,11 @@ Status EventLoopImpl::push_error(TaskQueue::PushResult r, bool internal) const {
                 " (shutdown or close was requested)");
 }
 
+Status EventLoopImpl::empty_task_error() {
+  return invalid_argument(
+      "event loop: submit: empty task (a default-constructed or moved-from Task)");
+}
+
 Result<TimerId> EventLoopImpl::schedule(Nanos delay, Nanos period, Task fn) {
   if (!fn) return invalid_argument("event loop: schedule: empty callback");
   if (stop_mode_.load(std::memory_order_acquire) != kNoStop) {
@@ -308,6 +313,7 @@ Status EventLoop::submit(Task task) { return impl_->push(impl_->external_, task)
 Status EventLoop::submit_internal(Task task) { return impl_->push(impl_->internal_, task); }
 
 Status EventLoop::dispatch(Task task) {
+  if (!task) return detail::EventLoopImpl::empty_task_error();
   if (impl_->in_loop_thread()) {
     impl_->run_guarded(task, "task");
     return ok_status();

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -28,6 +29,8 @@ class EventLoopImpl {
   // --- any thread -------------------------------------------------------
   // The hot path: push, then wake only a sleeping loop (see event_loop.h).
   Status push(TaskQueue& queue, Task& task) noexcept {
+    if (!task) [[unlikely]]
+      return empty_task_error();
     const TaskQueue::PushResult r = queue.push(task);
     if (r != TaskQueue::PushResult::kOk) [[unlikely]] {
       return push_error(r, &queue == &internal_);
@@ -39,6 +42,7 @@ class EventLoopImpl {
   }
   void wake_sleeper() noexcept;
   Status push_error(TaskQueue::PushResult r, bool internal) const;
+  static Status empty_task_error();
 
   Result<TimerId> schedule(Nanos delay, Nanos period, Task fn);
   Status cancel(TimerId id);
@@ -59,7 +63,17 @@ class EventLoopImpl {
   Status register_fd(int fd, std::uint32_t interest, EventLoop::IoCallback cb);
   Status modify_fd(int fd, std::uint32_t interest);
   Status unregister_fd(int fd);
-  void run_guarded(Task& task, const char* what) noexcept;
+  // Runs a Task or a TaskQueue::Queued; an exception goes to on_error.
+  template <typename F>
+  void run_guarded(F& task, const char* what) noexcept {
+    try {
+      task();
+    } catch (const std::exception& e) {
+      report_thrown(what, e.what());
+    } catch (...) {
+      report_thrown(what, nullptr);
+    }
+  }
 
   EventLoopOptions options_;
   TaskQueue external_;
@@ -95,6 +109,7 @@ class EventLoopImpl {
   void dispatch_io(std::uint64_t token, std::uint32_t epoll_events);
   std::size_t drop_all(TaskQueue& queue);
   void report_error(Status status) noexcept;
+  void report_thrown(const char* what, const char* exception_text) noexcept;
 
   // event_loop.cc
   bool claim_start();

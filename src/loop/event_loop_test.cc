@@ -111,6 +111,18 @@ TEST(EventLoop, MicrotasksRunAfterTheBatchAndInternalLaneGoesFirst) {
   EXPECT_EQ(order, (std::vector<std::string>{"internal", "task1", "task2", "micro"}));
 }
 
+TEST(EventLoop, EmptyTaskIsRefusedNotRun) {
+  auto loop = test::make_loop();
+  ASSERT_TRUE(loop->start().ok());
+  for (Status s : {loop->submit(Task()), loop->submit_internal(Task()), loop->dispatch(Task())}) {
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << s.to_string();
+  }
+  std::promise<void> ran;
+  ASSERT_TRUE(loop->submit([&ran] { ran.set_value(); }).ok());
+  EXPECT_EQ(ran.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  ASSERT_TRUE(loop->shutdown().ok());
+}
+
 TEST(EventLoop, ThrowingTaskGoesToTheErrorHandlerAndTheLoopLives) {
   std::vector<std::string> errors;
   EventLoopOptions o;

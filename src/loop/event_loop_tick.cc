@@ -44,7 +44,7 @@ Status EventLoopImpl::loop() {
 }
 
 std::size_t EventLoopImpl::run_lane(TaskQueue& queue, std::size_t max) {
-  const std::size_t n = queue.consume(max, [this](Task& t) {
+  const std::size_t n = queue.consume(max, [this](TaskQueue::Queued& t) {
     run_guarded(t, "task");
     // close() stops the loop after the current task, not after the batch.
     return stop_mode_.load(std::memory_order_relaxed) != kImmediate;
@@ -53,14 +53,14 @@ std::size_t EventLoopImpl::run_lane(TaskQueue& queue, std::size_t max) {
   return n;
 }
 
-void EventLoopImpl::run_guarded(Task& task, const char* what) noexcept {
+void EventLoopImpl::report_thrown(const char* what, const char* exception_text) noexcept {
   try {
-    task();
-  } catch (const std::exception& e) {
-    report_error(internal_error(std::string("event loop: a ") + what + " threw: " + e.what()));
-  } catch (...) {
     report_error(
-        internal_error(std::string("event loop: a ") + what + " threw a non-std exception"));
+        internal_error(exception_text != nullptr
+                           ? std::string("event loop: a ") + what + " threw: " + exception_text
+                           : std::string("event loop: a ") + what + " threw a non-std exception"));
+  } catch (...) {  // building the message ran out of memory: say what we can
+    std::fprintf(stderr, "myelin: event loop: a %s threw\n", what);
   }
 }
 
@@ -92,7 +92,7 @@ void EventLoopImpl::run_timers() {
 }
 
 std::size_t EventLoopImpl::drop_all(TaskQueue& queue) {
-  // The queue is closed, so the tail is frozen; a claimed slot whose
+  // The queue is closed, so the tail is frozen; a claimed record whose
   // producer is still writing becomes ready within a few instructions.
   std::size_t dropped = 0;
   while (queue.has_claimed()) {
@@ -148,9 +148,9 @@ bool EventLoopImpl::spin_for_work() {
       end = std::min(end, mono_now() + (*next - clock_->now()));
     }
   }
-  // Poll the head slots with one pause between looks. Each look pulls the
-  // head slot's line into this core, but producers claim write ownership of
-  // their slots a few places ahead (TaskQueue::kPrefetchAhead), so looking
+  // Poll the head units with one pause between looks. Each look pulls the
+  // head unit's line into this core, but producers claim write ownership of
+  // lines a few units ahead (TaskQueue::kPrefetchAhead), so looking
   // often costs a burst little; backing off to 8 pauses between looks (about
   // 200 ns on this VM) measured no faster for bursts and added ~60 ns to the
   // awake round trip.

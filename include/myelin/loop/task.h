@@ -20,6 +20,10 @@
 
 namespace myelin {
 
+namespace detail {
+class TaskQueue;
+}  // namespace detail
+
 class Task {
  public:
   static constexpr std::size_t kInlineSize = 48;
@@ -67,14 +71,6 @@ class Task {
   // (repeating timers do); exceptions from the callable propagate.
   void operator()() { ops_->invoke(storage_); }
 
-  // Destroys the callable without writing to the Task itself, for a queue
-  // that keeps Tasks in raw storage and constructs the next one over it: the
-  // consumer then never dirties the producer's cache line. Afterwards the
-  // object is dead: construct over it, never use or destroy it again.
-  void destroy_in_place() noexcept {
-    if (ops_ != nullptr && ops_->destroy != nullptr) ops_->destroy(storage_);
-  }
-
   // Destroys the callable, leaving the Task empty.
   void reset() noexcept {
     if (ops_ != nullptr) {
@@ -91,7 +87,13 @@ class Task {
     void (*relocate)(void* dst, void* src) noexcept;
     // Null for trivially destructible inline callables.
     void (*destroy)(void* storage) noexcept;
+    // Bytes of storage the callable occupies (a pointer's for heap ones), so
+    // a queue can give a small callable a small slot.
+    std::size_t size;
   };
+  // TaskQueue keeps callables in raw slots sized by Ops::size, not in Task
+  // objects: it moves them out with the ops below and runs them in place.
+  friend class detail::TaskQueue;
 
   template <typename D>
   static D* heap_ptr(void* storage) noexcept {
@@ -113,6 +115,7 @@ class Task {
       std::is_trivially_destructible_v<D>
           ? nullptr
           : +[](void* s) noexcept { std::launder(static_cast<D*>(s))->~D(); },
+      sizeof(D),
   };
 
   template <typename D>
@@ -120,6 +123,7 @@ class Task {
       [](void* s) { (*heap_ptr<D>(s))(); },
       nullptr,  // the pointer itself is trivially relocatable
       [](void* s) noexcept { delete heap_ptr<D>(s); },
+      sizeof(D*),
   };
 
   void take(Task& other) noexcept {
@@ -137,6 +141,6 @@ class Task {
   const Ops* ops_ = nullptr;
 };
 
-static_assert(sizeof(Task) == 56, "Task is sized so that a queue slot fits one cache line");
+static_assert(sizeof(Task) == 56, "Task's inline storage (48 bytes) fills a two-unit queue slot");
 
 }  // namespace myelin
