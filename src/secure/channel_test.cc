@@ -62,15 +62,20 @@ void round_trips(BlockingChannel& c) {
   }
 }
 
+// A blocking initiator joined to `server` over a duplex pair, in mutual mode.
+Result<std::unique_ptr<BlockingChannel>> client_of(EchoServer& server) {
+  auto pair = net::duplex_pair();
+  if (!pair) return pair.error();
+  server.adopt(std::move(pair->second));
+  MYELIN_RETURN_IF_ERROR(server.loop->start());
+  return BlockingChannel::handshake(std::move(pair->first),
+                                    server.w.initiator(Mode::kMutual, Mode::kMutual));
+}
+
 TEST(SecureChannel, DuplexPairEchoAndCleanClose) {
   World w;
   EchoServer server(w);
-  auto pair = net::duplex_pair();
-  ASSERT_TRUE(pair);
-  server.adopt(std::move(pair->second));
-  ASSERT_TRUE(server.loop->start().ok());
-  auto c =
-      BlockingChannel::handshake(std::move(pair->first), w.initiator(Mode::kMutual, Mode::kMutual));
+  auto c = client_of(server);
   ASSERT_TRUE(c) << c.error().to_string();
   EXPECT_EQ((*c)->info().mode, Mode::kMutual);
   round_trips(**c);
@@ -86,12 +91,7 @@ TEST(SecureChannel, DuplexPairEchoAndCleanClose) {
 TEST(SecureChannel, QueuedMessagesCoalesceAndGoOutWithTheNextReceive) {
   World w;
   EchoServer server(w);
-  auto pair = net::duplex_pair();
-  ASSERT_TRUE(pair);
-  server.adopt(std::move(pair->second));
-  ASSERT_TRUE(server.loop->start().ok());
-  auto c =
-      BlockingChannel::handshake(std::move(pair->first), w.initiator(Mode::kMutual, Mode::kMutual));
+  auto c = client_of(server);
   ASSERT_TRUE(c) << c.error().to_string();
   BlockingChannel& ch = **c;
   // 10 small messages stay sealed in the output: nothing is written yet.
