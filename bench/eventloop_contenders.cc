@@ -34,8 +34,8 @@ bool thread_is_sleeping(pid_t tid) {
 // --- myelin -------------------------------------------------------------------
 
 std::string MyelinContender::design() const {
-  return "lock-free segmented MPSC queue (CAS-claimed slots), wake only when sleeping, "
-         "coalesced eventfd";
+  return "lock-free segmented MPSC queue (CAS-claimed 32-byte records, two small tasks per "
+         "cache line), wake only when sleeping, coalesced eventfd";
 }
 std::string MyelinContender::park_check() const {
   return "EventLoop::state() == sleeping (set just before epoll_pwait2) and /proc state 'S'";

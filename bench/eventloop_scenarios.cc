@@ -244,10 +244,14 @@ std::string explain(const TournamentResults& r) {
   if (submit1 > 20) {
     out += "Submit cost (" + fixed(submit1, 1) +
            " ns/op, target 20): not reached. A submit is one CAS on the shared tail plus a "
-           "56-byte move into a 64-byte slot; the producer prefetches the slot a few places "
-           "ahead for writing, so the line transfers from the loop's core overlap, but the "
-           "locked CAS still waits for the previous slot's store to own its line, and the "
-           "loop reads every slot, so each line crosses between the cores twice per lap. " +
+           "16-byte move into a 32-byte record (two such records share a cache line); the "
+           "producer prefetches lines a few records ahead for writing, so the transfers from "
+           "the loop's core overlap, but the locked CAS still waits for the previous record's "
+           "stores to own their line (about half of a submit's profile samples land on it), "
+           "and the loop reads every line, so each crosses between the cores twice per lap. "
+           "Going further means no locked operation per submit: per-producer queues, with an "
+           "asymmetric fence (membarrier) on the loop's way to sleep instead of the "
+           "producer's fence; not built. " +
            spread + "see the per-round figures. ";
   }
   if (!r.awake.empty() && r.awake[0].p50 > 300) {
@@ -256,7 +260,7 @@ std::string explain(const TournamentResults& r) {
            "(the task to the loop, the completion flag back), which is what the floor "
            "measures: over all rounds its p50 was " +
            fixed(r.floor.p50, 0) + " ns (p99 " + fixed(r.floor.p99, 0) + " ns). " + spread +
-           "the rest is myelin's own path (the slot write, the loop's poll of the slot, the "
+           "the rest is myelin's own path (the record write, the loop's poll of the line, the "
            "guarded call). ";
   }
   if (r.submit_ns.size() > 4 &&
@@ -265,8 +269,8 @@ std::string explain(const TournamentResults& r) {
         "Submit ratio (target 3x libuv and asio at 1 producer): libuv's submit is a "
         "mutex push into a vector plus an atomic exchange on its `pending` flag, and while "
         "its loop busy-polls that flag is mostly set, so libuv rarely pays its eventfd "
-        "write; its cost is the same order as myelin's slot hand-off, which is bound by one "
-        "cross-core line transfer per task. ";
+        "write; its cost is the same order as myelin's record hand-off, which is bound by a "
+        "locked CAS and a cross-core line transfer per two small tasks. ";
   }
   if (r.awake.size() > 4 &&
       (r.awake[3].p50 < 2 * r.awake[0].p50 || r.awake[4].p50 < 2 * r.awake[0].p50)) {
