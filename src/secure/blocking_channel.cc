@@ -116,20 +116,23 @@ Status BlockingChannel::send(std::span<const std::byte> message, Nanos timeout) 
 Status BlockingChannel::send_parts(std::span<const std::span<const std::byte>> parts,
                                    Nanos timeout) {
   const MonoTime deadline = mono_now() + timeout;
-  // A long message is written record by record as it is sealed, so the
-  // peer opens one record while the next is sealed here.
-  const std::function<Status()> drain = [this, deadline] { return write_out(deadline); };
-  MYELIN_RETURN_IF_ERROR(session_->send_parts(parts, mono_now(), drain, kDrainBytes));
+  MYELIN_RETURN_IF_ERROR(seal(parts, deadline));
   return write_out(deadline);
 }
 
 Status BlockingChannel::queue(std::span<const std::byte> message, Nanos timeout) {
   const std::span<const std::byte> parts[1] = {message};
   const MonoTime deadline = mono_now() + timeout;
-  const std::function<Status()> drain = [this, deadline] { return write_out(deadline); };
-  MYELIN_RETURN_IF_ERROR(session_->send_parts(parts, mono_now(), drain, kDrainBytes));
+  MYELIN_RETURN_IF_ERROR(seal(parts, deadline));
   if (session_->output().size() >= kCoalesceBytes) return write_out(deadline);
   return ok_status();
+}
+
+Status BlockingChannel::seal(std::span<const std::span<const std::byte>> parts, MonoTime deadline) {
+  // A long message is written record by record as it is sealed, so the
+  // peer opens one record while the next is sealed here.
+  const std::function<Status()> drain = [this, deadline] { return write_out(deadline); };
+  return session_->send_parts(parts, mono_now(), drain, kDrainBytes);
 }
 
 Status BlockingChannel::flush(Nanos timeout) { return write_out(mono_now() + timeout); }

@@ -127,6 +127,8 @@ class BlockingChannel final : private SessionHandler {
   explicit BlockingChannel(std::unique_ptr<net::Stream> stream) : stream_(std::move(stream)) {}
   void on_message(std::span<const std::byte> message) override;
   Status on_early_output() override { return write_out(handshake_deadline_); }
+  // Seals into the session's output, writing whole records mid-message.
+  Status seal(std::span<const std::span<const std::byte>> parts, MonoTime deadline);
   Status write_out(MonoTime deadline);  // writes all pending output
   Status read_some(MonoTime deadline);
 
