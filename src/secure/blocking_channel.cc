@@ -14,21 +14,9 @@ int poll_ms(MonoTime deadline) {
   return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
 }
 
-// Waits until `fd` is ready for `events`. With `spin` > 0 it first polls
-// without blocking for up to that long: a thread parked in poll() takes a
-// scheduler wake-up (tens of µs on a VM) to see the peer's bytes.
-Status wait_for(int fd, short events, MonoTime deadline, const char* what, Nanos spin = {}) {
+// Waits until `fd` is ready for `events`, or the deadline.
+Status wait_for(int fd, short events, MonoTime deadline, const char* what) {
   pollfd p{fd, events, 0};
-  if (spin > Nanos::zero()) {
-    const MonoTime spin_end = std::min(deadline, mono_now() + spin);
-    do {
-      const int r = ::poll(&p, 1, 0);
-      if (r > 0) return ok_status();
-      if (r < 0 && errno != EINTR) return errno_error("poll", errno);
-      // The peer may be waiting for this core: never spin it out of one.
-      std::this_thread::yield();
-    } while (mono_now() < spin_end);
-  }
   for (;;) {
     const int r = ::poll(&p, 1, poll_ms(deadline));
     if (r > 0) return ok_status();
@@ -89,6 +77,14 @@ Status BlockingChannel::write_out(MonoTime deadline) {
 }
 
 Status BlockingChannel::read_some(MonoTime deadline) {
+  // During the handshake a read that would block is retried for up to
+  // kHandshakeSpin before the thread parks in poll(): a parked thread takes
+  // a scheduler wake-up (tens of µs on a VM) to see the peer's next message.
+  // Retrying the read itself, not poll(0) and then a read, takes the bytes
+  // in the same system call that sees them; the yield between tries hands
+  // the core to the peer if it is waiting for it.
+  const MonoTime spin_end =
+      handshaking_ ? std::min(deadline, mono_now() + kHandshakeSpin) : MonoTime::min();
   for (;;) {
     auto buf = session_->input_buffer(handshaking_ ? kHandshakeReadBytes : kReadBytes);
     MYELIN_ASSIGN_OR_RETURN(net::IoResult r, stream_->read(buf));
@@ -97,8 +93,11 @@ Status BlockingChannel::read_some(MonoTime deadline) {
       return closed("secure channel: peer closed the stream");
     }
     if (r.would_block) {
-      MYELIN_RETURN_IF_ERROR(wait_for(stream_->fd(), POLLIN, deadline, "read",
-                                      handshaking_ ? kHandshakeSpin : Nanos::zero()));
+      if (mono_now() < spin_end) {
+        std::this_thread::yield();
+      } else {
+        MYELIN_RETURN_IF_ERROR(wait_for(stream_->fd(), POLLIN, deadline, "read"));
+      }
       continue;
     }
     Status s = session_->commit_input(r.bytes, mono_now());

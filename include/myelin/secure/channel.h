@@ -116,7 +116,7 @@ class BlockingChannel final : private SessionHandler {
   // Room offered to each read: several default records, so a stream of long
   // messages costs few read calls.
   static constexpr std::size_t kReadBytes = 256 * 1024;
-  // During the handshake a read polls without blocking for this long before
+  // During the handshake a read is retried without blocking for this long before
   // it parks: the peer's next message is due within one X25519 agreement,
   // and a parked thread adds a scheduler wake-up per message.
   static constexpr Nanos kHandshakeSpin = std::chrono::microseconds(250);
