@@ -31,6 +31,19 @@ std::string ssl_error(const char* what) {
 const unsigned char* u8(const std::byte* p) { return reinterpret_cast<const unsigned char*>(p); }
 unsigned char* u8(std::byte* p) { return reinterpret_cast<unsigned char*>(p); }
 
+// An HMAC context with its digest set, for Algorithms (null on failure).
+EVP_MAC_CTX* hmac_sha256_template(EVP_MAC* hmac) {
+  EVP_MAC_CTX* ctx = hmac != nullptr ? EVP_MAC_CTX_new(hmac) : nullptr;
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_END};
+  if (ctx != nullptr && EVP_MAC_CTX_set_params(ctx, params) != 1) {
+    EVP_MAC_CTX_free(ctx);
+    ctx = nullptr;
+  }
+  return ctx;  // null: create() reports the failure
+}
+
 // Algorithms fetched once. Fetching costs a lock and a property query, which
 // would otherwise be paid on every handshake; the fetched objects are
 // immutable and shared by all threads.
@@ -39,6 +52,11 @@ struct Algorithms {
   EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   EVP_CIPHER* chacha = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
   EVP_CIPHER* aes_gcm = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  // An HMAC context with its digest already set, never keyed, only copied:
+  // setting the digest by name looks SHA-256 up again (a lock and a
+  // property query) on every new context, about a third of a keyed HMAC's
+  // cost; a copy takes the digest along.
+  EVP_MAC_CTX* hmac_sha256 = hmac_sha256_template(hmac);
 };
 
 const Algorithms& algs() {
@@ -72,15 +90,13 @@ Digest sha256(std::initializer_list<Bytes> parts) {
 }
 
 Result<HmacSha256> HmacSha256::create(Bytes key) {
-  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(algs().hmac);
-  if (ctx == nullptr) return internal_error(ssl_error("EVP_MAC_CTX_new"));
-  char digest[] = "SHA256";
-  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                               OSSL_PARAM_END};
+  const EVP_MAC_CTX* tmpl = algs().hmac_sha256;
+  EVP_MAC_CTX* ctx = tmpl != nullptr ? EVP_MAC_CTX_dup(tmpl) : nullptr;
+  if (ctx == nullptr) return internal_error(ssl_error("HMAC-SHA256 context"));
   // A zero-length key is legal HMAC, but EVP wants a non-null pointer.
   static const unsigned char kEmpty[1] = {0};
   const unsigned char* k = key.empty() ? kEmpty : u8(key.data());
-  if (EVP_MAC_init(ctx, k, key.size(), params) != 1) {
+  if (EVP_MAC_init(ctx, k, key.size(), nullptr) != 1) {
     EVP_MAC_CTX_free(ctx);
     return internal_error(ssl_error("HMAC-SHA256 key"));
   }
