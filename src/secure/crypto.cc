@@ -160,6 +160,13 @@ Status hkdf_expand(Bytes prk, Bytes info, std::span<std::byte> out) {
 
 // --- X25519 ------------------------------------------------------------------
 
+Result<HandshakeRandom> HandshakeRandom::generate() {
+  MYELIN_ASSIGN_OR_RETURN(X25519KeyPair key, X25519KeyPair::generate());
+  HandshakeRandom r{std::move(key)};
+  MYELIN_RETURN_IF_ERROR(random_bytes(r.nonce));
+  return r;
+}
+
 Result<X25519KeyPair> X25519KeyPair::generate() {
   EVP_PKEY_CTX* kctx = EVP_PKEY_CTX_new_id(EVP_PKEY_X25519, nullptr);
   EVP_PKEY* pkey = nullptr;

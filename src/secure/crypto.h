@@ -104,6 +104,16 @@ class X25519KeyPair {
   std::array<std::byte, 32> pub_{};
 };
 
+// What one side of a handshake draws at random before it starts: its
+// ephemeral key pair and its 32-byte nonce, both used for that handshake
+// only. Drawn together so that a KeyPool can take both off the critical path
+// (the nonce alone is an OpenSSL DRBG call, ~2 µs here).
+struct HandshakeRandom {
+  static Result<HandshakeRandom> generate();
+  X25519KeyPair key;
+  std::array<std::byte, 32> nonce{};
+};
+
 enum class AeadAlg : std::uint16_t { kChaCha20Poly1305 = 1, kAes256Gcm = 2 };
 inline constexpr std::size_t kTagSize = 16;
 inline constexpr std::size_t kNonceSize = 12;

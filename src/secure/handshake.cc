@@ -28,15 +28,20 @@ Status handshake_failure(std::string what) { return authentication_failed("hands
 
 }  // namespace
 
-Status SessionCore::take_ephemeral_key() {
+Status SessionCore::draw_handshake_random() {
+  static_assert(sizeof(HandshakeRandom::nonce) == kNonceRandomSize);
+  auto use = [this](HandshakeRandom& r) {
+    hs_.ephemeral.emplace(std::move(r.key));
+    nonce_ = r.nonce;
+  };
   if (config_.key_pool != nullptr) {
-    if (std::unique_ptr<X25519KeyPair> pooled = config_.key_pool->take()) {
-      hs_.ephemeral.emplace(std::move(*pooled));
+    if (std::unique_ptr<HandshakeRandom> pooled = config_.key_pool->take()) {
+      use(*pooled);
       return ok_status();
     }
   }
-  MYELIN_ASSIGN_OR_RETURN(X25519KeyPair kp, X25519KeyPair::generate());
-  hs_.ephemeral.emplace(std::move(kp));
+  MYELIN_ASSIGN_OR_RETURN(HandshakeRandom fresh, HandshakeRandom::generate());
+  use(fresh);
   return ok_status();
 }
 
@@ -141,8 +146,7 @@ Status SessionCore::verify_peer(std::span<const std::byte> evidence,
 // --- message 1 -----------------------------------------------------------------
 
 Status SessionCore::send_hello() {
-  MYELIN_RETURN_IF_ERROR(take_ephemeral_key());
-  MYELIN_RETURN_IF_ERROR(random_bytes(nonce_));
+  MYELIN_RETURN_IF_ERROR(draw_handshake_random());
   const std::size_t n = config_.suites.size();
   const std::size_t body = hello_body_size(n);
   transcript_.assign(kHeaderSize + body, std::byte{0});
@@ -222,8 +226,7 @@ Status SessionCore::on_hello(std::span<const std::byte> frame) {
   transcript_.assign(frame.begin(), frame.end());  // T1
   const std::size_t t1_size = transcript_.size();
 
-  MYELIN_RETURN_IF_ERROR(take_ephemeral_key());
-  MYELIN_RETURN_IF_ERROR(random_bytes(nonce_));
+  MYELIN_RETURN_IF_ERROR(draw_handshake_random());
   // Header and clear part first: neither depends on the agreement (the
   // evidence binds H(T2c) only), so they can leave before it runs.
   std::byte head[kHeaderSize + kResponseClearSize];

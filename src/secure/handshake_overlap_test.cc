@@ -31,7 +31,8 @@ TEST(KeyPool, RefillsToCapacityAndHandsOutEachKeyOnce) {
   auto b = pool.take();
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
-  EXPECT_NE(std::memcmp(a->public_key().data(), b->public_key().data(), 32), 0);
+  EXPECT_NE(std::memcmp(a->key.public_key().data(), b->key.public_key().data(), 32), 0);
+  EXPECT_NE(a->nonce, b->nonce);
   EXPECT_EQ(pool.available(), 1u);
   EXPECT_EQ(*pool.refill(1), 1u);
   EXPECT_EQ(pool.available(), 2u);

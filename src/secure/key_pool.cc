@@ -10,7 +10,7 @@ KeyPool::KeyPool(std::size_t capacity) : capacity_(std::max<std::size_t>(capacit
   keys_.reserve(capacity_);
 }
 
-KeyPool::~KeyPool() = default;  // each X25519KeyPair wipes itself
+KeyPool::~KeyPool() = default;  // each key pair wipes itself
 
 Result<std::size_t> KeyPool::refill(std::size_t max) {
   std::size_t added = 0;
@@ -20,8 +20,8 @@ Result<std::size_t> KeyPool::refill(std::size_t max) {
       if (keys_.size() >= capacity_) break;
     }
     // The scalar multiplication runs unlocked, so take() never waits for it.
-    MYELIN_ASSIGN_OR_RETURN(detail::X25519KeyPair kp, detail::X25519KeyPair::generate());
-    auto key = std::make_unique<detail::X25519KeyPair>(std::move(kp));
+    MYELIN_ASSIGN_OR_RETURN(detail::HandshakeRandom drawn, detail::HandshakeRandom::generate());
+    auto key = std::make_unique<detail::HandshakeRandom>(std::move(drawn));
     std::lock_guard lock(mu_);
     if (keys_.size() >= capacity_) break;  // another refill() filled it meanwhile
     keys_.push_back(std::move(key));
@@ -41,13 +41,13 @@ KeyPoolStats KeyPool::stats() const {
   return stats_;
 }
 
-std::unique_ptr<detail::X25519KeyPair> KeyPool::take() {
+std::unique_ptr<detail::HandshakeRandom> KeyPool::take() {
   std::lock_guard lock(mu_);
   if (keys_.empty()) {
     ++stats_.misses;
     return nullptr;
   }
-  std::unique_ptr<detail::X25519KeyPair> key = std::move(keys_.back());
+  std::unique_ptr<detail::HandshakeRandom> key = std::move(keys_.back());
   keys_.pop_back();
   ++stats_.taken;
   return key;

@@ -79,7 +79,7 @@ class SessionCore {
   Status on_hello(std::span<const std::byte> frame);
   Status on_response(std::span<std::byte> frame);
   Status on_finish(const FrameHeader& h, std::span<std::byte> frame);
-  Status take_ephemeral_key();
+  Status draw_handshake_random();  // e and the nonce: from the pool, else fresh
   void agree_early(std::span<const std::byte> partial_response);
   Status derive_handshake_keys(std::span<const std::byte, 32> e_peer, const Digest& h_t2c);
   Status derive_traffic_keys();

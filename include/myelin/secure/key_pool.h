@@ -1,18 +1,21 @@
-// KeyPool: ephemeral X25519 key pairs generated ahead of the handshakes that
-// use them.
+// KeyPool: ephemeral X25519 key pairs, each with its handshake nonce,
+// generated ahead of the handshakes that use them.
 //
 // Generating a key pair is one X25519 scalar multiplication, as expensive as
-// the agreement itself (~45 µs through OpenSSL here). A session that takes
-// its ephemeral key from a pool keeps that cost off the handshake's critical
-// path; the owner pays it earlier, when it is idle (a server between
-// handshakes, a client while its TCP connect is in flight).
+// the agreement itself (~45 µs through OpenSSL here), and drawing the nonce
+// is a DRBG call (~2 µs). A session that takes both from a pool keeps that
+// cost off the handshake's critical path; the owner pays it earlier, when it
+// is idle (a server between handshakes, a client while its TCP connect is in
+// flight).
 //
-// Each key pair is used by exactly one handshake and wiped when that
-// handshake no longer needs it, as with a key generated inline, so forward
-// secrecy is unchanged; a pooled private key only lives longer in memory
-// before its use (bounded by `capacity` and by how often the owner refills).
-// When the pool is empty a session generates its key inline, so a pool never
-// makes a handshake fail.
+// Each entry is used by exactly one handshake and its private key wiped when
+// that handshake no longer needs it, as with a key generated inline, so
+// forward secrecy is unchanged; a pooled private key only lives longer in
+// memory before its use (bounded by `capacity` and by how often the owner
+// refills). A process that forks must not let parent and child draw from the
+// same filled pool: both would use the same keys and nonces. When the pool is
+// empty a session generates both inline, so a pool never makes a handshake
+// fail.
 //
 // Thread-safe: refill() and the sessions' take() may run on any threads at
 // once (a mutex guards the stack; it is held only to move a pointer).
@@ -30,7 +33,7 @@
 namespace myelin::secure {
 
 namespace detail {
-class X25519KeyPair;
+struct HandshakeRandom;
 }  // namespace detail
 
 struct KeyPoolStats {
@@ -47,22 +50,22 @@ class KeyPool {
   KeyPool(const KeyPool&) = delete;
   KeyPool& operator=(const KeyPool&) = delete;
 
-  // Generates key pairs (outside the lock) until `capacity` wait, or at most
+  // Generates entries (outside the lock) until `capacity` wait, or at most
   // `max` of them; returns how many it added. Fails only if OpenSSL does.
   Result<std::size_t> refill(std::size_t max = SIZE_MAX);
 
-  // How many key pairs wait now.
+  // How many entries wait now.
   [[nodiscard]] std::size_t available() const;
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
   [[nodiscard]] KeyPoolStats stats() const;
 
-  // For sessions: a waiting key pair, or null (then counted as a miss).
-  std::unique_ptr<detail::X25519KeyPair> take();
+  // For sessions: a waiting entry, or null (then counted as a miss).
+  std::unique_ptr<detail::HandshakeRandom> take();
 
  private:
   const std::size_t capacity_;
   mutable std::mutex mu_;
-  std::vector<std::unique_ptr<detail::X25519KeyPair>> keys_;
+  std::vector<std::unique_ptr<detail::HandshakeRandom>> keys_;
   KeyPoolStats stats_;
 };
 
