@@ -46,31 +46,37 @@ Status SessionCore::draw_handshake_random() {
 }
 
 // The initiator holds the start of message 2: once its clear part is here,
-// e_r is known and the agreement need not wait for the sealed rest, which
-// the responder is still computing (section 4.2). A failure is not reported
-// here: on_response() repeats the agreement and rejects with the reason.
+// e_r and H(T2c) are known, so the agreement and the handshake keys need not
+// wait for the sealed rest, which the responder is still computing (section
+// 4.2). Nothing is checked here and a failure is not reported: on_response()
+// validates the clear part, and repeats the derivation (and rejects with the
+// reason) if this one did not complete.
 void SessionCore::agree_early(std::span<const std::byte> partial_response) {
-  if (hs_.early_ss || !hs_.ephemeral ||
+  if (hs_.early_tried || !hs_.ephemeral ||
       partial_response.size() < kHeaderSize + kResponseClearSize) {
     return;
   }
-  const std::span<const std::byte, 32> e_r(partial_response.data() + kHeaderSize + 7, 32);
-  Result<Key32> ss = hs_.ephemeral->agree(e_r);
-  if (!ss) return;
-  hs_.early_ss.emplace(std::move(*ss));
+  hs_.early_tried = true;
+  const std::span<const std::byte> clear(partial_response.data() + kHeaderSize, kResponseClearSize);
+  const std::span<const std::byte, 32> e_r(clear.data() + 7, 32);
+  const Digest h_t2c = sha256({transcript_, clear});  // T2c = T1 || clear
+  if (!derive_handshake_keys(e_r, h_t2c).ok()) return;
+  hs_.derived_early = true;
   std::memcpy(hs_.early_peer.data(), e_r.data(), 32);
+  hs_.early_h_t2c = h_t2c;
 }
 
 Status SessionCore::derive_handshake_keys(std::span<const std::byte, 32> e_peer,
                                           const Digest& h_t2c) {
-  Key32 ss;
-  if (hs_.early_ss && std::memcmp(hs_.early_peer.data(), e_peer.data(), 32) == 0) {
-    ss = std::move(*hs_.early_ss);
-    hs_.early_ss.reset();
+  if (hs_.derived_early) {
+    // The same bytes agree_early() saw (a prefix of this very frame).
+    if (std::memcmp(hs_.early_peer.data(), e_peer.data(), 32) != 0 || hs_.early_h_t2c != h_t2c) {
+      return internal_error("message 2's clear part changed after the early agreement");
+    }
     stats_.agreed_early = true;
-  } else {
-    MYELIN_ASSIGN_OR_RETURN(ss, hs_.ephemeral->agree(e_peer));
+    return ok_status();
   }
+  MYELIN_ASSIGN_OR_RETURN(Key32 ss, hs_.ephemeral->agree(e_peer));
   MYELIN_RETURN_IF_ERROR(hkdf_extract(h_t2c, ss.span(), hs_.prk.span()));
   MYELIN_ASSIGN_OR_RETURN(HkdfExpander prk, HkdfExpander::create(hs_.prk.span()));
   MYELIN_RETURN_IF_ERROR(expand(prk, "r hs key", hs_.khs_r));

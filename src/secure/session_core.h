@@ -33,10 +33,12 @@ struct Direction {
 // Handshake secrets: wiped (by their destructors) when the handshake ends.
 struct HandshakeSecrets {
   std::optional<X25519KeyPair> ephemeral;
-  // The initiator's X25519 result, computed from message 2's clear part while
-  // the rest of the message was still on its way, and the e_r it used.
-  std::optional<Key32> early_ss;
+  // The initiator derived the keys below from message 2's clear part while
+  // the rest of the message was still on its way; the e_r and H(T2c) it used.
+  bool early_tried = false;  // once per handshake, whatever the outcome
+  bool derived_early = false;
   std::array<std::byte, 32> early_peer{};
+  Digest early_h_t2c{};
   Key32 prk;
   Key32 khs_r, khs_i, kfin_r, kfin_i;
   Iv12 ivhs_r, ivhs_i;
