@@ -100,6 +100,10 @@ class EventLoopImpl {
   // event_loop_tick.cc
   Status loop();
   std::size_t run_lane(TaskQueue& queue, std::size_t max);
+  // close() was asked for: nothing more runs (loop thread; a relaxed load).
+  [[nodiscard]] bool closing() const noexcept {
+    return stop_mode_.load(std::memory_order_relaxed) == kImmediate;
+  }
   void drain_microtasks();
   void run_timers();
   std::optional<Status> handle_stop(StopMode mode);

@@ -136,6 +136,20 @@ TEST(EventLoopShutdown, CloseDropsQueuedWorkImmediately) {
   EXPECT_EQ(loop->stats().tasks_dropped, 10u);
 }
 
+// close() asks for an immediate stop: a loop that sees the request before a
+// phase runs none of that phase's tasks (it used to run the first of each
+// lane before it noticed).
+TEST(EventLoopShutdown, CloseBeforeTheLoopRanRunsNothing) {
+  auto loop = make_loop();  // never started: close() drains on this thread
+  int ran = 0;
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(loop->submit([&ran] { ++ran; }).ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(loop->submit_internal([&ran] { ++ran; }).ok());
+  const Status s = loop->close();
+  EXPECT_EQ(s.code(), ErrorCode::kCancelled) << s.to_string();
+  EXPECT_EQ(ran, 0);
+  EXPECT_EQ(loop->stats().tasks_dropped, 13u);
+}
+
 TEST(EventLoopShutdown, DestructorStopsARunningLoop) {
   auto loop = make_loop();
   ASSERT_TRUE(loop->start().ok());

@@ -16,20 +16,21 @@ Status EventLoopImpl::loop() {
   for (;;) {
     bump(counters_.ticks);
     // 1. Internal lane: what was queued before the phase (bounded, so a task
-    //    that re-queues itself cannot starve the rest of the tick).
-    if (internal_.head_ready()) {
+    //    that re-queues itself cannot starve the rest of the tick). Once
+    //    close() was asked for, phases 1-3 run nothing: phase 4 drops it.
+    if (internal_.head_ready() && !closing()) {
       run_lane(internal_, TaskQueue::kBlockCap * 4);
       drain_microtasks();
     }
     // 2. External lane, up to the budget.
-    const std::size_t ran = run_lane(external_, budget);
+    const std::size_t ran = closing() ? 0 : run_lane(external_, budget);
     if (ran > 0) drain_microtasks();
     if (ran == budget && external_.head_ready()) [[unlikely]] {
       bump(counters_.overloads);
       if (options_.on_overload) options_.on_overload(budget);
     }
     // 3. Timers (no clock read at all when there are none; none after close()).
-    if (timers_.size() > 0 && stop_mode_.load(std::memory_order_relaxed) != kImmediate) {
+    if (timers_.size() > 0 && !closing()) {
       run_timers();
       drain_microtasks();
     }
@@ -46,8 +47,7 @@ Status EventLoopImpl::loop() {
 std::size_t EventLoopImpl::run_lane(TaskQueue& queue, std::size_t max) {
   const std::size_t n = queue.consume(max, [this](TaskQueue::Queued& t) {
     run_guarded(t, "task");
-    // close() stops the loop after the current task, not after the batch.
-    return stop_mode_.load(std::memory_order_relaxed) != kImmediate;
+    return !closing();  // close() stops the loop after the current task, not the batch
   });
   if (n > 0) bump(counters_.tasks_run, n);
   return n;
