@@ -4,6 +4,7 @@
 // plaintext over the same transport, the raw AEAD limit (OpenSSL EVP
 // ChaCha20-Poly1305 in a loop) and OpenSSL TLS 1.3 with the same cipher over
 // the same transport. Scenarios live in secure_scenarios.cc.
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <string>
@@ -49,6 +50,7 @@ Cell ci_mbs(const LatencySummary& s) {
                    perf::group_int(s.median_ci_high) + "]");
 }
 Cell pct(double v) { return Cell::num(v, perf::fixed(v, 1) + "%"); }
+Cell ns_b(double v) { return Cell::num(v, perf::fixed(v, 3)); }
 Cell count(std::size_t n) {
   return Cell::num(static_cast<double>(n), perf::group_int(static_cast<double>(n)));
 }
@@ -58,7 +60,54 @@ struct TputRow {
   std::size_t size;
   bool coalesced;
   double seed_mb_s, plain, secure, aead, tls;  // MB/s, p50
+  sc::ThroughputCpu plain_cpu, secure_cpu;
 };
+
+// The share of raw AEAD a channel's side could reach at best over a
+// transport whose kernel time per byte on that side is `transport`: even if
+// its user-space work ran at exactly raw AEAD speed, the two run in sequence
+// on that side's core. The plaintext run's kernel time is the transport's own
+// cost, which any channel over it pays per byte too (it moves at least as
+// many bytes, in the same 64 KiB writes and 256 KiB reads).
+double ceiling_pct(double aead_mb_s, const sc::SideCpu& transport) {
+  const double aead_ns = 1000.0 / aead_mb_s;  // ns per byte
+  return aead_ns / (aead_ns + transport.sys_ns_per_byte) * 100;
+}
+double ceiling_pct(const TputRow& r) {
+  return std::min(ceiling_pct(r.aead, r.plain_cpu.sender),
+                  ceiling_pct(r.aead, r.plain_cpu.receiver));
+}
+
+// Why a throughput row is short of `need` (a share of raw AEAD), from the
+// CPU both sides of the plaintext and secure runs spent.
+std::string cpu_reason(const TputRow& r, double need) {
+  using perf::fixed;
+  const double aead_ns = 1000.0 / r.aead;
+  const bool sender =
+      ceiling_pct(r.aead, r.plain_cpu.sender) <= ceiling_pct(r.aead, r.plain_cpu.receiver);
+  const double cap = ceiling_pct(r);
+  std::string out = "CPU per byte in that run: raw AEAD " + fixed(aead_ns, 3) +
+                    " ns; plaintext over the same transport spent " +
+                    fixed(r.plain_cpu.sender.sys_ns_per_byte, 3) + " ns (sender) and " +
+                    fixed(r.plain_cpu.receiver.sys_ns_per_byte, 3) +
+                    " ns (receiver) in the kernel; MSC1's sender " +
+                    fixed(r.secure_cpu.sender.user_ns_per_byte, 3) + " ns in user space and " +
+                    fixed(r.secure_cpu.sender.sys_ns_per_byte, 3) +
+                    " in the kernel, its receiver " +
+                    fixed(r.secure_cpu.receiver.user_ns_per_byte, 3) + " and " +
+                    fixed(r.secure_cpu.receiver.sys_ns_per_byte, 3) + " ns";
+  if (cap < need * 100) {
+    out += ". With user space at raw AEAD speed and only the transport's own kernel time, the " +
+           std::string(sender ? "sending" : "receiving") + " side could reach at most " +
+           fixed(cap, 0) + "% of raw AEAD on this machine, below the " + fixed(need * 100, 0) +
+           "% target";
+  } else {
+    out += ". The transport's kernel time alone would allow " + fixed(cap, 0) +
+           "% of raw AEAD, so MSC1's own work (its user-space time above raw AEAD's, and its "
+           "kernel time above plaintext's) is the rest of the gap";
+  }
+  return out + ". ";
+}
 
 // Why the targets this run missed were missed, from this run's figures.
 std::string explain_misses(double handshake_1t, double handshake_2t, double floor_agree,
@@ -107,7 +156,7 @@ std::string explain_misses(double handshake_1t, double handshake_2t, double floo
         out += " (one write per message: " + fixed(single->secure / single->aead * 100, 0) +
                "% of raw AEAD, plaintext " + fixed(single->plain / single->aead * 100, 0) + "%)";
       }
-      out += ". ";
+      out += ". " + cpu_reason(*r, need);
     }
     const TputRow* l3 = row(t, 393216, false);
     const TputRow* l1 = row(t, 1048576, false);
@@ -123,6 +172,10 @@ std::string explain_misses(double handshake_1t, double handshake_2t, double floo
             "copies out, then the receiver opens into the message buffer), with sender and "
             "receiver on the two cores in parallel and records written as they are sealed. ";
         passes_said = true;
+      }
+      for (const TputRow* r : {l3, l1}) {
+        if (r->secure >= 0.75 * r->aead) continue;
+        out += std::string(r == l3 ? "384 KiB" : "1 MiB") + ": " + cpu_reason(*r, 0.75);
       }
     }
   }
@@ -291,6 +344,19 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
   // --- 2 and 3: per transport -----------------------------------------------------
   std::vector<perf::Table> rtt_tables, tput_tables;
   std::vector<TputRow> rows;
+  perf::Table cpu_tab{{{"Transport", perf::Align::kLeft},
+                       {"Payload", perf::Align::kLeft},
+                       {"Writes", perf::Align::kLeft},
+                       {"Raw AEAD"},
+                       {"Plaintext sender kernel"},
+                       {"Plaintext receiver kernel"},
+                       {"MSC1 sender user"},
+                       {"MSC1 sender kernel"},
+                       {"MSC1 receiver user"},
+                       {"MSC1 receiver kernel"},
+                       {"Ceiling"},
+                       {"Measured"}},
+                      {}};
   for (PairFactory* f : {&duplex, &tcp}) {
     const Transport t = f == &duplex ? Transport::kDuplex : Transport::kTcp;
     const std::string tname = secure_peers::to_string(t);
@@ -341,8 +407,9 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
         const bool coalesced = writes == sc::Writes::kCoalesced;
         const std::string wname = coalesced ? "coalesced" : "per message";
         const std::size_t burst = std::max<std::size_t>(2, bytes_per_sample / p.size);
-        MYELIN_ASSIGN_OR_RETURN(auto pt,
-                                sc::plain_throughput(*f, worker, p.size, burst, samples, writes));
+        sc::ThroughputCpu pcpu, scpu;
+        MYELIN_ASSIGN_OR_RETURN(
+            auto pt, sc::plain_throughput(*f, worker, p.size, burst, samples, writes, &pcpu));
         // The raw AEAD limit is sampled between the secure samples (one
         // burst each, untimed for the channel), so a change in the machine's
         // speed during the run moves both alike.
@@ -352,8 +419,8 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
           at.merge(one);
           return ok_status();
         };
-        MYELIN_ASSIGN_OR_RETURN(
-            auto st, sc::secure_throughput(*f, worker, p.size, burst, samples, writes, raw_sample));
+        MYELIN_ASSIGN_OR_RETURN(auto st, sc::secure_throughput(*f, worker, p.size, burst, samples,
+                                                               writes, raw_sample, &scpu));
         MYELIN_ASSIGN_OR_RETURN(
             auto tt, sc::tls_throughput(tls, *f, worker, p.size, burst, samples, writes));
         const LatencySummary a = pt.summarize(), b = st.summarize(), c = at.summarize(),
@@ -372,7 +439,22 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
                                       {"secure_ci_high", b.median_ci_high},
                                       {"raw_aead_mb_s", c.p50},
                                       {"tls13_mb_s", d.p50}});
-        rows.push_back({t, p.size, coalesced, p.seed_mb_s, a.p50, b.p50, c.p50, d.p50});
+        rows.push_back({t, p.size, coalesced, p.seed_mb_s, a.p50, b.p50, c.p50, d.p50, pcpu, scpu});
+        const auto side = [](const char* name, const sc::SideCpu& cpu_side) {
+          return nlohmann::json{{name,
+                                 {{"user_ns_per_byte", cpu_side.user_ns_per_byte},
+                                  {"sys_ns_per_byte", cpu_side.sys_ns_per_byte}}}};
+        };
+        nlohmann::json& last = data["throughput"].back();
+        last["cpu"] = {{"plaintext", side("sender", pcpu.sender)},
+                       {"secure", side("sender", scpu.sender)}};
+        last["cpu"]["plaintext"].update(side("receiver", pcpu.receiver));
+        last["cpu"]["secure"].update(side("receiver", scpu.receiver));
+        cpu_tab.add_row({Cell::str(tname), Cell::str(label), Cell::str(wname), ns_b(1000.0 / c.p50),
+                         ns_b(pcpu.sender.sys_ns_per_byte), ns_b(pcpu.receiver.sys_ns_per_byte),
+                         ns_b(scpu.sender.user_ns_per_byte), ns_b(scpu.sender.sys_ns_per_byte),
+                         ns_b(scpu.receiver.user_ns_per_byte), ns_b(scpu.receiver.sys_ns_per_byte),
+                         pct(ceiling_pct(rows.back())), pct(b.p50 / c.p50 * 100)});
 
         std::string what = label;
         if (small) what.append(", ").append(wname);
@@ -462,6 +544,20 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
             "plaintext a 256 KiB buffered reader, TLS with read-ahead on.")
         .table(std::move(tput_tables[i]));
   }
+  report.add_section("Where the CPU goes in the throughput runs")
+      .paragraph(
+          "CPU time per payload byte (ns), for each side of the plaintext and MSC1 runs above, "
+          "over their timed samples: getrusage(RUSAGE_THREAD) on the sending and the receiving "
+          "thread, user space and kernel (system calls: the socket copies, the socket's page "
+          "allocation and wake-ups) as the kernel splits it by tick sampling, so the split "
+          "carries a few percent of noise. Raw AEAD is the same run's raw AEAD figure as ns "
+          "per byte. Ceiling: the share of raw AEAD any channel over this transport could reach "
+          "if its user-space work ran at exactly raw AEAD speed and its kernel time per byte "
+          "were only the plaintext run's (the transport's own cost: a channel moves at least "
+          "as many bytes, in the same write and read sizes), each side running the two in "
+          "sequence on its own core; the slower side sets it. Measured is the Secure / AEAD "
+          "column above.")
+      .table(std::move(cpu_tab));
   double load[3] = {0, 0, 0};
   if (getloadavg(load, 3) != 3) load[0] = load[1] = load[2] = -1;
   data["load_average"] = {load[0], load[1], load[2]};

@@ -1,11 +1,14 @@
 #include "bench/secure_scenarios.h"
 
 #include <openssl/evp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "myelin/secure/channel.h"
@@ -258,19 +261,78 @@ namespace {
 double mb_per_s(std::size_t bytes, Nanos took) {
   return static_cast<double>(bytes) / 1e6 / (static_cast<double>(took.count()) / 1e9);
 }
+
+// The calling thread's CPU time so far, user and system, in ns.
+struct ThreadCpu {
+  double user_ns = 0;
+  double sys_ns = 0;
+  static ThreadCpu now() {
+    rusage ru{};
+    (void)::getrusage(RUSAGE_THREAD, &ru);
+    const auto ns = [](const timeval& tv) {
+      return static_cast<double>(tv.tv_sec) * 1e9 + static_cast<double>(tv.tv_usec) * 1e3;
+    };
+    return {ns(ru.ru_utime), ns(ru.ru_stime)};
+  }
+  ThreadCpu operator-(const ThreadCpu& o) const { return {user_ns - o.user_ns, sys_ns - o.sys_ns}; }
+  ThreadCpu& operator+=(const ThreadCpu& o) {
+    user_ns += o.user_ns;
+    sys_ns += o.sys_ns;
+    return *this;
+  }
+  [[nodiscard]] SideCpu per_byte(double bytes) const { return {user_ns / bytes, sys_ns / bytes}; }
+};
+
+// The receiver's CPU clock after each burst, read by the sender once the
+// burst's acknowledgement arrived (the receiver records before it acks).
+class ReceiverCpuLog {
+ public:
+  void record() {
+    const ThreadCpu c = ThreadCpu::now();
+    std::lock_guard lock(mu_);
+    after_burst_.push_back(c);
+  }
+  // CPU from the end of burst `first` to the end of burst `last`.
+  [[nodiscard]] ThreadCpu between(std::size_t first, std::size_t last) const {
+    std::lock_guard lock(mu_);
+    if (last >= after_burst_.size() || first > last) return {};
+    return after_burst_[last] - after_burst_[first];
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<ThreadCpu> after_burst_;
+};
+
+// Sender-side accounting over the timed samples (sample 0 warms up).
+struct SenderCpu {
+  ThreadCpu total;
+  ThreadCpu at_start;
+  void start() { at_start = ThreadCpu::now(); }
+  void stop() { total += ThreadCpu::now() - at_start; }
+  void report(ThroughputCpu* out, const ReceiverCpuLog& log, std::size_t samples,
+              double bytes) const {
+    if (out == nullptr) return;
+    out->sender = total.per_byte(bytes);
+    out->receiver = log.between(0, samples).per_byte(bytes);
+  }
+};
 }  // namespace
 
 Result<LatencyRecorder> plain_throughput(PairFactory& f, Worker& w, std::size_t size,
-                                         std::size_t burst, std::size_t samples, Writes writes) {
+                                         std::size_t burst, std::size_t samples, Writes writes,
+                                         ThroughputCpu* cpu) {
   MYELIN_ASSIGN_OR_RETURN(FdPair p, f.make());
   const int sfd = p.server;
-  w.post([sfd, burst] {
+  auto log = std::make_shared<ReceiverCpuLog>();
+  w.post([sfd, burst, log] {
     secure_peers::PlainReader reader(sfd);
     std::span<const std::byte> m;
     for (;;) {
       for (std::size_t i = 0; i < burst; ++i) {
         if (!reader.next(m)) return;
       }
+      log->record();
       const char ack = 1;
       if (!secure_peers::write_all(sfd, &ack, 1)) return;
     }
@@ -278,7 +340,9 @@ Result<LatencyRecorder> plain_throughput(PairFactory& f, Worker& w, std::size_t 
   std::vector<std::byte> msg(size, std::byte{2});
   secure_peers::PlainWriter writer(p.client);
   LatencyRecorder rec(samples);
+  SenderCpu sender;
   for (std::size_t s = 0; s <= samples; ++s) {  // sample 0 warms up
+    if (s > 0) sender.start();
     const MonoTime t0 = mono_now();
     bool ok = true;
     for (std::size_t i = 0; i < burst && ok; ++i) {
@@ -289,8 +353,12 @@ Result<LatencyRecorder> plain_throughput(PairFactory& f, Worker& w, std::size_t 
     if (!ok) return internal_error("plaintext send failed");
     char ack = 0;
     if (!secure_peers::read_all(p.client, &ack, 1)) return internal_error("plaintext ack failed");
-    if (s > 0) rec.record_value(mb_per_s(size * burst, mono_now() - t0));
+    if (s > 0) {
+      rec.record_value(mb_per_s(size * burst, mono_now() - t0));
+      sender.stop();
+    }
   }
+  sender.report(cpu, *log, samples, static_cast<double>(size * burst * samples));
   ::shutdown(p.client, SHUT_WR);
   w.wait_idle();
   return rec;
@@ -298,12 +366,14 @@ Result<LatencyRecorder> plain_throughput(PairFactory& f, Worker& w, std::size_t 
 
 Result<LatencyRecorder> secure_throughput(PairFactory& f, Worker& w, std::size_t size,
                                           std::size_t burst, std::size_t samples, Writes writes,
-                                          const std::function<Status()>& between) {
+                                          const std::function<Status()>& between,
+                                          ThroughputCpu* cpu) {
   MYELIN_ASSIGN_OR_RETURN(FdPair p, f.make());
   MYELIN_ASSIGN_OR_RETURN(auto server_stream, adopt(p.server));
   MYELIN_ASSIGN_OR_RETURN(auto client_stream, adopt(p.client));
   auto* ss = server_stream.release();
-  w.post([ss, burst] {
+  auto log = std::make_shared<ReceiverCpuLog>();
+  w.post([ss, burst, log] {
     auto ch = BlockingChannel::handshake(std::unique_ptr<net::Stream>(ss),
                                          attest().config(Role::kResponder));
     if (!ch) return;
@@ -316,6 +386,7 @@ Result<LatencyRecorder> secure_throughput(PairFactory& f, Worker& w, std::size_t
         if (!(*ch)->receive(sink, std::chrono::seconds(30))) return;
       }
       count -= burst;
+      log->record();
       if (!(*ch)->send({&ack, 1}).ok()) return;
     }
   });
@@ -327,7 +398,9 @@ Result<LatencyRecorder> secure_throughput(PairFactory& f, Worker& w, std::size_t
     ++acks;
   };
   LatencyRecorder rec(samples);
+  SenderCpu sender;
   for (std::size_t s = 0; s <= samples; ++s) {
+    if (s > 0) sender.start();
     const MonoTime t0 = mono_now();
     if (writes == Writes::kCoalesced) {
       for (std::size_t i = 0; i < burst; ++i) MYELIN_RETURN_IF_ERROR((*ch)->queue(msg));
@@ -337,9 +410,13 @@ Result<LatencyRecorder> secure_throughput(PairFactory& f, Worker& w, std::size_t
     }
     acks = 0;
     while (acks == 0) MYELIN_RETURN_IF_ERROR((*ch)->receive(sink).error());
-    if (s > 0) rec.record_value(mb_per_s(size * burst, mono_now() - t0));
+    if (s > 0) {
+      rec.record_value(mb_per_s(size * burst, mono_now() - t0));
+      sender.stop();
+    }
     if (s > 0 && between) MYELIN_RETURN_IF_ERROR(between());  // untimed
   }
+  sender.report(cpu, *log, samples, static_cast<double>(size * burst * samples));
   (void)(*ch)->close();
   ch->reset();
   w.wait_idle();

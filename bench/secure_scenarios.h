@@ -44,14 +44,32 @@ Result<LatencyRecorder> secure_rtt(PairFactory& f, Worker& w, std::size_t size, 
 // each flushed at the end of the burst.
 enum class Writes { kPerMessage, kCoalesced };
 
+// CPU time one side of a throughput run spent per payload byte, split as
+// the kernel accounts it (getrusage(RUSAGE_THREAD) over the timed samples):
+// user space (framing, sealing or opening) and the kernel (system calls: the
+// socket copies, page allocation, wake-ups). The kernel splits a thread's
+// run time between the two by tick sampling, so the split is statistical.
+struct SideCpu {
+  double user_ns_per_byte = 0;
+  double sys_ns_per_byte = 0;
+};
+struct ThroughputCpu {
+  SideCpu sender;
+  SideCpu receiver;
+};
+
 // One-way throughput: each sample sends `burst` messages and waits for a
 // 1-byte acknowledgement; MB/s (10^6 bytes) of payload. Every receiver reads
 // in large gulps (MSC1 256 KiB reads, plaintext PlainReader, TLS read-ahead).
+// `cpu`, if given, receives both sides' CPU time per byte over the timed
+// samples (`between` excluded).
 Result<LatencyRecorder> plain_throughput(PairFactory& f, Worker& w, std::size_t size,
-                                         std::size_t burst, std::size_t samples, Writes writes);
+                                         std::size_t burst, std::size_t samples, Writes writes,
+                                         ThroughputCpu* cpu = nullptr);
 Result<LatencyRecorder> secure_throughput(PairFactory& f, Worker& w, std::size_t size,
                                           std::size_t burst, std::size_t samples, Writes writes,
-                                          const std::function<Status()>& between = {});
+                                          const std::function<Status()>& between = {},
+                                          ThroughputCpu* cpu = nullptr);
 Result<LatencyRecorder> tls_throughput(const TlsPeer& tls, PairFactory& f, Worker& w,
                                        std::size_t size, std::size_t burst, std::size_t samples,
                                        Writes writes);
