@@ -12,6 +12,7 @@
 
 #include "bench/bench_part.h"
 #include "bench/secure_scenarios.h"
+#include "bench/secure_throughput.h"
 #include "myelin/perf/format.h"
 
 namespace myelin::bench {
@@ -60,16 +61,16 @@ struct TputRow {
   std::size_t size;
   bool coalesced;
   double seed_mb_s, plain, secure, aead, tls;  // MB/s, p50
+  // Over all timed bursts together, like the CPU figures: ns per byte.
+  double aead_ns_b, secure_ns_b;
   sc::ThroughputCpu plain_cpu, secure_cpu;
 };
 
 // The share of raw AEAD a channel's side could reach at best if its
-// user-space work ran at exactly raw AEAD speed and the kernel spent `sys_ns`
-// per byte moving its bytes: the two run in sequence on that side's core.
-double ceiling_pct(double aead_mb_s, double sys_ns) {
-  const double aead_ns = 1000.0 / aead_mb_s;  // ns per byte
-  return aead_ns / (aead_ns + sys_ns) * 100;
-}
+// user-space work ran at exactly raw AEAD speed (`aead_ns` per byte) and the
+// kernel spent `sys_ns` per byte moving its bytes: the two run in sequence on
+// that side's core.
+double ceiling_pct(double aead_ns, double sys_ns) { return aead_ns / (aead_ns + sys_ns) * 100; }
 // The least kernel time per byte this run saw one side spend moving these
 // payloads over this transport: the plaintext run's or MSC1's, whichever was
 // lower (the copies cost more or less with the cache state of the buffers,
@@ -78,21 +79,24 @@ double least_sys(const sc::SideCpu& plain, const sc::SideCpu& secure) {
   return std::min(plain.sys_ns_per_byte, secure.sys_ns_per_byte);
 }
 double sender_ceiling(const TputRow& r) {
-  return ceiling_pct(r.aead, least_sys(r.plain_cpu.sender, r.secure_cpu.sender));
+  return ceiling_pct(r.aead_ns_b, least_sys(r.plain_cpu.sender, r.secure_cpu.sender));
 }
 double receiver_ceiling(const TputRow& r) {
-  return ceiling_pct(r.aead, least_sys(r.plain_cpu.receiver, r.secure_cpu.receiver));
+  return ceiling_pct(r.aead_ns_b, least_sys(r.plain_cpu.receiver, r.secure_cpu.receiver));
 }
 double ceiling_pct(const TputRow& r) { return std::min(sender_ceiling(r), receiver_ceiling(r)); }
+// MSC1's share of raw AEAD over all timed bursts together (the CPU figures'
+// basis; the throughput tables use medians).
+double mean_share_pct(const TputRow& r) { return r.aead_ns_b / r.secure_ns_b * 100; }
 
 // Why a throughput row is short of `need` (a share of raw AEAD), from the
 // CPU both sides of the plaintext and secure runs spent.
 std::string cpu_reason(const TputRow& r, double need) {
   using perf::fixed;
-  const double aead_ns = 1000.0 / r.aead;
+  const double aead_ns = r.aead_ns_b;
   const bool sender = sender_ceiling(r) <= receiver_ceiling(r);
   const double cap = ceiling_pct(r);
-  std::string out = "CPU per byte in that run: raw AEAD " + fixed(aead_ns, 3) +
+  std::string out = "CPU per byte in that run, over all its bursts: raw AEAD " + fixed(aead_ns, 3) +
                     " ns; plaintext over the same transport spent " +
                     fixed(r.plain_cpu.sender.sys_ns_per_byte, 3) + " ns (sender) and " +
                     fixed(r.plain_cpu.receiver.sys_ns_per_byte, 3) +
@@ -108,7 +112,7 @@ std::string cpu_reason(const TputRow& r, double need) {
         "saw on that side over this transport, the " +
         std::string(sender ? "sending" : "receiving") + " side could reach about " + fixed(cap, 0) +
         "% of raw AEAD on this machine, below the " + fixed(need * 100, 0) + "% target";
-    const double measured = r.secure / r.aead * 100;
+    const double measured = mean_share_pct(r);
     if (measured > cap) {
       out += " (the channel measured " + fixed(measured, 0) +
              "%, above this estimate: the user/kernel split is tick-sampled, so it is "
@@ -371,7 +375,7 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
                        {"MSC1 receiver user"},
                        {"MSC1 receiver kernel"},
                        {"Ceiling"},
-                       {"Measured"}},
+                       {"Measured (totals)"}},
                       {}};
   for (PairFactory* f : {&duplex, &tcp}) {
     const Transport t = f == &duplex ? Transport::kDuplex : Transport::kTcp;
@@ -423,24 +427,11 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
         const bool coalesced = writes == sc::Writes::kCoalesced;
         const std::string wname = coalesced ? "coalesced" : "per message";
         const std::size_t burst = std::max<std::size_t>(2, bytes_per_sample / p.size);
-        sc::ThroughputCpu pcpu, scpu;
-        MYELIN_ASSIGN_OR_RETURN(
-            auto pt, sc::plain_throughput(*f, worker, p.size, burst, samples, writes, &pcpu));
-        // The raw AEAD limit is sampled between the secure samples (one
-        // burst each, untimed for the channel), so a change in the machine's
-        // speed during the run moves both alike.
-        LatencyRecorder at(samples);
-        const auto raw_sample = [&]() -> Status {
-          MYELIN_ASSIGN_OR_RETURN(LatencyRecorder one, sc::raw_aead_throughput(p.size, burst, 1));
-          at.merge(one);
-          return ok_status();
-        };
-        MYELIN_ASSIGN_OR_RETURN(auto st, sc::secure_throughput(*f, worker, p.size, burst, samples,
-                                                               writes, raw_sample, &scpu));
-        MYELIN_ASSIGN_OR_RETURN(
-            auto tt, sc::tls_throughput(tls, *f, worker, p.size, burst, samples, writes));
-        const LatencySummary a = pt.summarize(), b = st.summarize(), c = at.summarize(),
-                             d = tt.summarize();
+        MYELIN_ASSIGN_OR_RETURN(sc::ThroughputRow tr, sc::interleaved_throughput(
+                                                          tls, *f, p.size, burst, samples, writes));
+        const sc::ThroughputCpu &pcpu = tr.plain_cpu, &scpu = tr.secure_cpu;
+        const LatencySummary a = tr.plain.mb_s.summarize(), b = tr.secure.mb_s.summarize(),
+                             c = tr.aead.mb_s.summarize(), d = tr.tls.mb_s.summarize();
         tput.add_row({Cell::str(label), Cell::str(wname), count(burst), mbs(a.p50), mbs(b.p50),
                       ci_mbs(b), mbs(c.p50), mbs(d.p50), pct(b.p50 / c.p50 * 100),
                       Cell::num(b.p50 / d.p50, perf::fixed(b.p50 / d.p50, 2) + "x"),
@@ -455,7 +446,8 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
                                       {"secure_ci_high", b.median_ci_high},
                                       {"raw_aead_mb_s", c.p50},
                                       {"tls13_mb_s", d.p50}});
-        rows.push_back({t, p.size, coalesced, p.seed_mb_s, a.p50, b.p50, c.p50, d.p50, pcpu, scpu});
+        rows.push_back({t, p.size, coalesced, p.seed_mb_s, a.p50, b.p50, c.p50, d.p50,
+                        tr.aead.ns_per_byte, tr.secure.ns_per_byte, pcpu, scpu});
         const auto side = [](const char* name, const sc::SideCpu& cpu_side) {
           return nlohmann::json{{name,
                                  {{"user_ns_per_byte", cpu_side.user_ns_per_byte},
@@ -466,11 +458,14 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
                        {"secure", side("sender", scpu.sender)}};
         last["cpu"]["plaintext"].update(side("receiver", pcpu.receiver));
         last["cpu"]["secure"].update(side("receiver", scpu.receiver));
-        cpu_tab.add_row({Cell::str(tname), Cell::str(label), Cell::str(wname), ns_b(1000.0 / c.p50),
-                         ns_b(pcpu.sender.sys_ns_per_byte), ns_b(pcpu.receiver.sys_ns_per_byte),
-                         ns_b(scpu.sender.user_ns_per_byte), ns_b(scpu.sender.sys_ns_per_byte),
-                         ns_b(scpu.receiver.user_ns_per_byte), ns_b(scpu.receiver.sys_ns_per_byte),
-                         pct(ceiling_pct(rows.back())), pct(b.p50 / c.p50 * 100)});
+        last["cpu"]["raw_aead_ns_per_byte"] = tr.aead.ns_per_byte;  // totals, like the CPU
+        last["cpu"]["secure_ns_per_byte"] = tr.secure.ns_per_byte;
+        cpu_tab.add_row({Cell::str(tname), Cell::str(label), Cell::str(wname),
+                         ns_b(tr.aead.ns_per_byte), ns_b(pcpu.sender.sys_ns_per_byte),
+                         ns_b(pcpu.receiver.sys_ns_per_byte), ns_b(scpu.sender.user_ns_per_byte),
+                         ns_b(scpu.sender.sys_ns_per_byte), ns_b(scpu.receiver.user_ns_per_byte),
+                         ns_b(scpu.receiver.sys_ns_per_byte), pct(ceiling_pct(rows.back())),
+                         pct(mean_share_pct(rows.back()))});
 
         std::string what = label;
         if (small) what.append(", ").append(wname);
@@ -548,8 +543,11 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
             "The client sends a burst of messages, the server drains them and answers one byte; "
             "MB/s = payload bytes / time (10^6 bytes). Raw AEAD limit: one thread sealing the "
             "same sizes with OpenSSL EVP ChaCha20-Poly1305, no I/O, the ceiling for any channel "
-            "using this cipher on one core; one burst of it is timed after each secure sample "
-            "(while the channel is idle), so both columns see the machine in the same state. "
+            "using this cipher on one core. The columns are measured interleaved: the three "
+            "connections of a row stay open, each round sends one burst over each (plaintext, "
+            "MSC1, TLS, the first rotating from round to round) and then seals one burst of "
+            "raw AEAD, so all four columns see the machine in the same states (this VM's speed "
+            "changes within seconds); each column's figure is the median over the rounds. "
             "MSC1 writes a long message record by record while it seals the rest. Writes: "
             "'per message' makes one write system call per message (MSC1 send(), plaintext "
             "one sendmsg of length + payload, TLS one SSL_write); 'coalesced' is what a sender "
@@ -563,18 +561,22 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
   report.add_section("Where the CPU goes in the throughput runs")
       .paragraph(
           "CPU time per payload byte (ns), for each side of the plaintext and MSC1 runs above, "
-          "over their timed samples: getrusage(RUSAGE_THREAD) on the sending and the receiving "
+          "over all their timed bursts together: getrusage(RUSAGE_THREAD) on the sending and the "
+          "receiving "
           "thread, user space and kernel (system calls: the socket copies, the socket's page "
           "allocation and wake-ups) as the kernel splits it by tick sampling, so the split "
-          "carries a few percent of noise. Raw AEAD is the same run's raw AEAD figure as ns "
-          "per byte. Ceiling: the share of raw AEAD a channel over this transport could reach if "
+          "carries a few percent of noise. Raw AEAD is the raw AEAD bursts' time per byte over "
+          "the same rounds. Every figure here is a total over the rounds (a mean), not a "
+          "median, so that CPU and time compare like with like. Ceiling: the share of raw AEAD a "
+          "channel over this transport could reach if "
           "its user-space work ran at exactly raw AEAD speed and the kernel moved its bytes at "
           "the least cost per byte this run saw on that side (the lower of the plaintext and "
           "the MSC1 run: the same bytes in the same write and read sizes cost the kernel more "
           "or less with the cache state of the buffers), each side running the two in "
           "sequence on its own core; the slower side sets it. It is an estimate from this "
           "run's kernel times, not a proof: a transport that copies less (zero-copy sends, "
-          "shared memory) would lift it. Measured is the Secure / AEAD column above.")
+          "shared memory) would lift it. Measured: MSC1's share of raw AEAD over the same "
+          "totals (the throughput tables' Secure / AEAD column is the ratio of medians).")
       .table(std::move(cpu_tab));
   double load[3] = {0, 0, 0};
   if (getloadavg(load, 3) != 3) load[0] = load[1] = load[2] = -1;
