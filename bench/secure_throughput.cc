@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <array>
 #include <functional>
@@ -28,11 +29,20 @@ double mb_per_s(std::size_t bytes, Nanos took) {
   return static_cast<double>(bytes) / 1e6 / (static_cast<double>(took.count()) / 1e9);
 }
 
-// The calling thread's CPU time so far, user and system, in ns.
+// The calling thread's CPU time so far, user and system, in ns. The kernel
+// derives both from the thread's exact run time, split in proportion to the
+// ticks that found it in user space or in the kernel over its whole life, so
+// the split of an interval is only meaningful for a thread that did nothing
+// else: every connection has its own sender and receiver thread.
 struct ThreadCpu {
   double user_ns = 0;
   double sys_ns = 0;
   static ThreadCpu now() {
+    // With tick accounting the run time of a running thread is brought up to
+    // date only at ticks and context switches; reading the thread's CPU
+    // clock first updates it, so getrusage does not return a stale total.
+    timespec ts{};
+    (void)::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     rusage ru{};
     (void)::getrusage(RUSAGE_THREAD, &ru);
     const auto ns = [](const timeval& tv) {
@@ -49,9 +59,9 @@ struct ThreadCpu {
   [[nodiscard]] SideCpu per_byte(double bytes) const { return {user_ns / bytes, sys_ns / bytes}; }
 };
 
-// The receiver's CPU clock after each burst, recorded by the receiving
-// thread before it acknowledges the burst, read by the sender after.
-class ReceiverCpuLog {
+// A thread's CPU clock after each burst: the receiver records before it
+// acknowledges a burst, the sender once the acknowledgement arrived.
+class CpuLog {
  public:
   void record() {
     const ThreadCpu c = ThreadCpu::now();
@@ -70,25 +80,47 @@ class ReceiverCpuLog {
   std::vector<ThreadCpu> after_burst_;
 };
 
-// One connection of a row: a sender on the calling thread, a receiver on its
-// own thread that acknowledges every burst. The destructor ends the
-// connection and joins the receiver.
+// One connection of a row: a sender thread that sends a burst when asked,
+// and a receiver thread that acknowledges every burst. A derived class's
+// destructor ends the connection and joins the receiver.
 class OneWay {
  public:
   virtual ~OneWay() = default;
-  // Sends one burst and waits for its acknowledgement.
-  virtual Status send_burst() = 0;
-  [[nodiscard]] const ReceiverCpuLog& receiver_cpu() const { return log_; }
+  // One burst on the sender thread, acknowledged: how long it took there.
+  Result<Nanos> burst() {
+    Status st;
+    Nanos took{};
+    sender_.post([&] {
+      const MonoTime t0 = mono_now();
+      st = send_burst();
+      took = mono_now() - t0;
+      sender_log_.record();
+    });
+    sender_.wait_idle();
+    if (!st.ok()) return st;
+    return took;
+  }
+  [[nodiscard]] const CpuLog& sender_cpu() const { return sender_log_; }
+  [[nodiscard]] const CpuLog& receiver_cpu() const { return log_; }
 
  protected:
-  ReceiverCpuLog log_;
+  // Sends one burst and waits for its acknowledgement (sender thread).
+  virtual Status send_burst() = 0;
+  CpuLog log_;  // the receiver's
   std::thread receiver_;
+
+ private:
+  CpuLog sender_log_;
+  secure_peers::Worker sender_;
 };
 
 class PlainOneWay final : public OneWay {
  public:
   PlainOneWay(FdPair p, std::size_t size, std::size_t burst, Writes writes)
-      : p_(std::move(p)), msg_(size, std::byte{2}), burst_(burst), writes_(writes),
+      : p_(std::move(p)),
+        msg_(size, std::byte{2}),
+        burst_(burst),
+        writes_(writes),
         writer_(p_.client) {
     receiver_ = std::thread([this] {
       secure_peers::PlainReader reader(p_.server);
@@ -107,6 +139,8 @@ class PlainOneWay final : public OneWay {
     ::shutdown(p_.client, SHUT_RDWR);
     receiver_.join();
   }
+
+ protected:
   Status send_burst() override {
     bool ok = true;
     for (std::size_t i = 0; i < burst_ && ok; ++i) {
@@ -137,9 +171,8 @@ class SecureOneWay final : public OneWay {
     MYELIN_ASSIGN_OR_RETURN(auto server, net::Stream::adopt(std::exchange(p.server, -1), "bench"));
     MYELIN_ASSIGN_OR_RETURN(auto client, net::Stream::adopt(std::exchange(p.client, -1), "bench"));
     std::unique_ptr<SecureOneWay> w(new SecureOneWay(size, burst, writes));
-    w->receiver_ = std::thread([self = w.get(), s = server.release()] {
-      self->receive(std::unique_ptr<net::Stream>(s));
-    });
+    w->receiver_ = std::thread(
+        [self = w.get(), s = server.release()] { self->receive(std::unique_ptr<net::Stream>(s)); });
     // A failed handshake closes the client stream, which ends the receiver.
     MYELIN_ASSIGN_OR_RETURN(
         w->ch_, BlockingChannel::handshake(std::move(client), bench_config(Role::kInitiator)));
@@ -150,6 +183,8 @@ class SecureOneWay final : public OneWay {
     ch_.reset();
     receiver_.join();
   }
+
+ protected:
   Status send_burst() override {
     if (writes_ == Writes::kCoalesced) {
       for (std::size_t i = 0; i < burst_; ++i) MYELIN_RETURN_IF_ERROR(ch_->queue(msg_));
@@ -227,6 +262,8 @@ class TlsOneWay final : public OneWay {
     SSL_free(server_);
     SSL_free(client_);
   }
+
+ protected:
   Status send_burst() override {
     for (std::size_t i = 0; i < burst_; ++i) {
       if (!secure_peers::tls_write_all(client_, msg_.data(), msg_.size())) {
@@ -312,19 +349,10 @@ class RawAead {
   unsigned char key_[32] = {7}, nonce_[12] = {0}, aad_[16] = {0}, tag_[16] = {0};
 };
 
-// Times `fn` (one burst of `bytes` payload bytes) into `col`, and its CPU on
-// this thread into `cpu`, unless `record` is false (warm-up).
-Status timed(bool record, std::size_t bytes, ThroughputRow::Column& col, ThreadCpu* cpu,
-             const std::function<Status()>& fn) {
-  const ThreadCpu c0 = cpu != nullptr ? ThreadCpu::now() : ThreadCpu{};
-  const MonoTime t0 = mono_now();
-  MYELIN_RETURN_IF_ERROR(fn());
-  if (!record) return ok_status();
-  const Nanos took = mono_now() - t0;
+// Records one timed burst of `bytes` payload bytes in `col`.
+void record(ThroughputRow::Column& col, std::size_t bytes, Nanos took) {
   col.mb_s.record_value(mb_per_s(bytes, took));
   col.total_ns += static_cast<double>(took.count());
-  if (cpu != nullptr) *cpu += ThreadCpu::now() - c0;
-  return ok_status();
 }
 
 }  // namespace
@@ -345,30 +373,29 @@ Result<ThroughputRow> interleaved_throughput(const secure_peers::TlsPeer& tls,
   MYELIN_ASSIGN_OR_RETURN(RawAead aead, RawAead::create(size, burst));
 
   ThroughputRow row(samples);
-  ThreadCpu plain_sender, secure_sender;
   const std::array<OneWay*, 3> ways = {plain.get(), secure.get(), tls_way.get()};
   const std::array<ThroughputRow::Column*, 3> cols = {&row.plain, &row.secure, &row.tls};
-  const std::array<ThreadCpu*, 3> cpus = {&plain_sender, &secure_sender, nullptr};
   const std::size_t bytes = size * burst;
   for (std::size_t round = 0; round <= samples; ++round) {  // round 0 warms up
-    const bool record = round > 0;
     for (std::size_t k = 0; k < ways.size(); ++k) {
       const std::size_t i = (round + k) % ways.size();  // rotate who goes first
-      MYELIN_RETURN_IF_ERROR(
-          timed(record, bytes, *cols[i], cpus[i], [&] { return ways[i]->send_burst(); }));
+      MYELIN_ASSIGN_OR_RETURN(const Nanos took, ways[i]->burst());
+      if (round > 0) record(*cols[i], bytes, took);
     }
-    MYELIN_RETURN_IF_ERROR(timed(record, bytes, row.aead, nullptr, [&] {
-      return aead.seal_burst();
-    }));
+    const MonoTime t0 = mono_now();
+    MYELIN_RETURN_IF_ERROR(aead.seal_burst());
+    if (round > 0) record(row.aead, bytes, mono_now() - t0);
   }
   const double total = static_cast<double>(bytes * samples);
   for (ThroughputRow::Column* c : {&row.plain, &row.secure, &row.tls, &row.aead}) {
     c->ns_per_byte = c->total_ns / total;
   }
-  row.plain_cpu = {plain_sender.per_byte(total),
-                   plain->receiver_cpu().between(0, samples).per_byte(total)};
-  row.secure_cpu = {secure_sender.per_byte(total),
-                    secure->receiver_cpu().between(0, samples).per_byte(total)};
+  const auto cpu = [&](const OneWay& w) {
+    return ThroughputCpu{w.sender_cpu().between(0, samples).per_byte(total),
+                         w.receiver_cpu().between(0, samples).per_byte(total)};
+  };
+  row.plain_cpu = cpu(*plain);
+  row.secure_cpu = cpu(*secure);
   return row;
 }
 

@@ -59,7 +59,6 @@ struct ThroughputRow {
 };
 Result<ThroughputRow> interleaved_throughput(const secure_peers::TlsPeer& tls,
                                              secure_peers::PairFactory& f, std::size_t size,
-                                             std::size_t burst, std::size_t samples,
-                                             Writes writes);
+                                             std::size_t burst, std::size_t samples, Writes writes);
 
 }  // namespace myelin::bench::secure_scenarios
