@@ -3,7 +3,8 @@
 // machine with myelin's MSC1 channel and its peers measured in the same run:
 // plaintext over the same transport, the raw AEAD limit (OpenSSL EVP
 // ChaCha20-Poly1305 in a loop) and OpenSSL TLS 1.3 with the same cipher over
-// the same transport. Scenarios live in secure_scenarios.cc.
+// the same transport. Scenarios live in secure_scenarios.cc, the throughput
+// rows in secure_throughput.cc.
 #include <algorithm>
 #include <csignal>
 #include <cstdlib>
@@ -562,21 +563,20 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
       .paragraph(
           "CPU time per payload byte (ns), for each side of the plaintext and MSC1 runs above, "
           "over all their timed bursts together: getrusage(RUSAGE_THREAD) on the sending and the "
-          "receiving "
-          "thread, user space and kernel (system calls: the socket copies, the socket's page "
-          "allocation and wake-ups) as the kernel splits it by tick sampling, so the split "
-          "carries a few percent of noise. Raw AEAD is the raw AEAD bursts' time per byte over "
-          "the same rounds. Every figure here is a total over the rounds (a mean), not a "
-          "median, so that CPU and time compare like with like. Ceiling: the share of raw AEAD a "
-          "channel over this transport could reach if "
-          "its user-space work ran at exactly raw AEAD speed and the kernel moved its bytes at "
-          "the least cost per byte this run saw on that side (the lower of the plaintext and "
-          "the MSC1 run: the same bytes in the same write and read sizes cost the kernel more "
-          "or less with the cache state of the buffers), each side running the two in "
-          "sequence on its own core; the slower side sets it. It is an estimate from this "
-          "run's kernel times, not a proof: a transport that copies less (zero-copy sends, "
-          "shared memory) would lift it. Measured: MSC1's share of raw AEAD over the same "
-          "totals (the throughput tables' Secure / AEAD column is the ratio of medians).")
+          "receiving thread, user space and kernel (system calls: the socket copies, the "
+          "socket's page allocation and wake-ups) as the kernel splits it by tick sampling, so "
+          "the split carries a few percent of noise. Raw AEAD is the raw AEAD bursts' time per "
+          "byte over the same rounds. Every figure here is a total over the rounds (a mean), "
+          "not a median, so that CPU and time compare like with like. Ceiling: the share of raw "
+          "AEAD a channel over this transport could reach if its user-space work ran at exactly "
+          "raw AEAD speed and the kernel moved its bytes at the least cost per byte this run saw "
+          "on that side (the lower of the plaintext and the MSC1 run: the same bytes in the same "
+          "write and read sizes cost the kernel more or less with the cache state of the "
+          "buffers), each side running the two in sequence on its own core; the slower side "
+          "sets it. It is an estimate from this run's kernel times, not a proof: a transport "
+          "that copies less (zero-copy sends, shared memory) would lift it. Measured: MSC1's "
+          "share of raw AEAD over the same totals (the throughput tables' Secure / AEAD column "
+          "is the ratio of medians).")
       .table(std::move(cpu_tab));
   double load[3] = {0, 0, 0};
   if (getloadavg(load, 3) != 3) load[0] = load[1] = load[2] = -1;

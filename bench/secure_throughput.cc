@@ -101,12 +101,12 @@ class OneWay {
     return took;
   }
   [[nodiscard]] const CpuLog& sender_cpu() const { return sender_log_; }
-  [[nodiscard]] const CpuLog& receiver_cpu() const { return log_; }
+  [[nodiscard]] const CpuLog& receiver_cpu() const { return receiver_log_; }
 
  protected:
   // Sends one burst and waits for its acknowledgement (sender thread).
   virtual Status send_burst() = 0;
-  CpuLog log_;  // the receiver's
+  CpuLog receiver_log_;
   std::thread receiver_;
 
  private:
@@ -129,7 +129,7 @@ class PlainOneWay final : public OneWay {
         for (std::size_t i = 0; i < burst_; ++i) {
           if (!reader.next(m)) return;
         }
-        log_.record();
+        receiver_log_.record();
         const char ack = 1;
         if (!secure_peers::write_all(p_.server, &ack, 1)) return;
       }
@@ -214,7 +214,7 @@ class SecureOneWay final : public OneWay {
         if (!(*ch)->receive(sink, std::chrono::seconds(30))) return;
       }
       count -= burst_;
-      log_.record();
+      receiver_log_.record();
       if (!(*ch)->send({&ack, 1}).ok()) return;
     }
   }
@@ -290,7 +290,7 @@ class TlsOneWay final : public OneWay {
       for (std::size_t i = 0; i < burst_; ++i) {
         if (!secure_peers::tls_read_all(server_, buf.data(), buf.size())) return;
       }
-      log_.record();
+      receiver_log_.record();
       const char ack = 1;
       if (!secure_peers::tls_write_all(server_, &ack, 1)) return;
     }
