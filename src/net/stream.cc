@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "src/net/fd_wait.h"
+
 namespace myelin::net {
 namespace {
 
@@ -51,7 +53,99 @@ Status connect_with_timeout(int fd, const sockaddr* addr, socklen_t len, Nanos t
   return ok_status();
 }
 
+// A Stream over a socket fd.
+class FdStream final : public Stream {
+ public:
+  FdStream(int fd, std::string peer) : Stream(std::move(peer)), fd_(fd) {}
+  ~FdStream() override { FdStream::close(); }
+
+  Result<IoResult> read(std::span<std::byte> into) override {
+    for (;;) {
+      const ssize_t n = ::read(fd_, into.data(), into.size());
+      if (n > 0) return IoResult{static_cast<std::size_t>(n), false, false};
+      if (n == 0) return IoResult{0, false, true};
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return IoResult{0, true, false};
+      return errno_error("read " + peer(), errno);
+    }
+  }
+
+  Result<IoResult> writev(std::span<const iovec> iov) override {
+    for (;;) {
+      // sendmsg with MSG_NOSIGNAL: a closed peer is an error, not a SIGPIPE.
+      msghdr msg{};
+      msg.msg_iov = const_cast<iovec*>(iov.data());
+      msg.msg_iovlen = iov.size();
+      const ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+      if (n >= 0) return IoResult{static_cast<std::size_t>(n), false, false};
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return IoResult{0, true, false};
+      return errno_error("write " + peer(), errno);
+    }
+  }
+
+  Status shutdown_write() override {
+    if (fd_ >= 0 && ::shutdown(fd_, SHUT_WR) != 0 && errno != ENOTCONN) {
+      return errno_error("shutdown " + peer(), errno);
+    }
+    return ok_status();
+  }
+
+  Status watch(EventLoop& loop, std::uint32_t interest, EventLoop::IoCallback on_io) override {
+    MYELIN_RETURN_IF_ERROR(loop.register_fd(fd_, interest, std::move(on_io)));
+    loop_ = &loop;
+    interest_ = interest;
+    return ok_status();
+  }
+
+  Status set_interest(std::uint32_t interest) override {
+    if (loop_ == nullptr) return failed_precondition("Stream::set_interest: not watched");
+    if (interest == interest_) return ok_status();
+    MYELIN_RETURN_IF_ERROR(loop_->modify_fd(fd_, interest));
+    interest_ = interest;
+    return ok_status();
+  }
+
+  Status wait(std::uint32_t events, MonoTime deadline) override {
+    if (fd_ < 0) return failed_precondition("Stream::wait: " + peer() + " is closed");
+    MYELIN_ASSIGN_OR_RETURN(const bool ready, wait_fd(fd_, events, deadline));
+    if (ready) return ok_status();
+    return deadline_exceeded(peer() + ": timed out waiting to " +
+                             ((events & kIoReadable) != 0 ? "read" : "write"));
+  }
+
+  void close() override {
+    if (fd_ < 0) return;
+    if (loop_ != nullptr) (void)loop_->unregister_fd(fd_);
+    loop_ = nullptr;
+    ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+  EventLoop* loop_ = nullptr;
+  std::uint32_t interest_ = 0;
+};
+
 }  // namespace
+
+Result<bool> wait_fd(int fd, std::uint32_t events, MonoTime deadline) {
+  pollfd p{fd, 0, 0};
+  if ((events & kIoReadable) != 0) p.events |= POLLIN;
+  if ((events & kIoWritable) != 0) p.events |= POLLOUT;
+  for (;;) {
+    const auto left = deadline - mono_now();
+    const int ms =
+        left <= Nanos::zero()
+            ? 0
+            : static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
+    const int r = ::poll(&p, 1, ms);
+    if (r > 0) return true;
+    if (r == 0) return false;
+    if (errno != EINTR) return errno_error("poll", errno);
+  }
+}
 
 Result<std::unique_ptr<Stream>> Stream::adopt(int fd, std::string peer) {
   if (fd < 0) return invalid_argument("Stream::adopt: bad fd");
@@ -59,20 +153,7 @@ Result<std::unique_ptr<Stream>> Stream::adopt(int fd, std::string peer) {
     ::close(fd);
     return s;
   }
-  return std::unique_ptr<Stream>(new Stream(fd, std::move(peer)));
-}
-
-Stream::~Stream() { close(); }
-
-Result<IoResult> Stream::read(std::span<std::byte> into) {
-  for (;;) {
-    const ssize_t n = ::read(fd_, into.data(), into.size());
-    if (n > 0) return IoResult{static_cast<std::size_t>(n), false, false};
-    if (n == 0) return IoResult{0, false, true};
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return IoResult{0, true, false};
-    return errno_error("read " + peer_, errno);
-  }
+  return std::unique_ptr<Stream>(new FdStream(fd, std::move(peer)));
 }
 
 Result<IoResult> Stream::write(std::span<const std::byte> bytes) {
@@ -80,61 +161,17 @@ Result<IoResult> Stream::write(std::span<const std::byte> bytes) {
   return writev({&v, 1});
 }
 
-Result<IoResult> Stream::writev(std::span<const iovec> iov) {
-  for (;;) {
-    // sendmsg with MSG_NOSIGNAL: a closed peer is an error, not a SIGPIPE.
-    msghdr msg{};
-    msg.msg_iov = const_cast<iovec*>(iov.data());
-    msg.msg_iovlen = iov.size();
-    const ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
-    if (n >= 0) return IoResult{static_cast<std::size_t>(n), false, false};
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return IoResult{0, true, false};
-    return errno_error("write " + peer_, errno);
-  }
-}
-
-Status Stream::shutdown_write() {
-  if (fd_ >= 0 && ::shutdown(fd_, SHUT_WR) != 0 && errno != ENOTCONN) {
-    return errno_error("shutdown " + peer_, errno);
-  }
-  return ok_status();
-}
-
-Status Stream::watch(EventLoop& loop, std::uint32_t interest, EventLoop::IoCallback on_io) {
-  MYELIN_RETURN_IF_ERROR(loop.register_fd(fd_, interest, std::move(on_io)));
-  loop_ = &loop;
-  interest_ = interest;
-  return ok_status();
-}
-
-Status Stream::set_interest(std::uint32_t interest) {
-  if (loop_ == nullptr) return failed_precondition("Stream::set_interest: not watched");
-  if (interest == interest_) return ok_status();
-  MYELIN_RETURN_IF_ERROR(loop_->modify_fd(fd_, interest));
-  interest_ = interest;
-  return ok_status();
-}
-
-void Stream::close() {
-  if (fd_ < 0) return;
-  if (loop_ != nullptr) (void)loop_->unregister_fd(fd_);
-  loop_ = nullptr;
-  ::close(fd_);
-  fd_ = -1;
-}
-
-Result<std::pair<std::unique_ptr<Stream>, std::unique_ptr<Stream>>> duplex_pair() {
+Result<std::pair<std::unique_ptr<Stream>, std::unique_ptr<Stream>>> socket_pair() {
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
     return errno_error("socketpair", errno);
   }
-  auto a = Stream::adopt(fds[0], "duplex:a");
+  auto a = Stream::adopt(fds[0], "socketpair:a");
   if (!a) {
     ::close(fds[1]);
     return a.error();
   }
-  MYELIN_ASSIGN_OR_RETURN(auto b, Stream::adopt(fds[1], "duplex:b"));
+  MYELIN_ASSIGN_OR_RETURN(auto b, Stream::adopt(fds[1], "socketpair:b"));
   return std::pair{std::move(*a), std::move(b)};
 }
 

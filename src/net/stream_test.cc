@@ -13,8 +13,19 @@ std::span<const std::byte> bytes(std::string_view s) {
   return std::as_bytes(std::span(s.data(), s.size()));
 }
 
-TEST(DuplexPair, BytesFlowBothWaysAndEofAfterShutdown) {
-  auto pair = duplex_pair();
+// Both in-process pairs keep the same contract: the memory pipe and the
+// AF_UNIX socketpair.
+class InProcessPair : public ::testing::TestWithParam<bool> {
+ protected:
+  static Result<std::pair<std::unique_ptr<Stream>, std::unique_ptr<Stream>>> make() {
+    return GetParam() ? duplex_pair() : socket_pair();
+  }
+};
+INSTANTIATE_TEST_SUITE_P(MemoryAndSocket, InProcessPair, ::testing::Bool(),
+                         [](const auto& p) { return p.param ? "memory" : "socketpair"; });
+
+TEST_P(InProcessPair, BytesFlowBothWaysAndEofAfterShutdown) {
+  auto pair = make();
   ASSERT_TRUE(pair);
   auto& [a, b] = *pair;
   auto w = a->write(bytes("ping"));
@@ -33,8 +44,8 @@ TEST(DuplexPair, BytesFlowBothWaysAndEofAfterShutdown) {
   EXPECT_TRUE(r->eof);
 }
 
-TEST(DuplexPair, WritevGathersBuffers) {
-  auto pair = duplex_pair();
+TEST_P(InProcessPair, WritevGathersBuffers) {
+  auto pair = make();
   ASSERT_TRUE(pair);
   std::string x = "head", y = "body";
   const iovec iov[2] = {{x.data(), x.size()}, {y.data(), y.size()}};
@@ -45,6 +56,34 @@ TEST(DuplexPair, WritevGathersBuffers) {
   auto r = pair->second->read(std::as_writable_bytes(std::span(buf)));
   ASSERT_TRUE(r);
   EXPECT_EQ(std::string(buf, r->bytes), "headbody");
+}
+
+TEST_P(InProcessPair, ClosedPeerEndsReadsAndFailsWrites) {
+  auto pair = make();
+  ASSERT_TRUE(pair);
+  auto& [a, b] = *pair;
+  ASSERT_TRUE(a->write(bytes("last")).has_value());
+  a->close();
+  std::byte buf[16];
+  auto r = b->read(buf);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->bytes, 4u);  // what was written before the close still arrives
+  r = b->read(buf);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->eof);
+  auto w = b->write(bytes("anyone?"));
+  ASSERT_FALSE(w);
+  EXPECT_NE(w.error().message().find(b->peer()), std::string_view::npos) << w.error().to_string();
+}
+
+TEST_P(InProcessPair, WaitTimesOutWithTheStreamInTheError) {
+  auto pair = make();
+  ASSERT_TRUE(pair);
+  const Status s = pair->first->wait(kIoReadable, mono_now() + std::chrono::milliseconds(20));
+  EXPECT_EQ(s.code(), ErrorCode::kDeadlineExceeded);
+  EXPECT_NE(s.message().find(pair->first->peer()), std::string_view::npos) << s.to_string();
+  EXPECT_NE(s.message().find("read"), std::string_view::npos) << s.to_string();
+  EXPECT_TRUE(pair->first->wait(kIoWritable, mono_now()).ok());  // room to write
 }
 
 void accept_and_echo(const char* kind, bool tcp) {

@@ -1,32 +1,10 @@
-// BlockingChannel: a Session driven by the calling thread with poll().
-#include <poll.h>
-
+// BlockingChannel: a Session driven by the calling thread, which parks in
+// Stream::wait while the peer is slow.
 #include <thread>
 
 #include "myelin/secure/channel.h"
 
 namespace myelin::secure {
-namespace {
-
-int poll_ms(MonoTime deadline) {
-  const auto left = deadline - mono_now();
-  if (left <= Nanos::zero()) return 0;
-  return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
-}
-
-// Waits until `fd` is ready for `events`, or the deadline.
-Status wait_for(int fd, short events, MonoTime deadline, const char* what) {
-  pollfd p{fd, events, 0};
-  for (;;) {
-    const int r = ::poll(&p, 1, poll_ms(deadline));
-    if (r > 0) return ok_status();
-    if (r == 0)
-      return deadline_exceeded(std::string("secure channel: timed out waiting to ") + what);
-    if (errno != EINTR) return errno_error("poll", errno);
-  }
-}
-
-}  // namespace
 
 Result<std::unique_ptr<BlockingChannel>> BlockingChannel::handshake(
     std::unique_ptr<net::Stream> stream, SessionConfig config, Nanos timeout) {
@@ -69,7 +47,7 @@ Status BlockingChannel::write_out(MonoTime deadline) {
     if (out.empty()) return ok_status();
     MYELIN_ASSIGN_OR_RETURN(net::IoResult r, stream_->write(out));
     if (r.would_block) {
-      MYELIN_RETURN_IF_ERROR(wait_for(stream_->fd(), POLLOUT, deadline, "write"));
+      MYELIN_RETURN_IF_ERROR(stream_->wait(kIoWritable, deadline));
       continue;
     }
     session_->consume_output(r.bytes);
@@ -78,7 +56,7 @@ Status BlockingChannel::write_out(MonoTime deadline) {
 
 Status BlockingChannel::read_some(MonoTime deadline) {
   // During the handshake a read that would block is retried for up to
-  // kHandshakeSpin before the thread parks in poll(): a parked thread takes
+  // kHandshakeSpin before the thread parks in Stream::wait(): a parked thread takes
   // a scheduler wake-up (tens of µs on a VM) to see the peer's next message.
   // Retrying the read itself, not poll(0) and then a read, takes the bytes
   // in the same system call that sees them; the yield between tries hands
@@ -96,7 +74,7 @@ Status BlockingChannel::read_some(MonoTime deadline) {
       if (mono_now() < spin_end) {
         std::this_thread::yield();
       } else {
-        MYELIN_RETURN_IF_ERROR(wait_for(stream_->fd(), POLLIN, deadline, "read"));
+        MYELIN_RETURN_IF_ERROR(stream_->wait(kIoReadable, deadline));
       }
       continue;
     }

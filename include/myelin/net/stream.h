@@ -1,13 +1,20 @@
 // Stream transports: non-blocking byte streams for the secure channel and
 // the servers, over TCP (TCP_NODELAY), Unix domain sockets, and an
-// in-process duplex pair (a connected AF_UNIX socketpair, so both ends are
-// ordinary fds that an EventLoop can watch).
+// in-process duplex pair.
 //
-// A Stream owns its fd and closes it when destroyed. Its I/O calls never
-// block: read/writev return how much they moved and say when the kernel had
-// nothing (would_block), so a caller waits for readiness through
-// EventLoop::register_fd (Stream::watch does that for it). A Stream is used
-// on one thread at a time (its loop's thread once watched).
+// The duplex pair is a memory pipe: two single-producer/single-consumer
+// byte rings, one per direction, with no system call on the data path. A
+// side that finds its ring empty (or full) raises a flag before it parks;
+// the peer writes that side's eventfd only when it sees the flag, so a
+// stream both of whose ends keep busy costs no system call at all, and an
+// EventLoop watches a memory end through its eventfd like any other fd.
+// socket_pair() gives the same pair over a connected AF_UNIX socketpair.
+//
+// A Stream's I/O calls never block: read/writev return how much they moved
+// and say when there was nothing to move (would_block), so a caller waits
+// for readiness through EventLoop (watch()) or, on a thread of its own,
+// with wait(). A Stream is used on one thread at a time (its loop's thread
+// once watched); the two ends of a pair may be on different threads.
 //
 // Listener accepts connections on its loop's thread and hands each one to a
 // callback as a Stream. connect_tcp/connect_unix connect synchronously (with
@@ -41,36 +48,44 @@ class Stream {
  public:
   // Takes ownership of a connected socket; makes it non-blocking.
   static Result<std::unique_ptr<Stream>> adopt(int fd, std::string peer);
-  ~Stream();
+  virtual ~Stream() = default;
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
-  Result<IoResult> read(std::span<std::byte> into);
+  virtual Result<IoResult> read(std::span<std::byte> into) = 0;
+  virtual Result<IoResult> writev(std::span<const iovec> iov) = 0;
   Result<IoResult> write(std::span<const std::byte> bytes);
-  Result<IoResult> writev(std::span<const iovec> iov);
   // Half-close: the peer reads end-of-stream after what was written.
-  Status shutdown_write();
+  virtual Status shutdown_write() = 0;
 
   // Registers with `loop` (on its thread, or before it runs): `on_io` gets
-  // the readiness bits. set_interest changes which bits are watched.
-  Status watch(EventLoop& loop, std::uint32_t interest, EventLoop::IoCallback on_io);
-  Status set_interest(std::uint32_t interest);
-  // Unregisters (if watched) and closes the fd; safe to call twice.
-  void close();
+  // the readiness bits (level-triggered). set_interest changes which bits
+  // are watched.
+  virtual Status watch(EventLoop& loop, std::uint32_t interest, EventLoop::IoCallback on_io) = 0;
+  virtual Status set_interest(std::uint32_t interest) = 0;
+  // Blocks the calling thread until the stream is ready for one of `events`
+  // (kIoReadable, kIoWritable; end of stream and errors count as ready), or
+  // fails with deadline_exceeded. For a stream that is not watched.
+  virtual Status wait(std::uint32_t events, MonoTime deadline) = 0;
+  // Unregisters (if watched) and closes; safe to call twice. The peer reads
+  // end-of-stream after what was written, and its writes fail.
+  virtual void close() = 0;
 
-  [[nodiscard]] int fd() const noexcept { return fd_; }
   [[nodiscard]] const std::string& peer() const noexcept { return peer_; }
 
+ protected:
+  explicit Stream(std::string peer) : peer_(std::move(peer)) {}
+
  private:
-  Stream(int fd, std::string peer) : fd_(fd), peer_(std::move(peer)) {}
-  int fd_ = -1;
   std::string peer_;
-  EventLoop* loop_ = nullptr;
-  std::uint32_t interest_ = 0;
 };
 
-// Two connected in-process streams.
-Result<std::pair<std::unique_ptr<Stream>, std::unique_ptr<Stream>>> duplex_pair();
+// Two connected in-process streams over a memory pipe; each direction
+// buffers up to `capacity` bytes (rounded up to a power of two).
+Result<std::pair<std::unique_ptr<Stream>, std::unique_ptr<Stream>>> duplex_pair(
+    std::size_t capacity = 256 * 1024);
+// Two connected streams over an AF_UNIX socketpair.
+Result<std::pair<std::unique_ptr<Stream>, std::unique_ptr<Stream>>> socket_pair();
 
 Result<std::unique_ptr<Stream>> connect_tcp(const std::string& host, std::uint16_t port,
                                             Nanos timeout = std::chrono::seconds(5));

@@ -12,7 +12,8 @@
 // thread; on_closed runs exactly once.
 //
 // BlockingChannel is the small blocking API for simple programs and tests:
-// the calling thread drives the session itself with poll(); no loop needed.
+// the calling thread drives the session itself and parks in Stream::wait;
+// no loop needed.
 // It is not thread-safe (one thread at a time).
 #pragma once
 

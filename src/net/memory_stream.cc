@@ -1,0 +1,296 @@
+// The in-process duplex pair: a memory pipe between two Streams.
+//
+// Each direction is a single-producer/single-consumer byte ring whose
+// positions count bytes and only grow (the ring index is position & mask).
+// The producer owns `tail`, the consumer owns `head`.
+//
+// Waking a parked side without a system call per write: a side that finds
+// nothing to do (its input empty, or its output full) raises its `waiting`
+// flag and checks again before it parks on its eventfd; a side that moved
+// bytes checks the peer's flag after publishing its new position and writes
+// the peer's eventfd only if the flag was up (taking it down). Both the flag
+// store and the position store are sequentially consistent and each side
+// loads the other's afterwards, so at least one of them sees the other:
+// either the parker sees the new bytes, or the mover sees the flag.
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "myelin/net/stream.h"
+#include "src/net/fd_wait.h"
+
+namespace myelin::net {
+namespace {
+
+constexpr auto kSeqCst = std::memory_order_seq_cst;
+constexpr auto kAcquire = std::memory_order_acquire;
+constexpr auto kRelaxed = std::memory_order_relaxed;
+
+class Ring {
+ public:
+  explicit Ring(std::size_t capacity)
+      : mask_(capacity - 1), data_(std::make_unique<std::byte[]>(capacity)) {}
+
+  [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
+
+  // Consumer side.
+  [[nodiscard]] std::size_t readable() const noexcept {
+    return tail_.load(kSeqCst) - head_.load(kRelaxed);
+  }
+  std::size_t take(std::span<std::byte> into) noexcept {
+    const std::size_t head = head_.load(kRelaxed);
+    const std::size_t n = std::min(into.size(), tail_.load(kAcquire) - head);
+    copy_out(head, into.data(), n);
+    head_.store(head + n, kSeqCst);
+    return n;
+  }
+
+  // Producer side.
+  [[nodiscard]] std::size_t writable() const noexcept {
+    return capacity() - (tail_.load(kRelaxed) - head_.load(kSeqCst));
+  }
+  std::size_t put(std::span<const iovec> iov) noexcept {
+    const std::size_t tail = tail_.load(kRelaxed);
+    std::size_t room = capacity() - (tail - head_.load(kAcquire));
+    std::size_t at = tail;
+    for (const iovec& v : iov) {
+      const std::size_t n = std::min(room, v.iov_len);
+      copy_in(at, static_cast<const std::byte*>(v.iov_base), n);
+      at += n;
+      room -= n;
+      if (room == 0) break;
+    }
+    tail_.store(at, kSeqCst);
+    return at - tail;
+  }
+
+  // Set once by the producer (no more bytes) and by the consumer (no
+  // longer reading); never cleared.
+  std::atomic<bool> writer_closed{false};
+  std::atomic<bool> reader_closed{false};
+
+ private:
+  void copy_in(std::size_t pos, const std::byte* from, std::size_t n) noexcept {
+    const std::size_t at = pos & mask_;
+    const std::size_t first = std::min(n, capacity() - at);
+    std::memcpy(data_.get() + at, from, first);
+    std::memcpy(data_.get(), from + first, n - first);
+  }
+  void copy_out(std::size_t pos, std::byte* to, std::size_t n) const noexcept {
+    const std::size_t at = pos & mask_;
+    const std::size_t first = std::min(n, capacity() - at);
+    std::memcpy(to, data_.get() + at, first);
+    std::memcpy(to + first, data_.get(), n - first);
+  }
+
+  alignas(64) std::atomic<std::size_t> head_{0};
+  alignas(64) std::atomic<std::size_t> tail_{0};
+  alignas(64) const std::size_t mask_;
+  const std::unique_ptr<std::byte[]> data_;
+};
+
+// What one end parks on.
+struct Side {
+  int event_fd = -1;
+  std::atomic<bool> waiting{false};
+};
+
+void signal(const Side& side) noexcept {
+  const std::uint64_t one = 1;
+  // Cannot fail on a live eventfd short of counter overflow (2^64 - 2 wakes).
+  (void)!::write(side.event_fd, &one, sizeof(one));
+}
+
+// Wakes `side` if it said it was about to park.
+void wake_if_waiting(Side& side) noexcept {
+  if (side.waiting.load(kSeqCst) && side.waiting.exchange(false, kSeqCst)) signal(side);
+}
+
+void drain(const Side& side) noexcept {
+  std::uint64_t count = 0;
+  (void)!::read(side.event_fd, &count, sizeof(count));
+}
+
+struct Pipe {
+  explicit Pipe(std::size_t capacity) : rings{Ring(capacity), Ring(capacity)} {}
+  ~Pipe() {
+    for (Side& s : sides) {
+      if (s.event_fd >= 0) ::close(s.event_fd);
+    }
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+
+  Ring rings[2];  // rings[i] is written by end i
+  Side sides[2];
+};
+
+class MemoryStream final : public Stream {
+ public:
+  MemoryStream(std::shared_ptr<Pipe> pipe, int end, std::string name)
+      : Stream(std::move(name)),
+        pipe_(std::move(pipe)),
+        in_(pipe_->rings[1 - end]),
+        out_(pipe_->rings[end]),
+        self_(pipe_->sides[end]),
+        other_(pipe_->sides[1 - end]) {}
+  ~MemoryStream() override { MemoryStream::close(); }
+
+  Result<IoResult> read(std::span<std::byte> into) override {
+    if (closed_) return failed_precondition("read " + peer() + ": the stream is closed");
+    if (into.empty()) return IoResult{};
+    std::size_t n = in_.take(into);
+    if (n == 0) {
+      if (in_.writer_closed.load(kSeqCst)) {
+        n = in_.take(into);  // bytes written before the shutdown
+        if (n == 0) return IoResult{0, false, true};
+      } else {
+        self_.waiting.store(true, kSeqCst);
+        n = in_.take(into);
+        if (n == 0) return IoResult{0, true, false};
+      }
+    }
+    wake_if_waiting(other_);
+    return IoResult{n, false, false};
+  }
+
+  Result<IoResult> writev(std::span<const iovec> iov) override {
+    if (closed_ || write_shut_) {
+      return failed_precondition("write " + peer() + ": the write half is shut down");
+    }
+    if (out_.reader_closed.load(kAcquire)) return errno_error("write " + peer(), EPIPE);
+    std::size_t n = out_.put(iov);
+    if (n == 0) {
+      bool empty = true;
+      for (const iovec& v : iov) empty = empty && v.iov_len == 0;
+      if (empty) return IoResult{};
+      self_.waiting.store(true, kSeqCst);
+      n = out_.put(iov);
+      if (n == 0) {
+        if (out_.reader_closed.load(kAcquire)) return errno_error("write " + peer(), EPIPE);
+        return IoResult{0, true, false};
+      }
+    }
+    wake_if_waiting(other_);
+    return IoResult{n, false, false};
+  }
+
+  Status shutdown_write() override {
+    if (closed_ || write_shut_) return ok_status();
+    write_shut_ = true;
+    out_.writer_closed.store(true, kSeqCst);
+    signal(other_);
+    return ok_status();
+  }
+
+  Status watch(EventLoop& loop, std::uint32_t interest, EventLoop::IoCallback on_io) override {
+    if (closed_) return failed_precondition("Stream::watch: " + peer() + " is closed");
+    if (loop_ != nullptr) return failed_precondition("Stream::watch: " + peer() + " is watched");
+    // The loop keeps this callback alive while it runs, even if the stream is
+    // destroyed inside `on_io`; `alive` tells it whether `this` still is.
+    auto cb = [this, alive = alive_, on_io = std::move(on_io)](std::uint32_t) {
+      if (*alive) dispatch(on_io, alive);
+    };
+    MYELIN_RETURN_IF_ERROR(loop.register_fd(self_.event_fd, kIoReadable, std::move(cb)));
+    loop_ = &loop;
+    interest_ = interest;
+    rearm();
+    return ok_status();
+  }
+
+  Status set_interest(std::uint32_t interest) override {
+    if (loop_ == nullptr) return failed_precondition("Stream::set_interest: not watched");
+    if (interest == interest_) return ok_status();
+    interest_ = interest;
+    rearm();
+    return ok_status();
+  }
+
+  Status wait(std::uint32_t events, MonoTime deadline) override {
+    if (closed_) return failed_precondition("Stream::wait: " + peer() + " is closed");
+    for (;;) {
+      self_.waiting.store(true, kSeqCst);
+      if ((ready() & events) != 0) return ok_status();
+      MYELIN_ASSIGN_OR_RETURN(const bool woke, wait_fd(self_.event_fd, kIoReadable, deadline));
+      if (!woke) {
+        return deadline_exceeded(peer() + ": timed out waiting to " +
+                                 ((events & kIoReadable) != 0 ? "read" : "write"));
+      }
+      drain(self_);
+    }
+  }
+
+  void close() override {
+    if (closed_) return;
+    closed_ = true;
+    *alive_ = false;
+    if (loop_ != nullptr) (void)loop_->unregister_fd(self_.event_fd);
+    loop_ = nullptr;
+    out_.writer_closed.store(true, kSeqCst);
+    in_.reader_closed.store(true, kSeqCst);
+    signal(other_);
+  }
+
+ private:
+  // What this end could do now. End of stream reads as readable and a
+  // vanished reader as writable: the call that follows reports them.
+  [[nodiscard]] std::uint32_t ready() const noexcept {
+    std::uint32_t r = 0;
+    if (in_.readable() > 0 || in_.writer_closed.load(kSeqCst)) r |= kIoReadable;
+    if (out_.writable() > 0 || out_.reader_closed.load(kSeqCst)) r |= kIoWritable;
+    return r;
+  }
+
+  // Level-triggered readiness over the eventfd: the flag goes up first, so
+  // the peer's next move wakes the loop; what is ready already fires now.
+  void rearm() noexcept {
+    self_.waiting.store(true, kSeqCst);
+    if ((ready() & interest_) != 0) signal(self_);
+  }
+
+  void dispatch(const EventLoop::IoCallback& on_io, const std::shared_ptr<bool>& alive) {
+    drain(self_);
+    self_.waiting.store(true, kSeqCst);
+    const std::uint32_t r = ready() & interest_;
+    if (r == 0) return;
+    on_io(r);
+    if (*alive && loop_ != nullptr) rearm();
+  }
+
+  std::shared_ptr<Pipe> pipe_;
+  Ring& in_;
+  Ring& out_;
+  Side& self_;
+  Side& other_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  EventLoop* loop_ = nullptr;
+  std::uint32_t interest_ = 0;
+  bool write_shut_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+Result<std::pair<std::unique_ptr<Stream>, std::unique_ptr<Stream>>> duplex_pair(
+    std::size_t capacity) {
+  if (capacity == 0 || capacity > (std::size_t{1} << 30)) {
+    return invalid_argument("duplex_pair: capacity " + std::to_string(capacity) +
+                            " is outside 1 byte .. 1 GiB");
+  }
+  auto pipe = std::make_shared<Pipe>(std::bit_ceil(capacity));
+  for (Side& s : pipe->sides) {
+    s.event_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s.event_fd < 0) return errno_error("duplex_pair: eventfd", errno);
+  }
+  std::unique_ptr<Stream> a(new MemoryStream(pipe, 0, "duplex:a"));
+  std::unique_ptr<Stream> b(new MemoryStream(std::move(pipe), 1, "duplex:b"));
+  return std::pair{std::move(a), std::move(b)};
+}
+
+}  // namespace myelin::net
