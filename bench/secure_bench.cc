@@ -160,7 +160,6 @@ std::string explain_misses(double handshake_1t, double handshake_2t, double floo
       if (r.t == t && r.size == size && r.coalesced == coalesced) return &r;
     return nullptr;
   };
-  bool passes_said = false;
   for (Transport t : {Transport::kDuplex, Transport::kTcp}) {
     const char* tn = t == Transport::kDuplex ? "duplex pair" : "loopback TCP";
     for (std::size_t size : {std::size_t{1536}, std::size_t{4096}}) {
@@ -186,14 +185,17 @@ std::string explain_misses(double handshake_1t, double handshake_2t, double floo
       out += std::string("Large messages, ") + tn + ": MSC1 reached " +
              fixed(l3->secure / l3->aead * 100, 0) + "% (384 KiB) and " +
              fixed(l1->secure / l1->aead * 100, 0) + "% (1 MiB) of raw AEAD. ";
-      if (!passes_said) {
-        out +=
-            "Raw AEAD is one pass over the bytes on one core; the channel makes two on each "
-            "side (the sender seals, then the kernel copies into the socket; the kernel "
-            "copies out, then the receiver opens into the message buffer), with sender and "
-            "receiver on the two cores in parallel and records written as they are sealed. ";
-        passes_said = true;
-      }
+      out +=
+          std::string(
+              "Raw AEAD is one pass over the bytes on one core; the channel makes two on each "
+              "side, with sender and receiver on the two cores in parallel and records written as "
+              "they are sealed: ") +
+          (t == Transport::kDuplex
+               ? "the sender seals, then copies into the pipe's ring; the receiver copies out "
+                 "of it, then opens into the message buffer (both copies in user space, so "
+                 "in MSC1's user time below). "
+               : "the sender seals, then the kernel copies into the socket; the kernel "
+                 "copies out, then the receiver opens into the message buffer. ");
       for (const TputRow* r : {l3, l1}) {
         if (r->secure >= 0.75 * r->aead) continue;
         out += std::string(r == l3 ? "384 KiB" : "1 MiB") + ": " + cpu_reason(*r, 0.75);
@@ -262,7 +264,10 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
       "MSC1 (X25519 + HKDF-SHA256 + ChaCha20-Poly1305, 3-message handshake, mutual mock "
       "attestation with a measurement policy) vs plaintext framing and OpenSSL TLS 1.3 "
       "(TLS_CHACHA20_POLY1305_SHA256, X25519, Ed25519 self-signed cert, no tickets) over the same "
-      "transports, client and server on two threads with blocking I/O; raw AEAD = OpenSSL EVP "
+      "transports, client and server on two threads with blocking I/O (the duplex pair is "
+      "net::duplex_pair's memory pipe: plaintext and TLS, through a BIO over the pipe, park "
+      "in Stream::wait as MSC1 does; TCP sockets are blocking for plaintext and TLS); raw "
+      "AEAD = OpenSSL EVP "
       "sealing in a loop on one thread; percentiles and the median's 95% CI from "
       "myelin::LatencyRecorder; first 10% of latency samples and the first throughput sample "
       "discarded as warm-up" +
@@ -530,7 +535,7 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
           " pooled duplex-pair samples (the rest arrived in one read). The floors are the bare "
           "OpenSSL EVP operations with no protocol around them.")
       .table(std::move(hs_table));
-  const char* names[] = {"duplex pair (AF_UNIX socketpair)", "loopback TCP (TCP_NODELAY)"};
+  const char* names[] = {"duplex pair (memory pipe)", "loopback TCP (TCP_NODELAY)"};
   for (int i = 0; i < 2; ++i) {
     report.add_section(std::string("Steady-state round trip, ") + names[i])
         .paragraph(
@@ -564,7 +569,9 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
           "CPU time per payload byte (ns), for each side of the plaintext and MSC1 runs above, "
           "over all their timed bursts together: getrusage(RUSAGE_THREAD) on the sending and the "
           "receiving thread, user space and kernel (system calls: the socket copies, the "
-          "socket's page allocation and wake-ups) as the kernel splits it by tick sampling, so "
+          "socket's page allocation and wake-ups; over the duplex pair, a memory pipe, the "
+          "copies into and out of its ring are user space and the kernel only parks and wakes "
+          "a side) as the kernel splits it by tick sampling, so "
           "the split carries a few percent of noise. Raw AEAD is the raw AEAD bursts' time per "
           "byte over the same rounds. Every figure here is a total over the rounds (a mean), "
           "not a median, so that CPU and time compare like with like. Ceiling: the share of raw "
@@ -574,7 +581,8 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
           "write and read sizes cost the kernel more or less with the cache state of the "
           "buffers), each side running the two in sequence on its own core; the slower side "
           "sets it. It is an estimate from this run's kernel times, not a proof: a transport "
-          "that copies less (zero-copy sends, shared memory) would lift it. Measured: MSC1's "
+          "that copies less (zero-copy sends) would lift it, and over the memory pipe, whose "
+          "copies are user-space work, it is only an upper bound. Measured: MSC1's "
           "share of raw AEAD over the same totals (the throughput tables' Secure / AEAD column "
           "is the ratio of medians).")
       .table(std::move(cpu_tab));
@@ -589,7 +597,8 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
                  "other work, which depresses every two-thread figure (plaintext, TLS and MSC1 "
                  "alike) and the single-thread ones less.")
       .paragraph(
-          "The seed's tables came from a Rust implementation over tokio::io::duplex on another "
+          "The seed's tables came from a Rust implementation over tokio::io::duplex (an "
+          "in-memory pipe, like myelin's duplex pair) on another "
           "machine; its numbers are quoted only as the targets' reference. Every other figure in "
           "this report was measured in this run. The machine has 2 vCPUs shared with other work: "
           "client and server threads compete with each other and with anything else running, "

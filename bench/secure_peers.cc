@@ -19,9 +19,120 @@ std::string to_string(Transport t) {
   return t == Transport::kDuplex ? "duplex pair" : "loopback TCP";
 }
 
-FdPair::~FdPair() {
-  if (client >= 0) ::close(client);
-  if (server >= 0) ::close(server);
+namespace {
+
+// How long a bench end waits for its peer before it gives up (a stuck peer
+// ends the run with an error instead of hanging it).
+constexpr Nanos kPeerWait = std::chrono::seconds(60);
+
+// A BIO over a memory-pipe Stream, blocking like a socket BIO on a blocking
+// fd, so TLS runs over the same pipe as MSC1 and plaintext.
+int stream_bio_write(BIO* bio, const char* data, std::size_t n, std::size_t* written) {
+  auto* e = static_cast<End*>(BIO_get_data(bio));
+  const iovec v{const_cast<char*>(data), n};
+  const long w = e->writev_some(&v, 1);
+  if (w <= 0) return 0;
+  *written = static_cast<std::size_t>(w);
+  return 1;
+}
+
+int stream_bio_read(BIO* bio, char* data, std::size_t n, std::size_t* got) {
+  auto* e = static_cast<End*>(BIO_get_data(bio));
+  const long r = e->read_some(data, n);
+  if (r <= 0) return 0;
+  *got = static_cast<std::size_t>(r);
+  return 1;
+}
+
+long stream_bio_ctrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+
+const BIO_METHOD* stream_bio_method() {
+  static BIO_METHOD* const m = [] {
+    BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "myelin stream");
+    if (bm != nullptr) {
+      BIO_meth_set_write_ex(bm, stream_bio_write);
+      BIO_meth_set_read_ex(bm, stream_bio_read);
+      BIO_meth_set_ctrl(bm, stream_bio_ctrl);
+    }
+    return bm;
+  }();
+  return m;
+}
+
+}  // namespace
+
+End::~End() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+long End::read_some(void* data, std::size_t n) {
+  if (stream_ == nullptr) {
+    for (;;) {
+      const ssize_t r = ::read(fd_, data, n);
+      if (r < 0 && errno == EINTR) continue;
+      return r < 0 ? -1 : static_cast<long>(r);
+    }
+  }
+  const MonoTime deadline = mono_now() + kPeerWait;
+  for (;;) {
+    auto r = stream_->read({static_cast<std::byte*>(data), n});
+    if (!r) return -1;
+    if (r->eof) return 0;
+    if (!r->would_block) return static_cast<long>(r->bytes);
+    if (!stream_->wait(kIoReadable, deadline).ok()) return -1;
+  }
+}
+
+long End::writev_some(const iovec* iov, int count) {
+  if (stream_ == nullptr) {
+    msghdr m{};
+    m.msg_iov = const_cast<iovec*>(iov);
+    m.msg_iovlen = static_cast<std::size_t>(count);
+    for (;;) {
+      const ssize_t w = ::sendmsg(fd_, &m, MSG_NOSIGNAL);
+      if (w < 0 && errno == EINTR) continue;
+      return w <= 0 ? -1 : static_cast<long>(w);
+    }
+  }
+  const MonoTime deadline = mono_now() + kPeerWait;
+  for (;;) {
+    auto w = stream_->writev({iov, static_cast<std::size_t>(count)});
+    if (!w) return -1;
+    if (!w->would_block) return w->bytes > 0 ? static_cast<long>(w->bytes) : -1;
+    if (!stream_->wait(kIoWritable, deadline).ok()) return -1;
+  }
+}
+
+void End::shutdown_write() {
+  if (stream_ != nullptr) {
+    (void)stream_->shutdown_write();
+  } else if (fd_ >= 0) {
+    ::shutdown(fd_, SHUT_WR);
+  }
+}
+
+void End::shutdown() {
+  if (stream_ != nullptr) {
+    stream_->close();
+  } else if (fd_ >= 0) {
+    ::shutdown(fd_, SHUT_RDWR);
+  }
+}
+
+Result<std::unique_ptr<net::Stream>> End::take_stream() {
+  if (stream_ != nullptr) return std::move(stream_);
+  return net::Stream::adopt(std::exchange(fd_, -1), "bench");
+}
+
+bool End::attach(SSL* ssl) {
+  if (stream_ == nullptr) return SSL_set_fd(ssl, fd_) == 1;
+  const BIO_METHOD* method = stream_bio_method();
+  BIO* bio = method != nullptr ? BIO_new(method) : nullptr;
+  if (bio == nullptr) return false;
+  BIO_set_data(bio, this);
+  BIO_set_init(bio, 1);
+  SSL_set_bio(ssl, bio, bio);  // one reference, shared by both directions
+  return true;
 }
 
 Result<PairFactory> PairFactory::create(Transport t) {
@@ -46,31 +157,26 @@ PairFactory::~PairFactory() {
   if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
-Result<FdPair> PairFactory::make() {
-  FdPair p;
+Result<Conn> PairFactory::make() {
   if (t_ == Transport::kDuplex) {
-    int fds[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-      return errno_error("socketpair", errno);
-    }
-    p.client = fds[0];
-    p.server = fds[1];
-    return p;
+    MYELIN_ASSIGN_OR_RETURN(auto pair, net::duplex_pair());
+    return Conn{End(std::move(pair.first)), End(std::move(pair.second))};
   }
-  p.client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  End client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const int cfd = client.fd();
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = htons(port_);
-  if (::connect(p.client, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+  if (cfd < 0 || ::connect(cfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
     return errno_error("connect loopback", errno);
   }
-  p.server = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-  if (p.server < 0) return errno_error("accept", errno);
+  End server(::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC));
+  if (server.fd() < 0) return errno_error("accept", errno);
   const int one = 1;
-  ::setsockopt(p.client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  ::setsockopt(p.server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return p;
+  ::setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  ::setsockopt(server.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return Conn{std::move(client), std::move(server)};
 }
 
 Worker::Worker() : thread_([this] { loop(); }) {}
@@ -113,11 +219,11 @@ void Worker::loop() {
   }
 }
 
-bool write_all(int fd, const void* data, std::size_t n) {
+bool write_all(End& e, const void* data, std::size_t n) {
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
-    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
+    const iovec v{const_cast<char*>(p), n};
+    const long w = e.writev_some(&v, 1);
     if (w <= 0) return false;
     p += w;
     n -= static_cast<std::size_t>(w);
@@ -125,11 +231,10 @@ bool write_all(int fd, const void* data, std::size_t n) {
   return true;
 }
 
-bool read_all(int fd, void* data, std::size_t n) {
+bool read_all(End& e, void* data, std::size_t n) {
   char* p = static_cast<char*>(data);
   while (n > 0) {
-    const ssize_t r = ::read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
+    const long r = e.read_some(p, n);
     if (r <= 0) return false;
     p += r;
     n -= static_cast<std::size_t>(r);
@@ -137,17 +242,13 @@ bool read_all(int fd, void* data, std::size_t n) {
   return true;
 }
 
-bool plain_send(int fd, std::span<const std::byte> payload) {
+bool plain_send(End& e, std::span<const std::byte> payload) {
   std::uint32_t len = static_cast<std::uint32_t>(payload.size());
   iovec iov[2] = {{&len, 4}, {const_cast<std::byte*>(payload.data()), payload.size()}};
   std::size_t left = 4 + payload.size();
   int idx = 0;
   while (left > 0) {
-    msghdr m{};
-    m.msg_iov = iov + idx;
-    m.msg_iovlen = static_cast<std::size_t>(2 - idx);
-    const ssize_t w = ::sendmsg(fd, &m, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
+    const long w = e.writev_some(iov + idx, 2 - idx);
     if (w <= 0) return false;
     left -= static_cast<std::size_t>(w);
     std::size_t adv = static_cast<std::size_t>(w);
@@ -166,11 +267,11 @@ bool plain_send(int fd, std::span<const std::byte> payload) {
   return true;
 }
 
-long plain_recv(int fd, std::vector<std::byte>& buf) {
+long plain_recv(End& e, std::vector<std::byte>& buf) {
   std::uint32_t len = 0;
-  if (!read_all(fd, &len, 4)) return -1;
+  if (!read_all(e, &len, 4)) return -1;
   if (buf.size() < len) buf.resize(len);
-  if (!read_all(fd, buf.data(), len)) return -1;
+  if (!read_all(e, buf.data(), len)) return -1;
   return static_cast<long>(len);
 }
 
@@ -192,8 +293,7 @@ bool PlainReader::next(std::span<const std::byte>& message) {
       begin_ = 0;
       end_ = have;
     }
-    const ssize_t r = ::read(fd_, buf_.data() + end_, buf_.size() - end_);
-    if (r < 0 && errno == EINTR) continue;
+    const long r = end_point_.read_some(buf_.data() + end_, buf_.size() - end_);
     if (r <= 0) return false;
     end_ += static_cast<std::size_t>(r);
   }
@@ -209,7 +309,7 @@ bool PlainWriter::queue(std::span<const std::byte> payload) {
 }
 
 bool PlainWriter::flush() {
-  const bool ok = write_all(fd_, buf_.data(), buf_.size());
+  const bool ok = write_all(end_point_, buf_.data(), buf_.size());
   buf_.clear();
   return ok;
 }

@@ -1,37 +1,68 @@
 // The peers `myelin bench secure` measures myelin's channel against, and the
-// plumbing they share: connected fd pairs (duplex = AF_UNIX socketpair,
+// plumbing they share: connections (duplex = net::duplex_pair's memory pipe,
 // tcp = loopback TCP with TCP_NODELAY), a server worker thread, plaintext
-// framing over the same fds, and OpenSSL's TLS 1.3 with a throwaway
+// framing over the same connections, and OpenSSL's TLS 1.3 with a throwaway
 // self-signed certificate generated in-process.
 #pragma once
 
 #include <openssl/ssl.h>
+#include <sys/uio.h>
 
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "myelin/base/result.h"
+#include "myelin/net/stream.h"
 
 namespace myelin::bench::secure_peers {
 
 enum class Transport { kDuplex, kTcp };
 std::string to_string(Transport t);
 
-// Connected blocking sockets; both ends close on destruction unless taken.
-struct FdPair {
-  int client = -1;
-  int server = -1;
-  FdPair() = default;
-  FdPair(FdPair&& o) noexcept : client(o.client), server(o.server) { o.client = o.server = -1; }
-  FdPair& operator=(FdPair&&) = delete;
-  ~FdPair();
+// One end of a bench connection, used blocking: a socket (blocking system
+// calls, the cheapest way to wait on one) or a memory-pipe Stream (parks in
+// Stream::wait). Closes on destruction unless taken.
+class End {
+ public:
+  End() = default;
+  explicit End(int fd) : fd_(fd) {}
+  explicit End(std::unique_ptr<net::Stream> s) : stream_(std::move(s)) {}
+  End(End&& o) noexcept : fd_(std::exchange(o.fd_, -1)), stream_(std::move(o.stream_)) {}
+  End& operator=(End&&) = delete;
+  ~End();
+
+  // Bytes read (> 0), 0 at end of stream, -1 on error.
+  long read_some(void* data, std::size_t n);
+  // Bytes written from the front of `iov` (> 0), or -1 on error.
+  long writev_some(const iovec* iov, int count);
+  // Ends the peer's reads after what was written.
+  void shutdown_write();
+  // Ends both directions: the peer's reads see end of stream, its writes fail.
+  void shutdown();
+  // The end as a non-blocking Stream, for MSC1.
+  Result<std::unique_ptr<net::Stream>> take_stream();
+  // Makes `ssl` read and write through this end (which must outlive it).
+  bool attach(SSL* ssl);
+  // The socket, or -1 for a memory pipe.
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+
+ private:
+  int fd_ = -1;
+  std::unique_ptr<net::Stream> stream_;
+};
+
+struct Conn {
+  End client;
+  End server;
 };
 
 class PairFactory {
@@ -41,7 +72,7 @@ class PairFactory {
     o.listen_fd_ = -1;
   }
   ~PairFactory();
-  Result<FdPair> make();
+  Result<Conn> make();
 
  private:
   explicit PairFactory(Transport t) : t_(t) {}
@@ -68,24 +99,23 @@ class Worker {
   std::thread thread_;
 };
 
-// Blocking helpers on raw fds.
-bool write_all(int fd, const void* data, std::size_t n);
-bool read_all(int fd, void* data, std::size_t n);
+bool write_all(End& e, const void* data, std::size_t n);
+bool read_all(End& e, void* data, std::size_t n);
 // Plaintext framing: u32 length (little-endian) + payload, sent with one writev.
-bool plain_send(int fd, std::span<const std::byte> payload);
+bool plain_send(End& e, std::span<const std::byte> payload);
 // Reads one framed message into `buf` (grown as needed); returns its size or -1.
-long plain_recv(int fd, std::vector<std::byte>& buf);
+long plain_recv(End& e, std::vector<std::byte>& buf);
 
 // The same framing read in 256 KiB gulps, as MSC1's reader does: one read
-// system call serves many small messages.
+// serves many small messages.
 class PlainReader {
  public:
-  explicit PlainReader(int fd) : fd_(fd), buf_(256 * 1024) {}
+  explicit PlainReader(End& e) : end_point_(e), buf_(256 * 1024) {}
   // The next message (valid until the next call), or false at end/error.
   bool next(std::span<const std::byte>& message);
 
  private:
-  int fd_;
+  End& end_point_;
   std::vector<std::byte> buf_;
   std::size_t begin_ = 0, end_ = 0;
 };
@@ -94,12 +124,12 @@ class PlainReader {
 // plaintext counterpart of BlockingChannel::queue).
 class PlainWriter {
  public:
-  explicit PlainWriter(int fd) : fd_(fd) { buf_.reserve(80 * 1024); }
+  explicit PlainWriter(End& e) : end_point_(e) { buf_.reserve(80 * 1024); }
   bool queue(std::span<const std::byte> payload);
   bool flush();
 
  private:
-  int fd_;
+  End& end_point_;
   std::vector<std::byte> buf_;
 };
 

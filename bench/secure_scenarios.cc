@@ -1,8 +1,6 @@
 #include "bench/secure_scenarios.h"
 
 #include <openssl/evp.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstring>
@@ -20,7 +18,7 @@ using secure::Mode;
 using secure::Role;
 using secure::Session;
 using secure::SessionConfig;
-using secure_peers::FdPair;
+using secure_peers::Conn;
 
 // The attestation setup of every myelin measurement: mutual mode, the mock
 // provider and verifier (as the seed), one measured value checked by policy.
@@ -54,12 +52,6 @@ namespace {
 struct NullHandler : secure::SessionHandler {
   void on_message(std::span<const std::byte>) override {}
 };
-
-Result<std::unique_ptr<net::Stream>> adopt(int& fd) {
-  const int f = fd;
-  fd = -1;
-  return net::Stream::adopt(f, "bench");
-}
 
 Status check(bool ok, const char* what) {
   return ok ? ok_status() : internal_error(std::string("bench secure: ") + what + " failed");
@@ -113,9 +105,9 @@ Result<LatencyRecorder> myelin_handshake_two_threads(PairFactory& f, Worker& w, 
   std::atomic<bool> server_ok{true};
   for (std::size_t k = 0; k < n + n / 10; ++k) {
     MYELIN_RETURN_IF_ERROR(refill(pool));
-    MYELIN_ASSIGN_OR_RETURN(FdPair p, f.make());
-    MYELIN_ASSIGN_OR_RETURN(auto server_stream, adopt(p.server));
-    MYELIN_ASSIGN_OR_RETURN(auto client_stream, adopt(p.client));
+    MYELIN_ASSIGN_OR_RETURN(Conn p, f.make());
+    MYELIN_ASSIGN_OR_RETURN(auto server_stream, p.server.take_stream());
+    MYELIN_ASSIGN_OR_RETURN(auto client_stream, p.client.take_stream());
     auto* ss = server_stream.release();
     w.post([ss, &server_ok, pool] {
       auto ch = BlockingChannel::handshake(std::unique_ptr<net::Stream>(ss),
@@ -152,11 +144,14 @@ Result<LatencyRecorder> tls_handshake_two_threads(const TlsPeer& tls, PairFactor
   LatencyRecorder rec(n);
   std::atomic<bool> server_ok{true};
   for (std::size_t k = 0; k < n + n / 10; ++k) {
-    MYELIN_ASSIGN_OR_RETURN(FdPair p, f.make());
+    MYELIN_ASSIGN_OR_RETURN(Conn p, f.make());
     SSL* s = tls.new_server();
     SSL* c = tls.new_client();
-    SSL_set_fd(s, p.server);
-    SSL_set_fd(c, p.client);
+    if (s == nullptr || c == nullptr || !p.server.attach(s) || !p.client.attach(c)) {
+      SSL_free(s);
+      SSL_free(c);
+      return internal_error("bench secure: TLS setup failed");
+    }
     w.post([s, &server_ok] {
       if (SSL_accept(s) != 1) server_ok = false;
     });
@@ -199,34 +194,33 @@ Result<LatencyRecorder> x25519_floor(std::size_t n, bool with_keygen) {
 // --- round trips -------------------------------------------------------------------
 
 Result<LatencyRecorder> plain_rtt(PairFactory& f, Worker& w, std::size_t size, std::size_t n) {
-  MYELIN_ASSIGN_OR_RETURN(FdPair p, f.make());
-  const int sfd = p.server;
-  w.post([sfd] {
+  MYELIN_ASSIGN_OR_RETURN(Conn p, f.make());
+  w.post([&server = p.server] {
     std::vector<std::byte> buf;
     for (;;) {
-      const long m = secure_peers::plain_recv(sfd, buf);
-      if (m < 0 || !secure_peers::plain_send(sfd, {buf.data(), static_cast<std::size_t>(m)}))
+      const long m = secure_peers::plain_recv(server, buf);
+      if (m < 0 || !secure_peers::plain_send(server, {buf.data(), static_cast<std::size_t>(m)}))
         return;
     }
   });
   std::vector<std::byte> msg(size, std::byte{1}), back;
   LatencyRecorder rec(n);
-  for (std::size_t k = 0; k < n + n / 10; ++k) {
+  bool ok = true;
+  for (std::size_t k = 0; k < n + n / 10 && ok; ++k) {
     const MonoTime t0 = mono_now();
-    if (!secure_peers::plain_send(p.client, msg) || secure_peers::plain_recv(p.client, back) < 0) {
-      return internal_error("bench secure: plaintext echo failed");
-    }
-    if (k >= n / 10) rec.record_since(t0);
+    ok = secure_peers::plain_send(p.client, msg) && secure_peers::plain_recv(p.client, back) >= 0;
+    if (ok && k >= n / 10) rec.record_since(t0);
   }
-  ::shutdown(p.client, SHUT_WR);
+  p.client.shutdown();  // the echo ends (it uses p.server, which must outlive it)
   w.wait_idle();
+  if (!ok) return internal_error("bench secure: plaintext echo failed");
   return rec;
 }
 
 Result<LatencyRecorder> secure_rtt(PairFactory& f, Worker& w, std::size_t size, std::size_t n) {
-  MYELIN_ASSIGN_OR_RETURN(FdPair p, f.make());
-  MYELIN_ASSIGN_OR_RETURN(auto server_stream, adopt(p.server));
-  MYELIN_ASSIGN_OR_RETURN(auto client_stream, adopt(p.client));
+  MYELIN_ASSIGN_OR_RETURN(Conn p, f.make());
+  MYELIN_ASSIGN_OR_RETURN(auto server_stream, p.server.take_stream());
+  MYELIN_ASSIGN_OR_RETURN(auto client_stream, p.client.take_stream());
   auto* ss = server_stream.release();
   w.post([ss] {
     auto ch = BlockingChannel::handshake(std::unique_ptr<net::Stream>(ss),

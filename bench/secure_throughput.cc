@@ -3,7 +3,6 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include <array>
@@ -23,7 +22,7 @@ namespace {
 
 using secure::BlockingChannel;
 using secure::Role;
-using secure_peers::FdPair;
+using secure_peers::Conn;
 
 double mb_per_s(std::size_t bytes, Nanos took) {
   return static_cast<double>(bytes) / 1e6 / (static_cast<double>(took.count()) / 1e9);
@@ -116,7 +115,7 @@ class OneWay {
 
 class PlainOneWay final : public OneWay {
  public:
-  PlainOneWay(FdPair p, std::size_t size, std::size_t burst, Writes writes)
+  PlainOneWay(Conn p, std::size_t size, std::size_t burst, Writes writes)
       : p_(std::move(p)),
         msg_(size, std::byte{2}),
         burst_(burst),
@@ -136,7 +135,7 @@ class PlainOneWay final : public OneWay {
     });
   }
   ~PlainOneWay() override {
-    ::shutdown(p_.client, SHUT_RDWR);
+    p_.client.shutdown();
     receiver_.join();
   }
 
@@ -157,7 +156,7 @@ class PlainOneWay final : public OneWay {
   }
 
  private:
-  FdPair p_;
+  Conn p_;
   std::vector<std::byte> msg_;
   std::size_t burst_;
   Writes writes_;
@@ -166,10 +165,10 @@ class PlainOneWay final : public OneWay {
 
 class SecureOneWay final : public OneWay {
  public:
-  static Result<std::unique_ptr<OneWay>> create(FdPair p, std::size_t size, std::size_t burst,
+  static Result<std::unique_ptr<OneWay>> create(Conn p, std::size_t size, std::size_t burst,
                                                 Writes writes) {
-    MYELIN_ASSIGN_OR_RETURN(auto server, net::Stream::adopt(std::exchange(p.server, -1), "bench"));
-    MYELIN_ASSIGN_OR_RETURN(auto client, net::Stream::adopt(std::exchange(p.client, -1), "bench"));
+    MYELIN_ASSIGN_OR_RETURN(auto server, p.server.take_stream());
+    MYELIN_ASSIGN_OR_RETURN(auto client, p.client.take_stream());
     std::unique_ptr<SecureOneWay> w(new SecureOneWay(size, burst, writes));
     w->receiver_ = std::thread(
         [self = w.get(), s = server.release()] { self->receive(std::unique_ptr<net::Stream>(s)); });
@@ -227,7 +226,7 @@ class SecureOneWay final : public OneWay {
 
 class TlsOneWay final : public OneWay {
  public:
-  static Result<std::unique_ptr<OneWay>> create(const secure_peers::TlsPeer& tls, FdPair p,
+  static Result<std::unique_ptr<OneWay>> create(const secure_peers::TlsPeer& tls, Conn p,
                                                 std::size_t size, std::size_t burst,
                                                 Writes writes) {
     std::unique_ptr<TlsOneWay> w(new TlsOneWay(std::move(p), size, burst, writes));
@@ -236,8 +235,9 @@ class TlsOneWay final : public OneWay {
     if (w->server_ == nullptr || w->client_ == nullptr) {
       return internal_error("bench secure: SSL_new failed");
     }
-    SSL_set_fd(w->server_, w->p_.server);
-    SSL_set_fd(w->client_, w->p_.client);
+    if (!w->p_.server.attach(w->server_) || !w->p_.client.attach(w->client_)) {
+      return internal_error("bench secure: TLS transport setup failed");
+    }
     SSL_set_read_ahead(w->server_, 1);  // read records in gulps, as MSC1's reader does
     if (writes == Writes::kCoalesced) {
       // A buffering BIO over the socket BIO: records collect until 64 KiB
@@ -257,7 +257,7 @@ class TlsOneWay final : public OneWay {
     return std::unique_ptr<OneWay>(std::move(w));
   }
   ~TlsOneWay() override {
-    ::shutdown(p_.client, SHUT_RDWR);
+    p_.client.shutdown();
     if (receiver_.joinable()) receiver_.join();
     SSL_free(server_);
     SSL_free(client_);
@@ -281,7 +281,7 @@ class TlsOneWay final : public OneWay {
   }
 
  private:
-  TlsOneWay(FdPair p, std::size_t size, std::size_t burst, Writes writes)
+  TlsOneWay(Conn p, std::size_t size, std::size_t burst, Writes writes)
       : p_(std::move(p)), msg_(size, std::byte{2}), burst_(burst), writes_(writes) {}
   void receive() {
     if (SSL_accept(server_) != 1) return;
@@ -296,7 +296,7 @@ class TlsOneWay final : public OneWay {
     }
   }
 
-  FdPair p_;
+  Conn p_;
   std::vector<std::byte> msg_;
   std::size_t burst_;
   Writes writes_;
@@ -361,9 +361,9 @@ Result<ThroughputRow> interleaved_throughput(const secure_peers::TlsPeer& tls,
                                              secure_peers::PairFactory& f, std::size_t size,
                                              std::size_t burst, std::size_t samples,
                                              Writes writes) {
-  MYELIN_ASSIGN_OR_RETURN(FdPair pp, f.make());
-  MYELIN_ASSIGN_OR_RETURN(FdPair sp, f.make());
-  MYELIN_ASSIGN_OR_RETURN(FdPair tp, f.make());
+  MYELIN_ASSIGN_OR_RETURN(Conn pp, f.make());
+  MYELIN_ASSIGN_OR_RETURN(Conn sp, f.make());
+  MYELIN_ASSIGN_OR_RETURN(Conn tp, f.make());
   const std::unique_ptr<OneWay> plain =
       std::make_unique<PlainOneWay>(std::move(pp), size, burst, writes);
   MYELIN_ASSIGN_OR_RETURN(const std::unique_ptr<OneWay> secure,
