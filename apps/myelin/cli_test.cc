@@ -187,6 +187,27 @@ TEST_F(Cli, BenchClockWritesMarkdownAndJson) {
   EXPECT_GT(j["data"][0]["p50_ns"].get<double>(), 0);
 }
 
+// The secure bench's plumbing end to end: MSC1, plaintext and TLS 1.3 (the
+// latter through a BIO over the memory pipe) each move data over both
+// transports. Figures are not judged here; the report is where they count.
+TEST_F(Cli, BenchSecureQuickMeasuresEveryPeerOverBothTransports) {
+  Outcome r = run({"bench", "--quick", "--out-dir", "r", "secure"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string md = slurp(dir_ / "r" / "secure-channel.md");
+  EXPECT_NE(md.find("Sustained one-way throughput, duplex pair (memory pipe)"), std::string::npos);
+  EXPECT_NE(md.find("Sustained one-way throughput, loopback TCP"), std::string::npos);
+  const auto j = nlohmann::json::parse(slurp(dir_ / "r" / "secure-channel.json"));
+  std::vector<std::string> transports;
+  for (const auto& row : j["data"]["throughput"]) {
+    transports.push_back(row["transport"].get<std::string>());
+    for (const char* col : {"plaintext_mb_s", "secure_mb_s", "tls13_mb_s", "raw_aead_mb_s"}) {
+      EXPECT_GT(row[col].get<double>(), 0) << col << " " << row.dump();
+    }
+  }
+  EXPECT_EQ(std::count(transports.begin(), transports.end(), "duplex pair"), 6);
+  EXPECT_EQ(std::count(transports.begin(), transports.end(), "loopback TCP"), 6);
+}
+
 std::string models_dir() {
   const char* src = std::getenv("MYELIN_SOURCE_DIR");
   return std::string(src ? src : ".") + "/models";
