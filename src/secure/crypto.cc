@@ -180,7 +180,20 @@ Result<X25519KeyPair> X25519KeyPair::generate() {
     EVP_PKEY_free(pkey);
     return internal_error(ssl_error("X25519 public key"));
   }
-  return X25519KeyPair(pkey, pub);
+  X25519KeyPair pair(pkey, pub);
+  pair.prepare();
+  return pair;
+}
+
+void X25519KeyPair::prepare() noexcept {
+  derive_ = EVP_PKEY_CTX_new(pkey_, nullptr);
+  // Any valid X25519 public key will do as the placeholder: our own.
+  peer_ = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, u8(pub_.data()), 32);
+  if (derive_ == nullptr || peer_ == nullptr || EVP_PKEY_derive_init(derive_) != 1) {
+    EVP_PKEY_CTX_free(std::exchange(derive_, nullptr));
+    EVP_PKEY_free(std::exchange(peer_, nullptr));
+    ERR_clear_error();
+  }
 }
 
 Result<X25519KeyPair> X25519KeyPair::from_private(std::span<const std::byte, 32> priv) {
@@ -192,13 +205,17 @@ Result<X25519KeyPair> X25519KeyPair::from_private(std::span<const std::byte, 32>
     EVP_PKEY_free(pkey);
     return internal_error(ssl_error("X25519 public key"));
   }
-  return X25519KeyPair(pkey, pub);
+  X25519KeyPair pair(pkey, pub);
+  pair.prepare();
+  return pair;
 }
 
 X25519KeyPair& X25519KeyPair::operator=(X25519KeyPair&& other) noexcept {
   if (this != &other) {
     erase();
     pkey_ = std::exchange(other.pkey_, nullptr);
+    derive_ = std::exchange(other.derive_, nullptr);
+    peer_ = std::exchange(other.peer_, nullptr);
     pub_ = other.pub_;
   }
   return *this;
@@ -207,23 +224,36 @@ X25519KeyPair& X25519KeyPair::operator=(X25519KeyPair&& other) noexcept {
 X25519KeyPair::~X25519KeyPair() { erase(); }
 
 void X25519KeyPair::erase() noexcept {
-  EVP_PKEY_free(pkey_);
-  pkey_ = nullptr;
+  EVP_PKEY_CTX_free(std::exchange(derive_, nullptr));  // holds a reference to pkey_
+  EVP_PKEY_free(std::exchange(peer_, nullptr));
+  EVP_PKEY_free(std::exchange(pkey_, nullptr));
 }
 
-Result<Key32> X25519KeyPair::agree(std::span<const std::byte, 32> peer) const {
+Result<Key32> X25519KeyPair::agree(std::span<const std::byte, 32> peer) {
   if (pkey_ == nullptr) return failed_precondition("X25519: private key already erased");
-  EVP_PKEY* peer_key = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, u8(peer.data()), 32);
-  if (peer_key == nullptr) return internal_error(ssl_error("X25519 peer key"));
-  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new(pkey_, nullptr);
+  // The prepared objects serve one agreement; later calls build their own.
+  EVP_PKEY_CTX* ctx = std::exchange(derive_, nullptr);
+  EVP_PKEY* peer_key = std::exchange(peer_, nullptr);
+  bool ok = true;
+  if (ctx != nullptr && peer_key != nullptr) {
+    ok = EVP_PKEY_set1_encoded_public_key(peer_key, u8(peer.data()), 32) == 1;
+  } else {
+    EVP_PKEY_CTX_free(std::exchange(ctx, EVP_PKEY_CTX_new(pkey_, nullptr)));
+    EVP_PKEY_free(std::exchange(
+        peer_key, EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, u8(peer.data()), 32)));
+    if (ctx == nullptr || peer_key == nullptr || EVP_PKEY_derive_init(ctx) != 1) {
+      EVP_PKEY_CTX_free(ctx);
+      EVP_PKEY_free(peer_key);
+      return internal_error(ssl_error("X25519 derive setup"));
+    }
+  }
   Key32 shared;
   std::size_t len = 32;
   // OpenSSL's X25519 derive already rejects the all-zero output (RFC 7748
   // section 6.1); the explicit check below keeps that property independent
   // of the provider.
-  const bool ok = ctx != nullptr && EVP_PKEY_derive_init(ctx) == 1 &&
-                  EVP_PKEY_derive_set_peer(ctx, peer_key) == 1 &&
-                  EVP_PKEY_derive(ctx, shared.data(), &len) == 1 && len == 32;
+  ok = ok && EVP_PKEY_derive_set_peer(ctx, peer_key) == 1 &&
+       EVP_PKEY_derive(ctx, shared.data(), &len) == 1 && len == 32;
   EVP_PKEY_CTX_free(ctx);
   EVP_PKEY_free(peer_key);
   if (!ok) {

@@ -86,7 +86,10 @@ class X25519KeyPair {
   static Result<X25519KeyPair> from_private(std::span<const std::byte, 32> priv);
 
   X25519KeyPair(X25519KeyPair&& other) noexcept
-      : pkey_(std::exchange(other.pkey_, nullptr)), pub_(other.pub_) {}
+      : pkey_(std::exchange(other.pkey_, nullptr)),
+        derive_(std::exchange(other.derive_, nullptr)),
+        peer_(std::exchange(other.peer_, nullptr)),
+        pub_(other.pub_) {}
   X25519KeyPair& operator=(X25519KeyPair&& other) noexcept;
   X25519KeyPair(const X25519KeyPair&) = delete;
   X25519KeyPair& operator=(const X25519KeyPair&) = delete;
@@ -94,13 +97,22 @@ class X25519KeyPair {
 
   [[nodiscard]] std::span<const std::byte, 32> public_key() const noexcept { return pub_; }
   // X25519(priv, peer); fails on an all-zero result (RFC 7748 section 6.1).
-  [[nodiscard]] Result<Key32> agree(std::span<const std::byte, 32> peer) const;
+  // The first call uses the OpenSSL objects generate() prepared.
+  [[nodiscard]] Result<Key32> agree(std::span<const std::byte, 32> peer);
   // Frees (and so wipes) the private key; agree() fails afterwards.
   void erase() noexcept;
 
  private:
   X25519KeyPair(EVP_PKEY* pkey, const std::array<std::byte, 32>& pub) : pkey_(pkey), pub_(pub) {}
+  // Builds what agree() needs besides the peer's key: a derive context
+  // for the private key, and a public-key object for the peer's key to be
+  // written into. With OpenSSL 3 each costs 1.5-3 µs of provider lookups,
+  // so a pooled key pair (KeyPool) keeps them off the handshake's critical
+  // path. Best effort: agree() builds them itself if this failed.
+  void prepare() noexcept;
   EVP_PKEY* pkey_ = nullptr;
+  EVP_PKEY_CTX* derive_ = nullptr;  // derive-initialised for pkey_
+  EVP_PKEY* peer_ = nullptr;        // an X25519 public key, overwritten by agree()
   std::array<std::byte, 32> pub_{};
 };
 
