@@ -14,7 +14,7 @@
 #include <thread>
 #include <utility>
 
-#include "src/loop/task_queue.h"  // detail::cpu_relax
+#include "myelin/base/cpu_relax.h"
 
 namespace myelin::bench {
 

@@ -10,8 +10,8 @@
 
 #include "bench/eventloop_contenders.h"
 #include "myelin/base/clock.h"
+#include "myelin/base/cpu_relax.h"
 #include "myelin/perf/format.h"
-#include "src/loop/task_queue.h"  // detail::cpu_relax
 
 namespace myelin::bench {
 namespace {

@@ -54,21 +54,10 @@
 #include <new>
 #include <thread>
 
+#include "myelin/base/cpu_relax.h"
 #include "myelin/loop/task.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-
 namespace myelin::detail {
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
 
 // PREFETCHW: a hint to fetch the line in a writable state (a NOP on x86
 // CPUs without it).

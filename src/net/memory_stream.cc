@@ -17,10 +17,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-
 #include <algorithm>
 #include <atomic>
 #include <bit>
@@ -31,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "myelin/base/cpu_relax.h"
 #include "myelin/net/stream.h"
 #include "src/net/fd_wait.h"
 
@@ -38,14 +35,6 @@ namespace myelin::net {
 namespace {
 
 constexpr auto kSeqCst = std::memory_order_seq_cst;
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
 
 constexpr auto kAcquire = std::memory_order_acquire;
 constexpr auto kRelaxed = std::memory_order_relaxed;
@@ -308,7 +297,7 @@ class MemoryStream final : public Stream {
     for (std::uint32_t i = 0;; ++i) {
       if ((ready() & events) != 0) return true;
       if ((i & 63) == 63 && mono_now() >= end) return false;
-      cpu_relax();
+      detail::cpu_relax();
     }
   }
 
