@@ -7,6 +7,8 @@ namespace myelin::secure {
 namespace {
 constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr int kReadsPerEvent = 16;  // then yield to other fds and tasks
+// Sealed output written mid-message once this much waits (one default record).
+constexpr std::size_t kDrainBytes = 64 * 1024;
 }  // namespace
 
 Result<std::unique_ptr<SecureChannel>> SecureChannel::open(EventLoop& loop,
@@ -43,7 +45,11 @@ Status SecureChannel::send(std::span<const std::byte> message) {
 }
 
 Status SecureChannel::send_parts(std::span<const std::span<const std::byte>> parts) {
-  MYELIN_RETURN_IF_ERROR(session_->send_parts(parts, mono_now()));
+  // A long message leaves record by record while the rest is sealed, as far
+  // as the stream takes it without blocking, so the peer opens the first
+  // records meanwhile; what the stream does not take waits for flush().
+  const std::function<Status()> drain = [this] { return write_some(); };
+  MYELIN_RETURN_IF_ERROR(session_->send_parts(parts, mono_now(), drain, kDrainBytes));
   flush();
   return ok_status();
 }
@@ -68,7 +74,7 @@ void SecureChannel::on_closed(const Status& reason) {
   }
 }
 
-Status SecureChannel::on_early_output() {
+Status SecureChannel::write_some() {
   // One non-blocking attempt; whatever does not fit leaves with the rest of
   // the output, and a write error surfaces in the flush() that follows.
   if (!stream_) return ok_status();

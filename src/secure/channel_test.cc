@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "src/secure/test_util.h"
@@ -86,6 +88,73 @@ TEST(SecureChannel, DuplexPairEchoAndCleanClose) {
   // The server answered with its own Close: the client sees the end.
   auto more = (*c)->receive_copy(std::chrono::seconds(2));
   EXPECT_FALSE(more);
+}
+
+// Passes everything to the stream it wraps and notes the size of each write.
+class RecordingStream final : public net::Stream {
+ public:
+  explicit RecordingStream(std::unique_ptr<net::Stream> inner)
+      : Stream("recording " + inner->peer()), inner_(std::move(inner)) {}
+  Result<net::IoResult> read(std::span<std::byte> into) override { return inner_->read(into); }
+  Result<net::IoResult> writev(std::span<const iovec> iov) override {
+    auto r = inner_->writev(iov);
+    if (r && r->bytes > 0) {
+      std::lock_guard lock(mu_);
+      writes_.push_back(r->bytes);
+    }
+    return r;
+  }
+  Status shutdown_write() override { return inner_->shutdown_write(); }
+  Status watch(EventLoop& loop, std::uint32_t interest, EventLoop::IoCallback on_io) override {
+    return inner_->watch(loop, interest, std::move(on_io));
+  }
+  Status set_interest(std::uint32_t interest) override { return inner_->set_interest(interest); }
+  Status wait(std::uint32_t events, MonoTime deadline) override {
+    return inner_->wait(events, deadline);
+  }
+  void close() override { inner_->close(); }
+  std::vector<std::size_t> writes() const {
+    std::lock_guard lock(mu_);
+    return writes_;
+  }
+
+ private:
+  std::unique_ptr<net::Stream> inner_;
+  mutable std::mutex mu_;
+  std::vector<std::size_t> writes_;
+};
+
+// A long message sent on the loop leaves record by record while the rest is
+// sealed: with room in the pipe for all of it, the channel still writes it
+// in pieces of about one record, not in one write after the last seal.
+TEST(SecureChannel, LongMessageLeavesWhileItIsSealed) {
+  World w;
+  EchoServer server(w);
+  auto pair = net::duplex_pair(8u << 20);
+  ASSERT_TRUE(pair);
+  auto recording = std::make_unique<RecordingStream>(std::move(pair->second));
+  RecordingStream* rec = recording.get();
+  server.adopt(std::move(recording));
+  ASSERT_TRUE(server.loop->start().ok());
+  auto c =
+      BlockingChannel::handshake(std::move(pair->first), w.initiator(Mode::kMutual, Mode::kMutual));
+  ASSERT_TRUE(c) << c.error().to_string();
+  const std::size_t before = rec->writes().size();
+  std::vector<std::byte> m(1 << 20, std::byte{7});
+  ASSERT_TRUE((*c)->send(m).ok());
+  auto back = (*c)->receive_copy();
+  ASSERT_TRUE(back) << back.error().to_string();
+  EXPECT_EQ(*back, m);
+  const std::vector<std::size_t> all = rec->writes();
+  const std::vector<std::size_t> echo(all.begin() + static_cast<std::ptrdiff_t>(before), all.end());
+  std::size_t total = 0, largest = 0;
+  for (std::size_t n : echo) {
+    total += n;
+    largest = std::max(largest, n);
+  }
+  EXPECT_GE(total, m.size());
+  EXPECT_GE(echo.size(), 8u);
+  EXPECT_LE(largest, 256u * 1024) << "the echo left in " << echo.size() << " writes";
 }
 
 TEST(SecureChannel, QueuedMessagesCoalesceAndGoOutWithTheNextReceive) {

@@ -3,7 +3,8 @@
 //
 // SecureChannel runs on an EventLoop: it reads when the stream is readable,
 // writes the session's output (many sealed records leave in one write when
-// the peer is slow, so small messages coalesce), ticks the session on a
+// the peer is slow, so small messages coalesce; a long message starts
+// leaving record by record while the rest is sealed), ticks the session on a
 // periodic timer for the handshake timeout, idle timeout and heartbeats, and
 // on close flushes the last Close record, shuts the write half and closes the
 // stream once the peer has closed too (or after a 1 s linger).
@@ -60,7 +61,8 @@ class SecureChannel final : private SessionHandler {
   void on_established(const SessionInfo& info) override;
   void on_message(std::span<const std::byte> message) override;
   void on_closed(const Status& reason) override;
-  Status on_early_output() override;
+  Status on_early_output() override { return write_some(); }
+  Status write_some();  // one non-blocking write of the pending output
   void on_io(std::uint32_t events);
   void on_readable();
   void flush();
