@@ -35,7 +35,6 @@ namespace myelin::net {
 namespace {
 
 constexpr auto kSeqCst = std::memory_order_seq_cst;
-
 constexpr auto kAcquire = std::memory_order_acquire;
 constexpr auto kRelaxed = std::memory_order_relaxed;
 
@@ -98,6 +97,7 @@ class Ring {
   std::size_t take(std::span<std::byte> into) noexcept {
     const std::size_t head = head_.load(kRelaxed);
     const std::size_t n = std::min(into.size(), tail_.load(kAcquire) - head);
+    if (n == 0) return 0;  // a retrying reader leaves the producer's line alone
     copy_out(head, into.data(), n);
     head_.store(head + n, kSeqCst);
     return n;
@@ -110,6 +110,7 @@ class Ring {
   std::size_t put(std::span<const iovec> iov) noexcept {
     const std::size_t tail = tail_.load(kRelaxed);
     std::size_t room = capacity() - (tail - head_.load(kAcquire));
+    if (room == 0) return 0;
     std::size_t at = tail;
     for (const iovec& v : iov) {
       const std::size_t n = std::min(room, v.iov_len);
