@@ -31,32 +31,13 @@ std::string ssl_error(const char* what) {
 const unsigned char* u8(const std::byte* p) { return reinterpret_cast<const unsigned char*>(p); }
 unsigned char* u8(std::byte* p) { return reinterpret_cast<unsigned char*>(p); }
 
-// An HMAC context with its digest set, for Algorithms (null on failure).
-EVP_MAC_CTX* hmac_sha256_template(EVP_MAC* hmac) {
-  EVP_MAC_CTX* ctx = hmac != nullptr ? EVP_MAC_CTX_new(hmac) : nullptr;
-  char digest[] = "SHA256";
-  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                               OSSL_PARAM_END};
-  if (ctx != nullptr && EVP_MAC_CTX_set_params(ctx, params) != 1) {
-    EVP_MAC_CTX_free(ctx);
-    ctx = nullptr;
-  }
-  return ctx;  // null: create() reports the failure
-}
-
 // Algorithms fetched once. Fetching costs a lock and a property query, which
 // would otherwise be paid on every handshake; the fetched objects are
 // immutable and shared by all threads.
 struct Algorithms {
-  EVP_MAC* hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
   EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   EVP_CIPHER* chacha = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
   EVP_CIPHER* aes_gcm = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
-  // An HMAC context with its digest already set, never keyed, only copied:
-  // setting the digest by name looks SHA-256 up again (a lock and a
-  // property query) on every new context, about a third of a keyed HMAC's
-  // cost; a copy takes the digest along.
-  EVP_MAC_CTX* hmac_sha256 = hmac_sha256_template(hmac);
 };
 
 const Algorithms& algs() {
@@ -77,54 +58,89 @@ bool equal_ct(Bytes a, Bytes b) noexcept {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+namespace {
+
+constexpr std::size_t kShaBlock = 64;
+constexpr unsigned char kIpad = 0x36;
+constexpr unsigned char kOpad = 0x5c;
+
+// SHA-256 started and fed `parts`; false on failure.
+bool sha256_begin(EVP_MD_CTX* ctx, std::initializer_list<Bytes> parts) {
+  bool ok = EVP_DigestInit_ex2(ctx, algs().sha256, nullptr) == 1;
+  for (Bytes p : parts) ok = ok && EVP_DigestUpdate(ctx, p.data(), p.size()) == 1;
+  return ok;
+}
+
+bool sha256_end(EVP_MD_CTX* ctx, std::span<std::byte, 32> out) {
+  unsigned int len = 0;
+  return EVP_DigestFinal_ex(ctx, u8(out.data()), &len) == 1 && len == 32;
+}
+
+// RFC 2104's K0: the key zero-padded to one block, or its hash when longer.
+Secret<kShaBlock> hmac_block_key(Bytes key) {
+  Secret<kShaBlock> k0;
+  if (key.size() > kShaBlock) {
+    Digest d = sha256({key});
+    std::memcpy(k0.data(), d.data(), d.size());
+    OPENSSL_cleanse(d.data(), d.size());
+  } else if (!key.empty()) {
+    std::memcpy(k0.data(), key.data(), key.size());
+  }
+  return k0;
+}
+
+// Starts `ctx` on K0 ^ pad (pad repeated over the block).
+bool hmac_absorb_pad(EVP_MD_CTX* ctx, const Secret<kShaBlock>& k0, unsigned char pad) {
+  Secret<kShaBlock> padded;
+  for (std::size_t i = 0; i < kShaBlock; ++i) padded.data()[i] = k0.data()[i] ^ pad;
+  return sha256_begin(ctx, {padded.span()});
+}
+
+}  // namespace
+
 Digest sha256(std::initializer_list<Bytes> parts) {
   Digest out{};
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = ctx != nullptr && EVP_DigestInit_ex2(ctx, algs().sha256, nullptr) == 1;
-  for (Bytes p : parts) ok = ok && EVP_DigestUpdate(ctx, p.data(), p.size()) == 1;
-  unsigned int len = 0;
-  ok = ok && EVP_DigestFinal_ex(ctx, u8(out.data()), &len) == 1;
-  EVP_MD_CTX_free(ctx);
-  if (!ok) std::abort();  // SHA-256 cannot fail short of memory exhaustion
+  MdCtx ctx(EVP_MD_CTX_new());
+  // SHA-256 cannot fail short of memory exhaustion.
+  if (ctx == nullptr || !sha256_begin(ctx.get(), parts) || !sha256_end(ctx.get(), out))
+    std::abort();
   return out;
 }
 
 Result<HmacSha256> HmacSha256::create(Bytes key) {
-  const EVP_MAC_CTX* tmpl = algs().hmac_sha256;
-  EVP_MAC_CTX* ctx = tmpl != nullptr ? EVP_MAC_CTX_dup(tmpl) : nullptr;
-  if (ctx == nullptr) return internal_error(ssl_error("HMAC-SHA256 context"));
-  // A zero-length key is legal HMAC, but EVP wants a non-null pointer.
-  static const unsigned char kEmpty[1] = {0};
-  const unsigned char* k = key.empty() ? kEmpty : u8(key.data());
-  if (EVP_MAC_init(ctx, k, key.size(), nullptr) != 1) {
-    EVP_MAC_CTX_free(ctx);
+  MdCtx inner(EVP_MD_CTX_new());
+  MdCtx outer(EVP_MD_CTX_new());
+  MdCtx work(EVP_MD_CTX_new());
+  const Secret<kShaBlock> k0 = hmac_block_key(key);
+  if (inner == nullptr || outer == nullptr || work == nullptr ||
+      !hmac_absorb_pad(inner.get(), k0, kIpad) || !hmac_absorb_pad(outer.get(), k0, kOpad)) {
     return internal_error(ssl_error("HMAC-SHA256 key"));
   }
-  return HmacSha256(ctx);
+  return HmacSha256(std::move(inner), std::move(outer), std::move(work));
 }
-
-HmacSha256& HmacSha256::operator=(HmacSha256&& other) noexcept {
-  if (this != &other) {
-    EVP_MAC_CTX_free(ctx_);
-    ctx_ = std::exchange(other.ctx_, nullptr);
-  }
-  return *this;
-}
-
-HmacSha256::~HmacSha256() { EVP_MAC_CTX_free(ctx_); }
 
 Status HmacSha256::compute(std::initializer_list<Bytes> parts, std::span<std::byte, 32> out) {
-  // A null key re-initialises from the key given to create().
-  bool ok = EVP_MAC_init(ctx_, nullptr, 0, nullptr) == 1;
-  for (Bytes p : parts) ok = ok && EVP_MAC_update(ctx_, u8(p.data()), p.size()) == 1;
-  std::size_t len = 0;
-  ok = ok && EVP_MAC_final(ctx_, u8(out.data()), &len, out.size()) == 1 && len == 32;
+  Secret<32> inner_hash;
+  bool ok = EVP_MD_CTX_copy_ex(work_.get(), inner_.get()) == 1;
+  for (Bytes p : parts) ok = ok && EVP_DigestUpdate(work_.get(), p.data(), p.size()) == 1;
+  ok = ok && sha256_end(work_.get(), inner_hash.span());
+  ok = ok && EVP_MD_CTX_copy_ex(work_.get(), outer_.get()) == 1 &&
+       EVP_DigestUpdate(work_.get(), inner_hash.data(), inner_hash.kSize) == 1 &&
+       sha256_end(work_.get(), out);
   return ok ? ok_status() : internal_error(ssl_error("HMAC-SHA256"));
 }
 
 Status hmac_sha256(Bytes key, std::initializer_list<Bytes> parts, std::span<std::byte, 32> out) {
-  MYELIN_ASSIGN_OR_RETURN(HmacSha256 mac, HmacSha256::create(key));
-  return mac.compute(parts, out);
+  // One context, used for the inner and then the outer hash.
+  MdCtx ctx(EVP_MD_CTX_new());
+  const Secret<kShaBlock> k0 = hmac_block_key(key);
+  Secret<32> inner_hash;
+  bool ok = ctx != nullptr && hmac_absorb_pad(ctx.get(), k0, kIpad);
+  for (Bytes p : parts) ok = ok && EVP_DigestUpdate(ctx.get(), p.data(), p.size()) == 1;
+  ok = ok && sha256_end(ctx.get(), inner_hash.span()) && hmac_absorb_pad(ctx.get(), k0, kOpad) &&
+       EVP_DigestUpdate(ctx.get(), inner_hash.data(), inner_hash.kSize) == 1 &&
+       sha256_end(ctx.get(), out);
+  return ok ? ok_status() : internal_error(ssl_error("HMAC-SHA256"));
 }
 
 Status hkdf_extract(Bytes salt, Bytes ikm, std::span<std::byte, 32> prk) {

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <span>
 #include <utility>
 
@@ -34,26 +35,31 @@ bool equal_ct(Bytes a, Bytes b) noexcept;
 // SHA-256 over the concatenation of `parts`.
 Digest sha256(std::initializer_list<Bytes> parts);
 
-// HMAC-SHA256 under one key, for many messages: the key is processed once
-// (EVP_MAC keeps the padded inner and outer states) and each compute() only
-// re-initialises from them. A handshake derives a dozen values from one PRK,
-// and keying HMAC, or building an HKDF context, per value cost more than the
-// hashing itself.
+// An owned digest context. OpenSSL's SHA-256 wipes its state when freed.
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
+};
+using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+
+// HMAC-SHA256 under one key, for many messages (RFC 2104). The key is
+// absorbed once: the object keeps two SHA-256 states, after (key ^ ipad) and
+// after (key ^ opad), and each compute() hashes from copies of them. A
+// handshake derives a dozen values from one PRK; EVP_MAC re-initialises and
+// re-dispatches through the provider on every call, which cost four times the
+// hashing of a 32-byte input on this path.
 class HmacSha256 {
  public:
   static Result<HmacSha256> create(Bytes key);
-  HmacSha256(HmacSha256&& other) noexcept : ctx_(std::exchange(other.ctx_, nullptr)) {}
-  HmacSha256& operator=(HmacSha256&& other) noexcept;
-  HmacSha256(const HmacSha256&) = delete;
-  HmacSha256& operator=(const HmacSha256&) = delete;
-  ~HmacSha256();  // OpenSSL wipes the keyed states
 
   // HMAC(key, concatenation of `parts`).
   Status compute(std::initializer_list<Bytes> parts, std::span<std::byte, 32> out);
 
  private:
-  explicit HmacSha256(EVP_MAC_CTX* ctx) : ctx_(ctx) {}
-  EVP_MAC_CTX* ctx_ = nullptr;
+  HmacSha256(MdCtx inner, MdCtx outer, MdCtx work)
+      : inner_(std::move(inner)), outer_(std::move(outer)), work_(std::move(work)) {}
+  MdCtx inner_;  // SHA-256 having absorbed key ^ ipad
+  MdCtx outer_;  // SHA-256 having absorbed key ^ opad
+  MdCtx work_;   // a copy of one of them, hashed to the end
 };
 
 // HMAC-SHA256(key, concatenation of `parts`), one-shot.

@@ -4,6 +4,7 @@
 #include "src/secure/crypto.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <string>
 
@@ -109,6 +110,74 @@ TEST(HmacKat, Rfc4231TestCase2) {
   // The same MAC over the data given in two pieces.
   ASSERT_TRUE(hmac_sha256(key, {std::span(data).first(5), std::span(data).subspan(5)}, out).ok());
   EXPECT_TRUE(equal_ct(out, mac));
+}
+
+// RFC 4231 cases 1, 6 and 7: a short key, and keys longer than SHA-256's
+// 64-byte block, which HMAC hashes first; each through the one-shot function
+// and through a keyed HmacSha256 used twice (its state must not carry over).
+TEST(HmacKat, Rfc4231Cases1_6_7) {
+  struct Case {
+    std::vector<std::byte> key;
+    std::string data;
+    const char* mac;
+  };
+  const std::vector<Case> cases = {
+      {std::vector<std::byte>(20, std::byte{0x0b}), "Hi There",
+       "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+      {std::vector<std::byte>(131, std::byte{0xaa}),
+       "Test Using Larger Than Block-Size Key - Hash Key First",
+       "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+      {std::vector<std::byte>(131, std::byte{0xaa}),
+       "This is a test using a larger than block-size key and a larger than block-size data. The "
+       "key needs to be hashed before being used by the HMAC algorithm.",
+       "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.data);
+    const auto data = to_bytes(c.data);
+    const auto want = hex(c.mac);
+    std::array<std::byte, 32> out{};
+    ASSERT_TRUE(hmac_sha256(c.key, {data}, out).ok());
+    EXPECT_TRUE(equal_ct(out, want));
+    auto mac = HmacSha256::create(c.key);
+    ASSERT_TRUE(mac.has_value());
+    for (int round = 0; round < 2; ++round) {
+      out.fill(std::byte{0});
+      ASSERT_TRUE(mac->compute({data}, out).ok());
+      EXPECT_TRUE(equal_ct(out, want)) << "round " << round;
+    }
+  }
+}
+
+// Every key length around the block size (0..130 bytes) and messages of
+// several lengths, against OpenSSL's own HMAC as the oracle.
+TEST(Hmac, MatchesOpenSslAcrossKeyAndMessageLengths) {
+  std::vector<std::byte> key(130), msg(200);
+  for (std::size_t i = 0; i < key.size(); ++i) key[i] = std::byte(i * 7 + 1);
+  for (std::size_t i = 0; i < msg.size(); ++i) msg[i] = std::byte(i * 13 + 5);
+  for (std::size_t klen = 0; klen <= key.size(); ++klen) {
+    const std::span<const std::byte> k(key.data(), klen);
+    auto mac = HmacSha256::create(k);
+    ASSERT_TRUE(mac.has_value());
+    for (std::size_t mlen : {0, 1, 55, 56, 64, 119, 200}) {
+      const std::span<const std::byte> m(msg.data(), mlen);
+      std::array<unsigned char, 32> want{};
+      std::size_t want_len = 0;
+      static const unsigned char kNoKey[1] = {0};
+      ASSERT_NE(EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr,
+                          klen == 0 ? kNoKey : reinterpret_cast<const unsigned char*>(k.data()),
+                          klen, reinterpret_cast<const unsigned char*>(m.data()), mlen, want.data(),
+                          want.size(), &want_len),
+                nullptr);
+      ASSERT_EQ(want_len, 32u);
+      const auto want_bytes = std::as_bytes(std::span(want));
+      std::array<std::byte, 32> one_shot{}, keyed{};
+      ASSERT_TRUE(hmac_sha256(k, {m.first(mlen / 2), m.subspan(mlen / 2)}, one_shot).ok());
+      ASSERT_TRUE(mac->compute({m}, keyed).ok());
+      EXPECT_TRUE(equal_ct(one_shot, want_bytes)) << "key " << klen << " msg " << mlen;
+      EXPECT_TRUE(equal_ct(keyed, want_bytes)) << "key " << klen << " msg " << mlen;
+    }
+  }
 }
 
 TEST(AeadKat, Rfc8439Section2_8_2) {
