@@ -55,14 +55,16 @@ Status BlockingChannel::write_out(MonoTime deadline) {
 }
 
 Status BlockingChannel::read_some(MonoTime deadline) {
-  // During the handshake a read that would block is retried for up to
-  // kHandshakeSpin before the thread parks in Stream::wait(): a parked thread takes
-  // a scheduler wake-up (tens of µs on a VM) to see the peer's next message.
-  // Retrying the read itself, not poll(0) and then a read, takes the bytes
-  // in the same system call that sees them; the yield between tries hands
-  // the core to the peer if it is waiting for it.
+  // A read that would block is retried for a while before the thread parks
+  // in Stream::wait() (kHandshakeSpin during the handshake, kStreamSpin while
+  // bytes are flowing): a parked thread takes a scheduler wake-up (tens of
+  // µs on a VM) to see the peer's next bytes, and its peer pays for waking
+  // it. Retrying the read itself, not poll(0) and then a read, takes the
+  // bytes in the same system call that sees them; the yield between tries
+  // hands the core to the peer if it is waiting for it.
+  const Nanos spin = handshaking_ ? kHandshakeSpin : flowing_ ? kStreamSpin : Nanos::zero();
   const MonoTime spin_end =
-      handshaking_ ? std::min(deadline, mono_now() + kHandshakeSpin) : MonoTime::min();
+      spin > Nanos::zero() ? std::min(deadline, mono_now() + spin) : MonoTime::min();
   for (;;) {
     auto buf = session_->input_buffer(handshaking_ ? kHandshakeReadBytes : kReadBytes);
     MYELIN_ASSIGN_OR_RETURN(net::IoResult r, stream_->read(buf));
@@ -74,10 +76,12 @@ Status BlockingChannel::read_some(MonoTime deadline) {
       if (mono_now() < spin_end) {
         std::this_thread::yield();
       } else {
+        flowing_ = false;
         MYELIN_RETURN_IF_ERROR(stream_->wait(kIoReadable, deadline));
       }
       continue;
     }
+    flowing_ = true;
     Status s = session_->commit_input(r.bytes, mono_now());
     // A Pong, a Close in answer to a Close or a failure notice may be due.
     (void)write_out(deadline);
