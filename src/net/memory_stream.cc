@@ -270,6 +270,8 @@ class MemoryStream final : public Stream {
     }
   }
 
+  bool ready_now(std::uint32_t events) override { return closed_ || (ready() & events) != 0; }
+
   void close() override {
     if (closed_) return;
     closed_ = true;

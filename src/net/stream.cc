@@ -114,6 +114,15 @@ class FdStream final : public Stream {
                              ((events & kIoReadable) != 0 ? "read" : "write"));
   }
 
+  bool ready_now(std::uint32_t events) override {
+    if (fd_ < 0) return true;  // the next call reports the closed stream
+    pollfd p{fd_, 0, 0};
+    if ((events & kIoReadable) != 0) p.events |= POLLIN;
+    if ((events & kIoWritable) != 0) p.events |= POLLOUT;
+    // An error (EINTR included) counts as ready: the next call reports or retries.
+    return ::poll(&p, 1, 0) != 0;
+  }
+
   void close() override {
     if (fd_ < 0) return;
     if (loop_ != nullptr) (void)loop_->unregister_fd(fd_);

@@ -76,6 +76,31 @@ TEST_P(InProcessPair, ClosedPeerEndsReadsAndFailsWrites) {
   EXPECT_NE(w.error().message().find(b->peer()), std::string_view::npos) << w.error().to_string();
 }
 
+// ready_now() answers without blocking and without moving bytes: not
+// readable while empty, readable once bytes wait (and still after a look),
+// not readable again once they are read, readable at end of stream; a fresh
+// stream is writable.
+TEST_P(InProcessPair, ReadyNowReportsReadinessWithoutBlocking) {
+  auto pair = make();
+  ASSERT_TRUE(pair);
+  auto& [a, b] = *pair;
+  EXPECT_FALSE(b->ready_now(kIoReadable));
+  EXPECT_TRUE(a->ready_now(kIoWritable));
+  ASSERT_TRUE(a->write(bytes("hi")));
+  EXPECT_TRUE(b->ready_now(kIoReadable));
+  EXPECT_TRUE(b->ready_now(kIoReadable));  // looking took nothing
+  std::byte buf[8];
+  auto r = b->read(buf);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->bytes, 2u);
+  EXPECT_FALSE(b->ready_now(kIoReadable));
+  ASSERT_TRUE(a->shutdown_write().ok());
+  EXPECT_TRUE(b->ready_now(kIoReadable));  // the read that follows sees end of stream
+  r = b->read(buf);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->eof);
+}
+
 TEST_P(InProcessPair, WaitTimesOutWithTheStreamInTheError) {
   auto pair = make();
   ASSERT_TRUE(pair);

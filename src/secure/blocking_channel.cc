@@ -55,13 +55,17 @@ Status BlockingChannel::write_out(MonoTime deadline) {
 }
 
 Status BlockingChannel::read_some(MonoTime deadline) {
-  // A read that would block is retried for a while before the thread parks
-  // in Stream::wait() (kHandshakeSpin during the handshake, kStreamSpin while
+  // A read that would block spins for a while before the thread parks in
+  // Stream::wait() (kHandshakeSpin during the handshake, kStreamSpin while
   // bytes are flowing): a parked thread takes a scheduler wake-up (tens of
   // µs on a VM) to see the peer's next bytes, and its peer pays for waking
-  // it. Retrying the read itself, not poll(0) and then a read, takes the
-  // bytes in the same system call that sees them; the yield between tries
-  // hands the core to the peer if it is waiting for it.
+  // it. During the handshake the read itself is retried, which takes each
+  // small message in the same system call that sees it. While a stream
+  // flows, the spin watches readiness instead: retried reads would take the
+  // socket's lock as fast as the peer's bytes arrive, and on loopback TCP
+  // that contention cost both sides more kernel time than the wake-ups it
+  // saved. The yield between tries hands the core to the peer if it needs
+  // it.
   const Nanos spin = handshaking_ ? kHandshakeSpin : flowing_ ? kStreamSpin : Nanos::zero();
   const MonoTime spin_end =
       spin > Nanos::zero() ? std::min(deadline, mono_now() + spin) : MonoTime::min();
@@ -73,8 +77,12 @@ Status BlockingChannel::read_some(MonoTime deadline) {
       return closed("secure channel: peer closed the stream");
     }
     if (r.would_block) {
-      if (mono_now() < spin_end) {
+      if (handshaking_ && mono_now() < spin_end) {
         std::this_thread::yield();
+      } else if (mono_now() < spin_end) {
+        while (!stream_->ready_now(kIoReadable) && mono_now() < spin_end) {
+          std::this_thread::yield();
+        }
       } else {
         flowing_ = false;
         MYELIN_RETURN_IF_ERROR(stream_->wait(kIoReadable, deadline));

@@ -112,6 +112,7 @@ class RecordingStream final : public net::Stream {
   Status wait(std::uint32_t events, MonoTime deadline) override {
     return inner_->wait(events, deadline);
   }
+  bool ready_now(std::uint32_t events) override { return inner_->ready_now(events); }
   void close() override { inner_->close(); }
   std::vector<std::size_t> writes() const {
     std::lock_guard lock(mu_);

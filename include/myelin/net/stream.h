@@ -67,6 +67,12 @@ class Stream {
   // (kIoReadable, kIoWritable; end of stream and errors count as ready), or
   // fails with deadline_exceeded. For a stream that is not watched.
   virtual Status wait(std::uint32_t events, MonoTime deadline) = 0;
+  // Whether wait(events, ...) would return at once (end of stream and errors
+  // count as ready). Never blocks, and moves no bytes: a thread that expects
+  // bytes soon spins on it before it parks in wait(). On a socket it is
+  // poll() with no timeout, which takes no lock, where a read that would
+  // block takes the socket's lock against the peer's incoming bytes.
+  virtual bool ready_now(std::uint32_t events) = 0;
   // Unregisters (if watched) and closes; safe to call twice. The peer reads
   // end-of-stream after what was written, and its writes fail.
   virtual void close() = 0;
