@@ -123,13 +123,14 @@ class BlockingChannel final : private SessionHandler {
   // it parks: the peer's next message is due within one X25519 agreement,
   // and a parked thread adds a scheduler wake-up per message.
   static constexpr Nanos kHandshakeSpin = std::chrono::microseconds(250);
-  // Once a read has brought bytes, a read that would block is retried for
-  // this long before the thread parks: bytes that arrive in a stream (the
-  // records of a long message, a run of queued messages) follow each other
-  // within tens of µs, and waking a parked reader costs the writer a
-  // cross-core wake-up per write (about 18 µs of its time on this VM), which
-  // can halve a stream's throughput once the reader keeps up and parks
-  // between writes. An idle channel spins once, then parks until data comes.
+  // Once a read has brought bytes, a reader that finds nothing more watches
+  // the stream's readiness for this long before it parks: bytes that arrive
+  // in a stream (the records of a long message, a run of queued messages)
+  // follow each other within tens of µs, and waking a parked reader costs
+  // the writer a cross-core wake-up per write (about 18 µs of its time on
+  // this VM), which can halve a stream's throughput once the reader keeps up
+  // and parks between writes. An idle channel spins once, then parks until
+  // data comes.
   static constexpr Nanos kStreamSpin = std::chrono::microseconds(50);
   // Handshake messages are small: a smaller first read leaves the big input
   // buffer to the first data record instead of every new connection.
