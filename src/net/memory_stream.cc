@@ -15,6 +15,7 @@
 // flag. read() and writev() that find nothing to move leave the flag alone,
 // so a caller that retries them (a spinning reader) costs its peer nothing.
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -38,13 +39,78 @@ constexpr auto kSeqCst = std::memory_order_seq_cst;
 constexpr auto kAcquire = std::memory_order_acquire;
 constexpr auto kRelaxed = std::memory_order_relaxed;
 
-// Ring memory is recycled. A pipe's rings are too big for malloc's heap, so
-// each new pipe would map fresh pages, fault them in on first use and unmap
-// them (a TLB shootdown) when it closes; on this project's VM (shadow page
-// tables) that made a two-thread pooled handshake over a new pipe 166 µs
-// instead of 86 µs. Freed rings wait here, up to kCachedBytes in all, for
-// the next pipe of the same capacity. A reused ring still holds an earlier
-// pipe's bytes, but a reader only ever sees bytes written to its own pipe.
+// A ring's bytes. From a page up, the pages are mapped twice, back to back
+// (a memfd mapped at `base` and again at `base + capacity`), so a run of up
+// to `capacity` bytes that starts anywhere in the first copy is contiguous
+// in memory even where it wraps: a zero-copy window (Stream::write_window,
+// read_window) is then always the whole free room or the whole readable
+// run, and a record can be sealed or opened where it lies. Smaller rings,
+// or a system that refuses the mapping, use one heap block and windows that
+// stop at the wrap.
+class RingMemory {
+ public:
+  RingMemory() = default;
+  explicit RingMemory(std::size_t capacity) : capacity_(capacity) {
+    if (capacity % page_size() == 0 && map_twice()) return;
+    heap_ = std::make_unique_for_overwrite<std::byte[]>(capacity);
+    data_ = heap_.get();
+  }
+  ~RingMemory() {
+    if (heap_ == nullptr && data_ != nullptr) ::munmap(data_, 2 * capacity_);
+  }
+  RingMemory(RingMemory&& o) noexcept
+      : capacity_(std::exchange(o.capacity_, 0)),
+        data_(std::exchange(o.data_, nullptr)),
+        heap_(std::move(o.heap_)) {}
+  RingMemory& operator=(RingMemory&& o) noexcept {  // `o` frees what this held
+    std::swap(capacity_, o.capacity_);
+    std::swap(data_, o.data_);
+    std::swap(heap_, o.heap_);
+    return *this;
+  }
+
+  [[nodiscard]] std::byte* data() const noexcept { return data_; }
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+  [[nodiscard]] bool mirrored() const noexcept { return heap_ == nullptr; }
+
+ private:
+  static std::size_t page_size() noexcept {
+    static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    return page;
+  }
+  bool map_twice() noexcept {
+    const int fd = ::memfd_create("myelin-ring", MFD_CLOEXEC);
+    if (fd < 0) return false;
+    void* base = MAP_FAILED;
+    if (::ftruncate(fd, static_cast<off_t>(capacity_)) == 0) {
+      base = ::mmap(nullptr, 2 * capacity_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    }
+    bool ok = base != MAP_FAILED;
+    for (std::size_t copy = 0; ok && copy < 2; ++copy) {
+      void* at = static_cast<std::byte*>(base) + copy * capacity_;
+      ok = ::mmap(at, capacity_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == at;
+    }
+    ::close(fd);  // the mappings keep the memory
+    if (!ok) {
+      if (base != MAP_FAILED) ::munmap(base, 2 * capacity_);
+      return false;
+    }
+    data_ = static_cast<std::byte*>(base);
+    return true;
+  }
+
+  std::size_t capacity_ = 0;
+  std::byte* data_ = nullptr;
+  std::unique_ptr<std::byte[]> heap_;  // set when not mirrored
+};
+
+// Ring memory is recycled. A new ring would map fresh pages, fault them in
+// on first use and unmap them (a TLB shootdown) when it closes; on this
+// project's VM (shadow page tables) that made a two-thread pooled handshake
+// over a new pipe 166 µs instead of 86 µs. Freed rings wait here, up to
+// kCachedBytes in all, for the next pipe of the same capacity. A reused ring
+// still holds an earlier pipe's bytes, but a reader only ever sees bytes
+// written to its own pipe.
 class RingCache {
  public:
   static RingCache& instance() {
@@ -52,39 +118,39 @@ class RingCache {
     return *cache;
   }
 
-  std::unique_ptr<std::byte[]> take(std::size_t capacity) {
+  RingMemory take(std::size_t capacity) {
     {
       std::lock_guard lock(mu_);
       for (auto it = free_.begin(); it != free_.end(); ++it) {
-        if (it->first != capacity) continue;
-        std::unique_ptr<std::byte[]> mem = std::move(it->second);
+        if (it->capacity() != capacity) continue;
+        RingMemory mem = std::move(*it);
         free_.erase(it);
         cached_bytes_ -= capacity;
         return mem;
       }
     }
-    return std::make_unique_for_overwrite<std::byte[]>(capacity);
+    return RingMemory(capacity);
   }
 
-  void give(std::size_t capacity, std::unique_ptr<std::byte[]> mem) {
+  void give(RingMemory mem) {
     std::lock_guard lock(mu_);
-    if (cached_bytes_ + capacity > kCachedBytes) return;  // full: `mem` frees it
-    cached_bytes_ += capacity;
-    free_.emplace_back(capacity, std::move(mem));
+    if (cached_bytes_ + mem.capacity() > kCachedBytes) return;  // full: `mem` frees it
+    cached_bytes_ += mem.capacity();
+    free_.push_back(std::move(mem));
   }
 
  private:
   static constexpr std::size_t kCachedBytes = 16u << 20;
   std::mutex mu_;
-  std::vector<std::pair<std::size_t, std::unique_ptr<std::byte[]>>> free_;
+  std::vector<RingMemory> free_;
   std::size_t cached_bytes_ = 0;
 };
 
 class Ring {
  public:
   explicit Ring(std::size_t capacity)
-      : mask_(capacity - 1), data_(RingCache::instance().take(capacity)) {}
-  ~Ring() { RingCache::instance().give(capacity(), std::move(data_)); }
+      : mask_(capacity - 1), mem_(RingCache::instance().take(capacity)), data_(mem_.data()) {}
+  ~Ring() { RingCache::instance().give(std::move(mem_)); }
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
 
@@ -102,6 +168,13 @@ class Ring {
     head_.store(head + n, kSeqCst);
     return n;
   }
+  // The readable bytes as one run (up to the wrap when not mirrored); the
+  // consumer may change them in place until it releases them.
+  [[nodiscard]] std::span<std::byte> read_window() const noexcept {
+    const std::size_t head = head_.load(kRelaxed);
+    return run(head, tail_.load(kAcquire) - head);
+  }
+  void release(std::size_t n) noexcept { head_.store(head_.load(kRelaxed) + n, kSeqCst); }
 
   // Producer side.
   [[nodiscard]] std::size_t writable() const noexcept {
@@ -122,6 +195,19 @@ class Ring {
     tail_.store(at, kSeqCst);
     return at - tail;
   }
+  // The free room as one run (up to the wrap when not mirrored).
+  [[nodiscard]] std::span<std::byte> write_window() const noexcept {
+    const std::size_t tail = tail_.load(kRelaxed);
+    return run(tail, capacity() - (tail - head_.load(kAcquire)));
+  }
+  void publish(std::size_t n) noexcept { tail_.store(tail_.load(kRelaxed) + n, kSeqCst); }
+  // Whether write_window() could ever offer `n` bytes: a mirrored ring up to
+  // its capacity, another only up to its end (the tail stays put meanwhile).
+  [[nodiscard]] bool could_offer(std::size_t n) const noexcept {
+    const std::size_t limit =
+        mem_.mirrored() ? capacity() : capacity() - (tail_.load(kRelaxed) & mask_);
+    return n <= limit;
+  }
 
   // Set once by the producer (no more bytes) and by the consumer (no
   // longer reading); never cleared.
@@ -129,23 +215,28 @@ class Ring {
   std::atomic<bool> reader_closed{false};
 
  private:
+  [[nodiscard]] std::span<std::byte> run(std::size_t pos, std::size_t n) const noexcept {
+    const std::size_t at = pos & mask_;
+    return {data_ + at, mem_.mirrored() ? n : std::min(n, capacity() - at)};
+  }
   void copy_in(std::size_t pos, const std::byte* from, std::size_t n) noexcept {
     const std::size_t at = pos & mask_;
-    const std::size_t first = std::min(n, capacity() - at);
-    std::memcpy(data_.get() + at, from, first);
-    std::memcpy(data_.get(), from + first, n - first);
+    const std::size_t first = mem_.mirrored() ? n : std::min(n, capacity() - at);
+    std::memcpy(data_ + at, from, first);
+    std::memcpy(data_, from + first, n - first);
   }
   void copy_out(std::size_t pos, std::byte* to, std::size_t n) const noexcept {
     const std::size_t at = pos & mask_;
-    const std::size_t first = std::min(n, capacity() - at);
-    std::memcpy(to, data_.get() + at, first);
-    std::memcpy(to + first, data_.get(), n - first);
+    const std::size_t first = mem_.mirrored() ? n : std::min(n, capacity() - at);
+    std::memcpy(to, data_ + at, first);
+    std::memcpy(to + first, data_, n - first);
   }
 
   alignas(64) std::atomic<std::size_t> head_{0};
   alignas(64) std::atomic<std::size_t> tail_{0};
   alignas(64) const std::size_t mask_;
-  std::unique_ptr<std::byte[]> data_;
+  RingMemory mem_;
+  std::byte* const data_;
 };
 
 // What one end parks on.
@@ -222,6 +313,47 @@ class MemoryStream final : public Stream {
     }
     wake_if_waiting(other_);
     return IoResult{n, false, false};
+  }
+
+  std::span<std::byte> write_window() override {
+    if (closed_ || write_shut_ || out_.reader_closed.load(kAcquire)) return {};
+    return out_.write_window();
+  }
+
+  bool wait_window(std::size_t n, MonoTime deadline) override {
+    if (closed_ || write_shut_ || !out_.could_offer(n)) return false;
+    const auto room = [this, n] {
+      return out_.reader_closed.load(kAcquire) || out_.write_window().size() >= n;
+    };
+    const MonoTime spin_end = std::min(deadline, mono_now() + spin_);
+    for (std::uint32_t i = 0; !room(); ++i) {
+      if ((i & 63) == 63 && mono_now() >= spin_end) break;
+      detail::cpu_relax();
+    }
+    for (;;) {
+      self_.waiting.store(true, kSeqCst);
+      if (room()) return !out_.reader_closed.load(kAcquire);
+      auto woke = wait_fd(self_.event_fd, kIoReadable, deadline);
+      if (!woke || !*woke) return false;
+      drain(self_);
+    }
+  }
+
+  void commit_write(std::size_t n) override {
+    if (n == 0) return;
+    out_.publish(n);
+    wake_if_waiting(other_);
+  }
+
+  std::span<std::byte> read_window() override {
+    if (closed_) return {};
+    return in_.read_window();
+  }
+
+  void consume_read(std::size_t n) override {
+    if (n == 0) return;
+    in_.release(n);
+    wake_if_waiting(other_);
   }
 
   Status shutdown_write() override {

@@ -82,6 +82,67 @@ TEST(MemoryPipe, WritevStopsAtTheRoomLeft) {
   EXPECT_EQ(buf[4095], std::byte{2});
 }
 
+// A ring of a page or more is mapped twice, so windows run past the wrap
+// in one piece; the bytes written through a window read back in order.
+TEST(MemoryPipe, WindowsLendTheRingAcrossTheWrap) {
+  constexpr std::size_t kCap = 64 * 1024;
+  auto [a, b] = make(kCap);
+  std::span<std::byte> w = a->write_window();
+  ASSERT_EQ(w.size(), kCap);
+  for (std::size_t i = 0; i < 40000; ++i) w[i] = pattern(i);
+  a->commit_write(40000);
+  std::span<std::byte> r = b->read_window();
+  ASSERT_EQ(r.size(), 40000u);
+  b->consume_read(40000);
+  w = a->write_window();  // starts at 40000, wraps at 65536
+  ASSERT_EQ(w.size(), kCap);
+  for (std::size_t i = 0; i < 50000; ++i) w[i] = pattern(40000 + i);
+  a->commit_write(50000);
+  EXPECT_EQ(a->write_window().size(), kCap - 50000);
+  r = b->read_window();
+  ASSERT_EQ(r.size(), 50000u);
+  for (std::size_t i = 0; i < r.size(); ++i) ASSERT_EQ(r[i], pattern(40000 + i)) << i;
+  std::vector<std::byte> copy(50000);  // read() sees the same bytes
+  auto got = b->read(copy);
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->bytes, 50000u);
+  for (std::size_t i = 0; i < copy.size(); ++i) ASSERT_EQ(copy[i], pattern(40000 + i)) << i;
+  EXPECT_TRUE(b->read_window().empty());
+  EXPECT_FALSE(a->wait_window(kCap + 1, mono_now()));  // never fits: no wait
+}
+
+// A ring smaller than a page is one block: windows stop at its end, and
+// waiting for a window that cannot fit before the end fails at once.
+TEST(MemoryPipe, SmallRingWindowsStopAtTheWrap) {
+  auto [a, b] = make(1024);
+  ASSERT_EQ(a->write(std::vector<std::byte>(1000)).value().bytes, 1000u);
+  std::vector<std::byte> sink(1000);
+  ASSERT_EQ(b->read(sink).value().bytes, 1000u);
+  EXPECT_EQ(a->write_window().size(), 24u);
+  EXPECT_FALSE(a->wait_window(100, mono_now() + std::chrono::seconds(5)));
+  EXPECT_TRUE(a->wait_window(24, mono_now()));
+}
+
+// A writer waiting for room wakes when the reader hands bytes back, and
+// stops waiting when the reader goes away.
+TEST(MemoryPipe, WaitWindowWakesOnReleaseAndStopsOnClose) {
+  constexpr std::size_t kCap = 64 * 1024;
+  auto [a, b] = make(kCap);
+  a->commit_write(a->write_window().size());  // full
+  std::thread reader([&b] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    b->consume_read(8192);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    b->close();
+  });
+  EXPECT_TRUE(a->wait_window(8192, mono_now() + std::chrono::seconds(10)));
+  EXPECT_EQ(a->write_window().size(), 8192u);
+  a->commit_write(8192);
+  EXPECT_FALSE(a->wait_window(4096, mono_now() + std::chrono::seconds(10)));
+  reader.join();
+  EXPECT_TRUE(a->write_window().empty());
+}
+
 TEST(MemoryPipe, IoAfterCloseIsAnErrorNotACrash) {
   auto [a, b] = make(4096);
   a->close();

@@ -12,6 +12,7 @@ Result<std::unique_ptr<BlockingChannel>> BlockingChannel::handshake(
   config.handshake_timeout = std::min(config.handshake_timeout, timeout);
   std::unique_ptr<BlockingChannel> ch(new BlockingChannel(std::move(stream)));
   MYELIN_ASSIGN_OR_RETURN(ch->session_, Session::create(std::move(config), ch.get()));
+  ch->session_->set_record_sink(ch.get());
   const MonoTime deadline = mono_now() + timeout;
   ch->handshake_deadline_ = deadline;
   ch->handshaking_ = true;
@@ -70,6 +71,20 @@ Status BlockingChannel::read_some(MonoTime deadline) {
   const MonoTime spin_end =
       spin > Nanos::zero() ? std::min(deadline, mono_now() + spin) : MonoTime::min();
   for (;;) {
+    // A stream that lends its memory: records are opened where they arrived.
+    if (const std::span<std::byte> lent = stream_->read_window(); !lent.empty()) {
+      flowing_ = true;
+      Result<std::size_t> used = session_->receive_in_place(lent, mono_now(), kInPlaceBytes);
+      Status s = used.error();
+      std::size_t done = used ? *used : lent.size();
+      if (done == 0) {  // only the start of a frame: it continues in the session's buffer
+        s = session_->receive(lent, mono_now());
+        done = lent.size();
+      }
+      stream_->consume_read(done);
+      (void)write_out(deadline);
+      return s;
+    }
     auto buf = session_->input_buffer(handshaking_ ? kHandshakeReadBytes : kReadBytes);
     MYELIN_ASSIGN_OR_RETURN(net::IoResult r, stream_->read(buf));
     if (r.eof) {
@@ -112,7 +127,10 @@ Status BlockingChannel::send_parts(std::span<const std::span<const std::byte>> p
 Status BlockingChannel::queue(std::span<const std::byte> message, Nanos timeout) {
   const std::span<const std::byte> parts[1] = {message};
   const MonoTime deadline = mono_now() + timeout;
-  MYELIN_RETURN_IF_ERROR(seal(parts, deadline));
+  coalescing_ = message.size() < kCoalesceBytes;
+  Status sealed = seal(parts, deadline);
+  coalescing_ = false;
+  MYELIN_RETURN_IF_ERROR(sealed);
   if (session_->output().size() >= kCoalesceBytes) return write_out(deadline);
   return ok_status();
 }
@@ -121,7 +139,19 @@ Status BlockingChannel::seal(std::span<const std::span<const std::byte>> parts, 
   // A long message is written record by record as it is sealed, so the
   // peer opens one record while the next is sealed here.
   const std::function<Status()> drain = [this, deadline] { return write_out(deadline); };
-  return session_->send_parts(parts, mono_now(), drain, kDrainBytes);
+  seal_deadline_ = deadline;
+  Status s = session_->send_parts(parts, mono_now(), drain, kDrainBytes);
+  seal_deadline_ = MonoTime::min();
+  return s;
+}
+
+std::span<std::byte> BlockingChannel::reserve(std::size_t n) {
+  if (coalescing_) return {};
+  std::span<std::byte> room = stream_->write_window();
+  // Full of records the peer has not opened yet: waiting for it costs less
+  // than queueing a copy, which would also reach the peer in pieces.
+  if (room.size() < n && stream_->wait_window(n, seal_deadline_)) room = stream_->write_window();
+  return room;
 }
 
 Status BlockingChannel::flush(Nanos timeout) { return write_out(mono_now() + timeout); }

@@ -7,6 +7,9 @@ namespace myelin::secure {
 namespace {
 constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr int kReadsPerEvent = 16;  // then yield to other fds and tasks
+// Records opened where the stream holds them go back to it in steps of this
+// many bytes, so the writer refills that room while the rest are opened.
+constexpr std::size_t kInPlaceBytes = 32 * 1024;
 // Sealed output written mid-message once this much waits (one default record).
 constexpr std::size_t kDrainBytes = 64 * 1024;
 }  // namespace
@@ -20,6 +23,7 @@ Result<std::unique_ptr<SecureChannel>> SecureChannel::open(EventLoop& loop,
   std::unique_ptr<SecureChannel> ch(
       new SecureChannel(loop, std::move(stream), std::move(callbacks)));
   MYELIN_ASSIGN_OR_RETURN(ch->session_, Session::create(std::move(config), ch.get()));
+  ch->session_->set_record_sink(ch.get());
   SecureChannel* self = ch.get();
   MYELIN_RETURN_IF_ERROR(
       ch->stream_->watch(loop, kIoReadable, [self](std::uint32_t ev) { self->on_io(ev); }));
@@ -98,6 +102,17 @@ void SecureChannel::on_readable() {
       auto r = stream_->read(scratch);
       if (!r || r->eof) return finish_stream();
       if (r->would_block) return;
+      continue;
+    }
+    // A stream that lends its memory: records are opened where they arrived.
+    if (const std::span<std::byte> lent = stream_->read_window(); !lent.empty()) {
+      Result<std::size_t> used = session_->receive_in_place(lent, mono_now(), kInPlaceBytes);
+      std::size_t done = used ? *used : lent.size();
+      if (done == 0) {  // only the start of a frame: it continues in the session's buffer
+        (void)session_->receive(lent, mono_now());
+        done = lent.size();
+      }
+      if (stream_) stream_->consume_read(done);  // a failed write may have closed it
       continue;
     }
     auto buf = session_->input_buffer(kReadChunk);

@@ -20,14 +20,19 @@ Status next_key(Key32& key) {
 }  // namespace
 
 // Seals `len` plaintext bytes, taken from `parts` starting at byte `offset`
-// of their concatenation, as one record appended to the output buffer:
-// header, ciphertext and tag are contiguous, so one write sends them.
+// of their concatenation, as one record: into the sink's room when the
+// output buffer is empty and the sink offers room for all of it, else
+// appended to the output buffer. Header, ciphertext and tag are contiguous,
+// so one write sends them.
 Status SessionCore::seal_record(FrameType type, std::uint8_t flags,
                                 std::span<const std::span<const std::byte>> parts,
                                 std::size_t offset, std::size_t len) {
   if (send_.seq == UINT64_MAX) return internal_error("record: send sequence number exhausted");
   const std::size_t total = kHeaderSize + len + kAeadTagSize;
-  std::byte* f = out_.tail(total).data();
+  std::span<std::byte> room;
+  if (sink_ != nullptr && out_.empty()) room = sink_->reserve(total);
+  const bool to_sink = room.size() >= total;
+  std::byte* f = to_sink ? room.data() : out_.tail(total).data();
   encode_header({type, flags, static_cast<std::uint32_t>(len + kAeadTagSize), send_.seq}, f);
   Aead& aead = *send_.aead;
   MYELIN_RETURN_IF_ERROR(
@@ -47,7 +52,11 @@ Status SessionCore::seal_record(FrameType type, std::uint8_t flags,
     offset = 0;
   }
   MYELIN_RETURN_IF_ERROR(aead.seal_finish(std::span<std::byte, kTagSize>(out, kTagSize)));
-  out_.commit(total);
+  if (to_sink) {
+    sink_->commit(total);
+  } else {
+    out_.commit(total);
+  }
   ++send_.seq;
   ++send_.records_since_rekey;
   send_.bytes_since_rekey += len;

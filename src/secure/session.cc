@@ -136,9 +136,14 @@ Status Session::receive(std::span<const std::byte> bytes, MonoTime now) {
   core_->in_.append(bytes);
   return core_->process_input(now);
 }
+Result<std::size_t> Session::receive_in_place(std::span<std::byte> bytes, MonoTime now,
+                                              std::size_t budget) {
+  return core_->receive_in_place(bytes, now, budget);
+}
 Status Session::on_eof(MonoTime now) { return core_->on_eof(now); }
 std::span<const std::byte> Session::output() const noexcept { return core_->out_.readable(); }
 void Session::consume_output(std::size_t n) noexcept { core_->out_.consume(n); }
+void Session::set_record_sink(RecordSink* sink) noexcept { core_->sink_ = sink; }
 Status Session::send(std::span<const std::byte> message, MonoTime now) {
   const std::span<const std::byte> parts[1] = {message};
   return core_->send_parts(parts, now);
@@ -236,26 +241,49 @@ Status SessionCore::check_header(const FrameHeader& h, std::uint16_t reserved) c
   return ok_status();
 }
 
-Status SessionCore::process_input(MonoTime now) {
+Status SessionCore::process_frames(std::span<std::byte> bytes, std::size_t budget,
+                                   std::size_t& used, MonoTime now) {
   now_ = now;
-  while (state_ != SessionState::kClosed && in_.size() >= kHeaderSize) {
+  used = 0;
+  while (state_ != SessionState::kClosed && used < budget && bytes.size() - used >= kHeaderSize) {
+    std::byte* const at = bytes.data() + used;
     std::uint16_t reserved = 0;
-    const FrameHeader h = decode_header(in_.data(), &reserved);
+    const FrameHeader h = decode_header(at, &reserved);
     if (Status s = check_header(h, reserved); !s.ok()) {
       const CloseCode code = state_ == SessionState::kEstablished ? CloseCode::kProtocolError
                                                                   : CloseCode::kHandshakeFailure;
       return fail(std::move(s), code, true);
     }
     const std::size_t frame_size = kHeaderSize + h.length;
-    if (in_.size() < frame_size) {
-      if (h.type == FrameType::kResponse) agree_early(in_.readable());
+    if (bytes.size() - used < frame_size) {
+      if (h.type == FrameType::kResponse) agree_early({at, bytes.size() - used});
       break;
     }
-    Status s = handle_frame(h, {in_.data(), frame_size}, now);
-    if (state_ != SessionState::kClosed) in_.consume(frame_size);
+    Status s = handle_frame(h, {at, frame_size}, now);
+    used += frame_size;
     MYELIN_RETURN_IF_ERROR(s);
   }
   return ok_status();
+}
+
+Status SessionCore::process_input(MonoTime now) {
+  std::size_t used = 0;
+  Status s = process_frames({in_.data(), in_.size()}, SIZE_MAX, used, now);
+  if (state_ != SessionState::kClosed) in_.consume(used);  // fail() emptied it
+  return s;
+}
+
+Result<std::size_t> SessionCore::receive_in_place(std::span<std::byte> bytes, MonoTime now,
+                                                  std::size_t budget) {
+  if (state_ == SessionState::kClosed) return closed("secure session: closed");
+  if (!in_.empty()) {  // a frame began in receive(): it and what follows continue there
+    in_.append(bytes);
+    MYELIN_RETURN_IF_ERROR(process_input(now));
+    return bytes.size();
+  }
+  std::size_t used = 0;
+  MYELIN_RETURN_IF_ERROR(process_frames(bytes, budget, used, now));
+  return used;
 }
 
 Status SessionCore::handle_frame(const FrameHeader& h, std::span<std::byte> frame, MonoTime now) {

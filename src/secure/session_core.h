@@ -51,6 +51,8 @@ class SessionCore {
 
   Status start(MonoTime now);
   Status process_input(MonoTime now);
+  Result<std::size_t> receive_in_place(std::span<std::byte> bytes, MonoTime now,
+                                       std::size_t budget);
   Status on_eof(MonoTime now);
   Status send_parts(std::span<const std::span<const std::byte>> parts, MonoTime now,
                     const std::function<Status()>* drain = nullptr, std::size_t drain_bytes = 0);
@@ -66,6 +68,7 @@ class SessionCore {
   Status close_reason_;
   ByteBuffer in_;
   ByteBuffer out_;
+  RecordSink* sink_ = nullptr;
 
  private:
   // --- session.cc ---
@@ -75,6 +78,11 @@ class SessionCore {
   Status fail(Status reason, CloseCode code, bool send_close);
   Status handle_frame(const FrameHeader& h, std::span<std::byte> frame, MonoTime now);
   Status check_header(const FrameHeader& h, std::uint16_t reserved) const;
+  // Handles the complete frames at the front of `bytes`, stopping once they
+  // add up to `budget` bytes; `used` counts the bytes they took (a partial
+  // frame at the end is left).
+  Status process_frames(std::span<std::byte> bytes, std::size_t budget, std::size_t& used,
+                        MonoTime now);
 
   // --- handshake.cc ---
   Status send_hello();

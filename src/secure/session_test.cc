@@ -224,6 +224,72 @@ TEST_F(Established, LargeMessageIsChunkedAndReassembled) {
   EXPECT_EQ(p.rh.messages[0], big);
 }
 
+// Frames handed over in place are opened where they lie, up to the budget;
+// what is not taken (past the budget, a partial frame) is the caller's.
+TEST_F(Established, ReceiveInPlaceTakesWholeFramesUpToTheBudget) {
+  const auto a = pattern(1000, 1), b = pattern(2000, 2), c = pattern(3000, 3);
+  std::vector<std::byte> wire = sealed(a);
+  const std::size_t first = wire.size();
+  for (const auto* m : {&b, &c}) {
+    const auto more = sealed(*m);
+    wire.insert(wire.end(), more.begin(), more.end());
+  }
+  std::vector<std::byte> lent(wire.begin(), wire.end() - 10);  // c's frame is cut short
+  auto used = p.r->receive_in_place(lent, p.now, 1);
+  ASSERT_TRUE(used) << used.error().to_string();
+  EXPECT_EQ(*used, first);  // the budget stops after the first frame
+  used = p.r->receive_in_place(std::span(lent).subspan(first), p.now);
+  ASSERT_TRUE(used);
+  EXPECT_EQ(*used, wire.size() - first - (3000 + 32));  // b's frame, not c's partial one
+  ASSERT_EQ(p.rh.messages.size(), 2u);
+  EXPECT_EQ(p.rh.messages[1], b);
+  // The partial frame goes to receive(); its rest completes it there.
+  ASSERT_TRUE(p.r->receive(std::span(lent).subspan(first + *used), p.now).ok());
+  ASSERT_TRUE(p.r->receive(std::span(wire).last(10), p.now).ok());
+  ASSERT_EQ(p.rh.messages.size(), 3u);
+  EXPECT_EQ(p.rh.messages[2], c);
+}
+
+TEST_F(Established, TamperedFrameInPlaceClosesTheSession) {
+  auto wire = sealed(pattern(500, 4));
+  wire[30] ^= std::byte{1};
+  auto used = p.r->receive_in_place(wire, p.now);
+  ASSERT_FALSE(used);
+  EXPECT_EQ(used.error().code(), ErrorCode::kAuthenticationFailed);
+  EXPECT_EQ(p.r->state(), SessionState::kClosed);
+  EXPECT_TRUE(p.rh.messages.empty());
+}
+
+// Records go to the sink only while output() is empty and only when it
+// offers room for the whole record; bytes stay in order either way.
+TEST_F(Established, RecordSinkTakesWholeRecordsInOrder) {
+  struct Sink : RecordSink {
+    std::vector<std::byte> room = std::vector<std::byte>(8192);
+    std::vector<std::byte> got;
+    std::size_t offer = 8192;
+    std::span<std::byte> reserve(std::size_t) override { return {room.data(), offer}; }
+    void commit(std::size_t n) override { got.insert(got.end(), room.begin(), room.begin() + n); }
+  } sink;
+  p.i->set_record_sink(&sink);
+  const auto a = pattern(1000, 1), b = pattern(5000, 2), c = pattern(10, 3);
+  ASSERT_TRUE(p.i->send(a, p.now).ok());
+  EXPECT_EQ(sink.got.size(), 1000u + 32);
+  EXPECT_TRUE(p.i->output().empty());
+  sink.offer = 100;  // too small for b's record: it queues in output()
+  ASSERT_TRUE(p.i->send(b, p.now).ok());
+  sink.offer = 8192;  // c must follow b, so it queues too
+  ASSERT_TRUE(p.i->send(c, p.now).ok());
+  EXPECT_EQ(sink.got.size(), 1000u + 32);
+  EXPECT_EQ(p.i->output().size(), 5000u + 32 + 10 + 32);
+  std::vector<std::byte> wire = sink.got;
+  wire.insert(wire.end(), p.i->output().begin(), p.i->output().end());
+  ASSERT_TRUE(p.r->receive(wire, p.now).ok());
+  ASSERT_EQ(p.rh.messages.size(), 3u);
+  EXPECT_EQ(p.rh.messages[0], a);
+  EXPECT_EQ(p.rh.messages[1], b);
+  EXPECT_EQ(p.rh.messages[2], c);
+}
+
 TEST_F(Established, EmptyMessageAndPartsConcatenate) {
   ASSERT_TRUE(p.i->send({}, p.now).ok());
   const auto a = pattern(70'000, 1), b = pattern(10, 2), c = pattern(65'536, 3);

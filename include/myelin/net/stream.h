@@ -3,7 +3,8 @@
 // in-process duplex pair.
 //
 // The duplex pair is a memory pipe: two single-producer/single-consumer
-// byte rings, one per direction, with no system call on the data path. A
+// byte rings, one per direction, with no system call on the data path; its
+// rings can also be filled and read in place (write_window, read_window). A
 // side that finds its ring empty (or full) raises a flag before it parks;
 // the peer writes that side's eventfd only when it sees the flag, so a
 // stream both of whose ends keep busy costs no system call at all, and an
@@ -55,6 +56,24 @@ class Stream {
   virtual Result<IoResult> read(std::span<std::byte> into) = 0;
   virtual Result<IoResult> writev(std::span<const iovec> iov) = 0;
   Result<IoResult> write(std::span<const std::byte> bytes);
+  // Zero-copy I/O, for a stream whose bytes pass through memory of this
+  // process (the memory pipe). write_window() is free room the caller may
+  // fill (possibly less than it needs; empty when the stream has no such
+  // memory, is full, or can no longer be written), and commit_write(n)
+  // sends its first n bytes. read_window() is bytes that arrived, which the
+  // caller may read and change in place until consume_read(n) hands their
+  // first n back (empty when there are none or the stream has no such
+  // memory). Errors and end of stream show up only as empty windows: the
+  // caller falls back to read()/writev(), which report them. Sockets return
+  // empty windows; n must not exceed the window last returned.
+  virtual std::span<std::byte> write_window() { return {}; }
+  virtual void commit_write(std::size_t /*n*/) {}
+  // Blocks (as wait() does) until write_window() offers at least `n` bytes:
+  // true then; false at the deadline, once the stream can no longer be
+  // written, or at once when no window of this stream could ever offer `n`.
+  virtual bool wait_window(std::size_t /*n*/, MonoTime /*deadline*/) { return false; }
+  virtual std::span<std::byte> read_window() { return {}; }
+  virtual void consume_read(std::size_t /*n*/) {}
   // Half-close: the peer reads end-of-stream after what was written.
   virtual Status shutdown_write() = 0;
 

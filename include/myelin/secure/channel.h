@@ -39,7 +39,7 @@ struct ChannelCallbacks {
   std::function<void(const Status&)> on_closed;
 };
 
-class SecureChannel final : private SessionHandler {
+class SecureChannel final : private SessionHandler, private RecordSink {
  public:
   // Starts the handshake (the initiator sends Hello at once).
   static Result<std::unique_ptr<SecureChannel>> open(
@@ -62,6 +62,11 @@ class SecureChannel final : private SessionHandler {
   void on_message(std::span<const std::byte> message) override;
   void on_closed(const Status& reason) override;
   Status on_early_output() override { return write_some(); }
+  // Records are sealed straight into the stream's memory when it lends some.
+  std::span<std::byte> reserve(std::size_t /*n*/) override {
+    return stream_ ? stream_->write_window() : std::span<std::byte>{};
+  }
+  void commit(std::size_t n) override { stream_->commit_write(n); }
   Status write_some();  // one non-blocking write of the pending output
   void on_io(std::uint32_t events);
   void on_readable();
@@ -79,7 +84,7 @@ class SecureChannel final : private SessionHandler {
   bool closed_reported_ = false;
 };
 
-class BlockingChannel final : private SessionHandler {
+class BlockingChannel final : private SessionHandler, private RecordSink {
  public:
   // Runs the handshake to completion on the calling thread.
   static Result<std::unique_ptr<BlockingChannel>> handshake(
@@ -132,6 +137,10 @@ class BlockingChannel final : private SessionHandler {
   // and parks between writes. An idle channel spins once, then parks until
   // data comes.
   static constexpr Nanos kStreamSpin = std::chrono::microseconds(50);
+  // Records opened where the stream holds them are handed back to it once
+  // this many bytes of them are done, so the writer can refill that room
+  // while the rest are opened.
+  static constexpr std::size_t kInPlaceBytes = 32 * 1024;
   // Handshake messages are small: a smaller first read leaves the big input
   // buffer to the first data record instead of every new connection.
   static constexpr std::size_t kHandshakeReadBytes = 16 * 1024;
@@ -139,6 +148,10 @@ class BlockingChannel final : private SessionHandler {
   explicit BlockingChannel(std::unique_ptr<net::Stream> stream) : stream_(std::move(stream)) {}
   void on_message(std::span<const std::byte> message) override;
   Status on_early_output() override { return write_out(handshake_deadline_); }
+  // Records are sealed straight into the stream's memory when it lends some,
+  // except small queue()d ones: those wait to leave together.
+  std::span<std::byte> reserve(std::size_t n) override;
+  void commit(std::size_t n) override { stream_->commit_write(n); }
   // Seals into the session's output, writing whole records mid-message.
   Status seal(std::span<const std::span<const std::byte>> parts, MonoTime deadline);
   Status write_out(MonoTime deadline);  // writes all pending output
@@ -148,7 +161,11 @@ class BlockingChannel final : private SessionHandler {
   std::unique_ptr<Session> session_;
   MonoTime handshake_deadline_{};
   bool handshaking_ = false;
-  bool flowing_ = false;  // the last read brought bytes: spin before parking
+  bool flowing_ = false;     // the last read brought bytes: spin before parking
+  bool coalescing_ = false;  // inside queue() with a short message
+  // While a message is sealed: how long reserve() may wait for the peer to
+  // free room in the stream's memory (min: not at all).
+  MonoTime seal_deadline_ = MonoTime::min();
   const std::function<void(std::span<const std::byte>)>* sink_ = nullptr;
   std::size_t delivered_ = 0;
   std::deque<std::vector<std::byte>> copies_;

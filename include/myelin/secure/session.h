@@ -17,8 +17,10 @@
 // of the call. Keys are wiped as soon as they are no longer needed.
 //
 // Steady state allocates nothing: records are sealed in place into a reused
-// output buffer and opened in place in the reused input buffer; a message
-// that fits one record is delivered without a copy.
+// output buffer (or straight into transport memory, through a RecordSink)
+// and opened in place in the reused input buffer (or where the transport
+// holds them, through receive_in_place); a message that fits one record is
+// delivered without a copy.
 //
 // Not thread-safe: one session is driven by one thread at a time.
 #pragma once
@@ -153,6 +155,17 @@ class SessionHandler {
   virtual Status on_early_output() { return ok_status(); }
 };
 
+// Where sealed records can go instead of output(): memory of the transport
+// itself (net::Stream::write_window), so each record is sealed where it is
+// sent from and no copy of its bytes follows. reserve(n) offers room (less
+// than n, or none, declines); commit(n) sends the first n bytes of it.
+class RecordSink {
+ public:
+  virtual ~RecordSink() = default;
+  virtual std::span<std::byte> reserve(std::size_t n) = 0;
+  virtual void commit(std::size_t n) = 0;
+};
+
 class Session {
  public:
   // Checks the configuration (modes, providers, limits). `handler` is
@@ -172,12 +185,29 @@ class Session {
   Status commit_input(std::size_t n, MonoTime now);
   // Input, copying: the same for bytes that are somewhere else already.
   Status receive(std::span<const std::byte> bytes, MonoTime now);
+  // Input, in place, for a transport that lends its own memory
+  // (net::Stream::read_window): complete frames at the front of `bytes` are
+  // handled where they lie (opened in place, a message delivered from
+  // there, so the session may overwrite them during the call), until they
+  // add up to at least `budget` bytes. Returns how many bytes it took; the
+  // rest (a partial frame, or frames past the budget) stays the caller's, to
+  // offer again with more behind it or to hand to receive(). While a frame
+  // that began in receive() is still incomplete, everything is taken (and
+  // copied), as receive() would. Fails as receive() does.
+  Result<std::size_t> receive_in_place(std::span<std::byte> bytes, MonoTime now,
+                                       std::size_t budget = SIZE_MAX);
+
   // The stream ended (peer closed its write half).
   Status on_eof(MonoTime now);
 
   // Bytes to write to the peer, in order.
   [[nodiscard]] std::span<const std::byte> output() const noexcept;
   void consume_output(std::size_t n) noexcept;
+  // Borrowed (null to stop): records sealed while output() is empty go to
+  // the sink when it offers room for all of the record, so bytes stay in
+  // order; the rest queue in output() as usual. Handshake messages always
+  // queue in output().
+  void set_record_sink(RecordSink* sink) noexcept;
 
   // Sends one message (chunked into records of at most the peer's
   // max_record). Fails unless established. `parts` are concatenated: a
