@@ -149,7 +149,7 @@ class RingCache {
 class Ring {
  public:
   explicit Ring(std::size_t capacity)
-      : mask_(capacity - 1), mem_(RingCache::instance().take(capacity)), data_(mem_.data()) {}
+      : mask_(capacity - 1), mem_(RingCache::instance().take(capacity)) {}
   ~Ring() { RingCache::instance().give(std::move(mem_)); }
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
@@ -217,26 +217,25 @@ class Ring {
  private:
   [[nodiscard]] std::span<std::byte> run(std::size_t pos, std::size_t n) const noexcept {
     const std::size_t at = pos & mask_;
-    return {data_ + at, mem_.mirrored() ? n : std::min(n, capacity() - at)};
+    return {mem_.data() + at, mem_.mirrored() ? n : std::min(n, capacity() - at)};
   }
   void copy_in(std::size_t pos, const std::byte* from, std::size_t n) noexcept {
     const std::size_t at = pos & mask_;
     const std::size_t first = mem_.mirrored() ? n : std::min(n, capacity() - at);
-    std::memcpy(data_ + at, from, first);
-    std::memcpy(data_, from + first, n - first);
+    std::memcpy(mem_.data() + at, from, first);
+    std::memcpy(mem_.data(), from + first, n - first);
   }
   void copy_out(std::size_t pos, std::byte* to, std::size_t n) const noexcept {
     const std::size_t at = pos & mask_;
     const std::size_t first = mem_.mirrored() ? n : std::min(n, capacity() - at);
-    std::memcpy(to, data_ + at, first);
-    std::memcpy(to + first, data_, n - first);
+    std::memcpy(to, mem_.data() + at, first);
+    std::memcpy(to + first, mem_.data(), n - first);
   }
 
   alignas(64) std::atomic<std::size_t> head_{0};
   alignas(64) std::atomic<std::size_t> tail_{0};
   alignas(64) const std::size_t mask_;
   RingMemory mem_;
-  std::byte* const data_;
 };
 
 // What one end parks on.
@@ -322,21 +321,10 @@ class MemoryStream final : public Stream {
 
   bool wait_window(std::size_t n, MonoTime deadline) override {
     if (closed_ || write_shut_ || !out_.could_offer(n)) return false;
-    const auto room = [this, n] {
-      return out_.reader_closed.load(kAcquire) || out_.write_window().size() >= n;
-    };
-    const MonoTime spin_end = std::min(deadline, mono_now() + spin_);
-    for (std::uint32_t i = 0; !room(); ++i) {
-      if ((i & 63) == 63 && mono_now() >= spin_end) break;
-      detail::cpu_relax();
-    }
-    for (;;) {
-      self_.waiting.store(true, kSeqCst);
-      if (room()) return !out_.reader_closed.load(kAcquire);
-      auto woke = wait_fd(self_.event_fd, kIoReadable, deadline);
-      if (!woke || !*woke) return false;
-      drain(self_);
-    }
+    const Result<bool> room = park_until(
+        [this, n] { return out_.reader_closed.load(kAcquire) || out_.write_window().size() >= n; },
+        deadline);
+    return room && *room && !out_.reader_closed.load(kAcquire);
   }
 
   void commit_write(std::size_t n) override {
@@ -389,17 +377,12 @@ class MemoryStream final : public Stream {
 
   Status wait(std::uint32_t events, MonoTime deadline) override {
     if (closed_) return failed_precondition("Stream::wait: " + peer() + " is closed");
-    if (spin_ready(events, std::min(deadline, mono_now() + spin_))) return ok_status();
-    for (;;) {
-      self_.waiting.store(true, kSeqCst);
-      if ((ready() & events) != 0) return ok_status();
-      MYELIN_ASSIGN_OR_RETURN(const bool woke, wait_fd(self_.event_fd, kIoReadable, deadline));
-      if (!woke) {
-        return deadline_exceeded(peer() + ": timed out waiting to " +
-                                 ((events & kIoReadable) != 0 ? "read" : "write"));
-      }
-      drain(self_);
-    }
+    MYELIN_ASSIGN_OR_RETURN(
+        const bool ready_in_time,
+        park_until([this, events] { return (ready() & events) != 0; }, deadline));
+    if (ready_in_time) return ok_status();
+    return deadline_exceeded(peer() + ": timed out waiting to " +
+                             ((events & kIoReadable) != 0 ? "read" : "write"));
   }
 
   bool ready_now(std::uint32_t events) override { return closed_ || (ready() & events) != 0; }
@@ -425,14 +408,25 @@ class MemoryStream final : public Stream {
     return r;
   }
 
-  // Watches for `events` without parking until `end`. The flag stays down,
-  // so the peer's writes cost it no system call meanwhile; a peer on the
+  // Waits until `is_ready()` holds: true, or false once `deadline` passes.
+  // It first watches without parking for up to spin_: the flag stays down,
+  // so the peer's moves cost it no system call meanwhile, and a peer on the
   // other core usually moves sooner than a park and wake-up would take.
-  bool spin_ready(std::uint32_t events, MonoTime end) const noexcept {
-    for (std::uint32_t i = 0;; ++i) {
-      if ((ready() & events) != 0) return true;
-      if ((i & 63) == 63 && mono_now() >= end) return false;
+  // Then it parks: the flag goes up before the last look, so the peer's next
+  // move (which checks the flag after publishing) wakes it.
+  template <typename Pred>
+  Result<bool> park_until(const Pred& is_ready, MonoTime deadline) {
+    const MonoTime spin_end = std::min(deadline, mono_now() + spin_);
+    for (std::uint32_t i = 0; !is_ready(); ++i) {
+      if ((i & 63) == 63 && mono_now() >= spin_end) break;
       detail::cpu_relax();
+    }
+    for (;;) {
+      self_.waiting.store(true, kSeqCst);
+      if (is_ready()) return true;
+      MYELIN_ASSIGN_OR_RETURN(const bool woke, wait_fd(self_.event_fd, kIoReadable, deadline));
+      if (!woke) return false;
+      drain(self_);
     }
   }
 

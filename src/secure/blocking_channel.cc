@@ -74,16 +74,10 @@ Status BlockingChannel::read_some(MonoTime deadline) {
     // A stream that lends its memory: records are opened where they arrived.
     if (const std::span<std::byte> lent = stream_->read_window(); !lent.empty()) {
       flowing_ = true;
-      Result<std::size_t> used = session_->receive_in_place(lent, mono_now(), kInPlaceBytes);
-      Status s = used.error();
-      std::size_t done = used ? *used : lent.size();
-      if (done == 0) {  // only the start of a frame: it continues in the session's buffer
-        s = session_->receive(lent, mono_now());
-        done = lent.size();
-      }
-      stream_->consume_read(done);
+      Result<std::size_t> used = session_->receive_in_place(lent, mono_now());
+      stream_->consume_read(used ? *used : lent.size());
       (void)write_out(deadline);
-      return s;
+      return used.error();
     }
     auto buf = session_->input_buffer(handshaking_ ? kHandshakeReadBytes : kReadBytes);
     MYELIN_ASSIGN_OR_RETURN(net::IoResult r, stream_->read(buf));

@@ -7,9 +7,6 @@ namespace myelin::secure {
 namespace {
 constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr int kReadsPerEvent = 16;  // then yield to other fds and tasks
-// Records opened where the stream holds them go back to it in steps of this
-// many bytes, so the writer refills that room while the rest are opened.
-constexpr std::size_t kInPlaceBytes = 32 * 1024;
 // Sealed output written mid-message once this much waits (one default record).
 constexpr std::size_t kDrainBytes = 64 * 1024;
 }  // namespace
@@ -106,13 +103,9 @@ void SecureChannel::on_readable() {
     }
     // A stream that lends its memory: records are opened where they arrived.
     if (const std::span<std::byte> lent = stream_->read_window(); !lent.empty()) {
-      Result<std::size_t> used = session_->receive_in_place(lent, mono_now(), kInPlaceBytes);
-      std::size_t done = used ? *used : lent.size();
-      if (done == 0) {  // only the start of a frame: it continues in the session's buffer
-        (void)session_->receive(lent, mono_now());
-        done = lent.size();
-      }
-      if (stream_) stream_->consume_read(done);  // a failed write may have closed it
+      Result<std::size_t> used = session_->receive_in_place(lent, mono_now());
+      // A failed write inside the call may have closed the stream.
+      if (stream_) stream_->consume_read(used ? *used : lent.size());
       continue;
     }
     auto buf = session_->input_buffer(kReadChunk);

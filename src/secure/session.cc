@@ -276,14 +276,16 @@ Status SessionCore::process_input(MonoTime now) {
 Result<std::size_t> SessionCore::receive_in_place(std::span<std::byte> bytes, MonoTime now,
                                                   std::size_t budget) {
   if (state_ == SessionState::kClosed) return closed("secure session: closed");
-  if (!in_.empty()) {  // a frame began in receive(): it and what follows continue there
-    in_.append(bytes);
-    MYELIN_RETURN_IF_ERROR(process_input(now));
-    return bytes.size();
-  }
   std::size_t used = 0;
-  MYELIN_RETURN_IF_ERROR(process_frames(bytes, budget, used, now));
-  return used;
+  if (in_.empty()) {
+    MYELIN_RETURN_IF_ERROR(process_frames(bytes, budget, used, now));
+    if (used > 0 || state_ == SessionState::kClosed) return used;
+  }
+  // A frame began in receive(), or only the start of one is here: it and
+  // what follows continue in the input buffer.
+  in_.append(bytes.subspan(used));
+  MYELIN_RETURN_IF_ERROR(process_input(now));
+  return bytes.size();
 }
 
 Status SessionCore::handle_frame(const FrameHeader& h, std::span<std::byte> frame, MonoTime now) {

@@ -250,6 +250,22 @@ TEST_F(Established, ReceiveInPlaceTakesWholeFramesUpToTheBudget) {
   EXPECT_EQ(p.rh.messages[2], c);
 }
 
+// Offered only the start of a frame, the session copies it in and takes it
+// all; the rest, offered in place, completes it there.
+TEST_F(Established, ReceiveInPlaceCopiesInAFrameThatHasOnlyBegun) {
+  const auto m = pattern(5000, 6);
+  auto wire = sealed(m);
+  auto used = p.r->receive_in_place(std::span(wire).first(100), p.now);
+  ASSERT_TRUE(used);
+  EXPECT_EQ(*used, 100u);
+  EXPECT_TRUE(p.rh.messages.empty());
+  used = p.r->receive_in_place(std::span(wire).subspan(100), p.now);
+  ASSERT_TRUE(used);
+  EXPECT_EQ(*used, wire.size() - 100);
+  ASSERT_EQ(p.rh.messages.size(), 1u);
+  EXPECT_EQ(p.rh.messages[0], m);
+}
+
 TEST_F(Established, TamperedFrameInPlaceClosesTheSession) {
   auto wire = sealed(pattern(500, 4));
   wire[30] ^= std::byte{1};

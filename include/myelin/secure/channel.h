@@ -137,10 +137,6 @@ class BlockingChannel final : private SessionHandler, private RecordSink {
   // and parks between writes. An idle channel spins once, then parks until
   // data comes.
   static constexpr Nanos kStreamSpin = std::chrono::microseconds(50);
-  // Records opened where the stream holds them are handed back to it once
-  // this many bytes of them are done, so the writer can refill that room
-  // while the rest are opened.
-  static constexpr std::size_t kInPlaceBytes = 32 * 1024;
   // Handshake messages are small: a smaller first read leaves the big input
   // buffer to the first data record instead of every new connection.
   static constexpr std::size_t kHandshakeReadBytes = 16 * 1024;

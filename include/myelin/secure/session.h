@@ -189,13 +189,15 @@ class Session {
   // (net::Stream::read_window): complete frames at the front of `bytes` are
   // handled where they lie (opened in place, a message delivered from
   // there, so the session may overwrite them during the call), until they
-  // add up to at least `budget` bytes. Returns how many bytes it took; the
-  // rest (a partial frame, or frames past the budget) stays the caller's, to
-  // offer again with more behind it or to hand to receive(). While a frame
-  // that began in receive() is still incomplete, everything is taken (and
-  // copied), as receive() would. Fails as receive() does.
+  // add up to at least `budget` bytes; the default lets a transport take
+  // back room in steps while the rest is opened. Returns how many bytes it
+  // took; the rest (a partial frame, or frames past the budget) stays the
+  // caller's, to offer again with more behind it. When `bytes` starts with
+  // no complete frame, or a frame that began in receive() is still
+  // incomplete, everything is taken and copied in, as receive() would.
+  // Fails as receive() does.
   Result<std::size_t> receive_in_place(std::span<std::byte> bytes, MonoTime now,
-                                       std::size_t budget = SIZE_MAX);
+                                       std::size_t budget = 32 * 1024);
 
   // The stream ended (peer closed its write half).
   Status on_eof(MonoTime now);
