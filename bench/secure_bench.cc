@@ -276,7 +276,12 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
   // closed must show up as an error, not kill the process with SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
   MYELIN_ASSIGN_OR_RETURN(TlsPeer tls, TlsPeer::create());
-  Worker worker;
+  // Client (this thread, and each one-way connection's sender) on one core,
+  // server (the worker, and each receiver) on the other, for every peer.
+  const secure_peers::CpuPin pin(0);
+  Worker worker(1);
+  const std::string pinning =
+      secure_peers::describe_pinning("client or sender", "server or receiver");
   std::vector<Target> targets;
   nlohmann::json data;
 
@@ -289,7 +294,10 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
       "MSC1 (X25519 + HKDF-SHA256 + ChaCha20-Poly1305, 3-message handshake, mutual mock "
       "attestation with a measurement policy) vs plaintext framing and OpenSSL TLS 1.3 "
       "(TLS_CHACHA20_POLY1305_SHA256, X25519, Ed25519 self-signed cert, no tickets) over the same "
-      "transports, client and server on two threads with blocking I/O (the duplex pair is "
+      "transports, client and server on two threads with blocking I/O" +
+      (pinning.empty() ? std::string(" (unpinned: fewer than two CPUs allowed)")
+                       : ", pinned alike for every peer (" + pinning + ")") +
+      " (the duplex pair is "
       "net::duplex_pair's memory pipe: plaintext and TLS, through a BIO over the pipe, park "
       "in Stream::wait as MSC1 does; TCP sockets are blocking for plaintext and TLS); raw "
       "AEAD = OpenSSL EVP "

@@ -6,12 +6,14 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 namespace myelin::bench::secure_peers {
 
@@ -179,7 +181,62 @@ Result<Conn> PairFactory::make() {
   return Conn{std::move(client), std::move(server)};
 }
 
-Worker::Worker() : thread_([this] { loop(); }) {}
+namespace {
+
+std::vector<int> thread_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  }
+  return cpus;
+}
+
+// The CPUs the calling thread could use when the bench first asked. Read
+// once: a thread started by a pinned thread inherits its single CPU.
+const std::vector<int>& allowed_cpus() {
+  static const std::vector<int> cpus = thread_cpus();
+  return cpus;
+}
+
+bool set_cpus(const std::vector<int>& cpus) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (const int c : cpus) CPU_SET(c, &set);
+  return sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+}  // namespace
+
+CpuPin::CpuPin(std::size_t slot) {
+  const std::vector<int>& cpus = allowed_cpus();
+  if (cpus.size() < 2) return;
+  std::vector<int> previous = thread_cpus();
+  const int cpu = cpus[slot % cpus.size()];
+  if (!set_cpus({cpu})) return;
+  cpu_ = cpu;
+  previous_ = std::move(previous);
+}
+
+CpuPin::~CpuPin() {
+  if (cpu_ >= 0) (void)set_cpus(previous_);
+}
+
+std::string describe_pinning(const std::string& first, const std::string& second) {
+  const std::vector<int>& cpus = allowed_cpus();
+  if (cpus.size() < 2) return "";
+  return first + " on CPU " + std::to_string(cpus[0]) + ", " + second + " on CPU " +
+         std::to_string(cpus[1]);
+}
+
+Worker::Worker(int slot)
+    : thread_([this, slot] {
+        std::optional<CpuPin> pin;
+        if (slot >= 0) pin.emplace(static_cast<std::size_t>(slot));
+        loop();
+      }) {}
 
 Worker::~Worker() {
   {

@@ -81,10 +81,37 @@ class PairFactory {
   std::uint16_t port_ = 0;
 };
 
+// Keeps the two threads of a connection on different cores. Left to itself
+// the scheduler often wakes a thread on its waker's core, and a pair that
+// takes turns (one parked while the other runs) never looks imbalanced
+// enough to be split again: a row then measures one core where it meant two.
+// Pins the calling thread to the `slot`-th CPU it may run on (modulo their
+// count) and restores its previous set when destroyed. With fewer than two
+// CPUs allowed it does nothing.
+class CpuPin {
+ public:
+  explicit CpuPin(std::size_t slot);
+  ~CpuPin();
+  CpuPin(const CpuPin&) = delete;
+  CpuPin& operator=(const CpuPin&) = delete;
+  // The CPU pinned to, or -1 when the thread was left free.
+  [[nodiscard]] int cpu() const noexcept { return cpu_; }
+
+ private:
+  int cpu_ = -1;
+  std::vector<int> previous_;
+};
+
+// Where CpuPin(0) and CpuPin(1) put a thread, in words ("client on CPU 0,
+// server on CPU 1" for `first` = "client", `second` = "server"), or "" when
+// fewer than two CPUs are allowed (threads then run unpinned).
+std::string describe_pinning(const std::string& first, const std::string& second);
+
 // One persistent thread that runs jobs in order (the "server" side).
 class Worker {
  public:
-  Worker();
+  // Runs on the `slot`-th allowed CPU (see CpuPin), or anywhere if -1.
+  explicit Worker(int slot = -1);
   ~Worker();
   void post(std::function<void()> job);
   void wait_idle();

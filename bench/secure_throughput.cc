@@ -105,12 +105,20 @@ class OneWay {
  protected:
   // Sends one burst and waits for its acknowledgement (sender thread).
   virtual Status send_burst() = 0;
+  // Runs `receive` on the receiver thread, on the core the sender is not on.
+  template <typename F>
+  void start_receiver(F receive) {
+    receiver_ = std::thread([receive = std::move(receive)]() mutable {
+      const secure_peers::CpuPin pin(1);
+      receive();
+    });
+  }
   CpuLog receiver_log_;
   std::thread receiver_;
 
  private:
   CpuLog sender_log_;
-  secure_peers::Worker sender_;
+  secure_peers::Worker sender_{0};
 };
 
 class PlainOneWay final : public OneWay {
@@ -121,7 +129,7 @@ class PlainOneWay final : public OneWay {
         burst_(burst),
         writes_(writes),
         writer_(p_.client) {
-    receiver_ = std::thread([this] {
+    start_receiver([this] {
       secure_peers::PlainReader reader(p_.server);
       std::span<const std::byte> m;
       for (;;) {
@@ -170,7 +178,7 @@ class SecureOneWay final : public OneWay {
     MYELIN_ASSIGN_OR_RETURN(auto server, p.server.take_stream());
     MYELIN_ASSIGN_OR_RETURN(auto client, p.client.take_stream());
     std::unique_ptr<SecureOneWay> w(new SecureOneWay(size, burst, writes));
-    w->receiver_ = std::thread(
+    w->start_receiver(
         [self = w.get(), s = server.release()] { self->receive(std::unique_ptr<net::Stream>(s)); });
     // A failed handshake closes the client stream, which ends the receiver.
     MYELIN_ASSIGN_OR_RETURN(
@@ -252,7 +260,7 @@ class TlsOneWay final : public OneWay {
       }
       SSL_set0_wbio(w->client_, BIO_push(buffer, sock));
     }
-    w->receiver_ = std::thread([self = w.get()] { self->receive(); });
+    w->start_receiver([self = w.get()] { self->receive(); });
     if (SSL_connect(w->client_) != 1) return internal_error("bench secure: TLS connect failed");
     return std::unique_ptr<OneWay>(std::move(w));
   }
