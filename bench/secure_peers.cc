@@ -6,11 +6,13 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -69,6 +71,16 @@ End::~End() {
 
 long End::read_some(void* data, std::size_t n) {
   if (stream_ == nullptr) {
+    const MonoTime spin_end = mono_now() + read_spin_;
+    while (read_spin_ > Nanos::zero()) {
+      const ssize_t r = ::recv(fd_, data, n, MSG_DONTWAIT);
+      if (r >= 0) return static_cast<long>(r);
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+      if (mono_now() >= spin_end) break;
+      pollfd p{fd_, POLLIN, 0};
+      while (::poll(&p, 1, 0) == 0 && mono_now() < spin_end) std::this_thread::yield();
+    }
     for (;;) {
       const ssize_t r = ::read(fd_, data, n);
       if (r < 0 && errno == EINTR) continue;
@@ -253,6 +265,15 @@ void Worker::post(std::function<void()> job) {
     jobs_.push_back(std::move(job));
   }
   cv_.notify_all();
+}
+
+void Worker::post_started(std::function<void()> job) {
+  auto started = std::make_shared<std::atomic<bool>>(false);
+  post([started, job = std::move(job)] {
+    started->store(true, std::memory_order_release);
+    job();
+  });
+  while (!started->load(std::memory_order_acquire)) std::this_thread::yield();
 }
 
 void Worker::wait_idle() {

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "myelin/base/clock.h"
 #include "myelin/base/result.h"
 #include "myelin/net/stream.h"
 
@@ -36,12 +37,20 @@ class End {
   End() = default;
   explicit End(int fd) : fd_(fd) {}
   explicit End(std::unique_ptr<net::Stream> s) : stream_(std::move(s)) {}
-  End(End&& o) noexcept : fd_(std::exchange(o.fd_, -1)), stream_(std::move(o.stream_)) {}
+  End(End&& o) noexcept
+      : fd_(std::exchange(o.fd_, -1)), stream_(std::move(o.stream_)), read_spin_(o.read_spin_) {}
   End& operator=(End&&) = delete;
   ~End();
 
   // Bytes read (> 0), 0 at end of stream, -1 on error.
   long read_some(void* data, std::size_t n);
+  // Makes a socket's reads watch it for up to `spin` before they block, as
+  // MSC1's BlockingChannel does on a flowing stream (kStreamSpin, 50 µs). A
+  // blocked reader takes a scheduler wake-up per message (tens of µs on a
+  // VM): a ping-pong peer that blocks would pay a cost MSC1 avoids. A
+  // one-way reader gains nothing from it (its peer keeps it busy) and loses
+  // to the polling, so the default is to block at once.
+  void set_read_spin(Nanos spin) { read_spin_ = spin; }
   // Bytes written from the front of `iov` (> 0), or -1 on error.
   long writev_some(const iovec* iov, int count);
   // Ends the peer's reads after what was written.
@@ -58,6 +67,7 @@ class End {
  private:
   int fd_ = -1;
   std::unique_ptr<net::Stream> stream_;
+  Nanos read_spin_{};
 };
 
 struct Conn {
@@ -114,6 +124,10 @@ class Worker {
   explicit Worker(int slot = -1);
   ~Worker();
   void post(std::function<void()> job);
+  // Posts `job` and returns once it has begun on the worker, so a timed
+  // client meets a server already waiting for it (as a listening server is)
+  // rather than one still being woken for the job.
+  void post_started(std::function<void()> job);
   void wait_idle();
 
  private:

@@ -109,7 +109,7 @@ Result<LatencyRecorder> myelin_handshake_two_threads(PairFactory& f, Worker& w, 
     MYELIN_ASSIGN_OR_RETURN(auto server_stream, p.server.take_stream());
     MYELIN_ASSIGN_OR_RETURN(auto client_stream, p.client.take_stream());
     auto* ss = server_stream.release();
-    w.post([ss, &server_ok, pool] {
+    w.post_started([ss, &server_ok, pool] {
       auto ch = BlockingChannel::handshake(std::unique_ptr<net::Stream>(ss),
                                            with_pool(attest().config(Role::kResponder), pool));
       if (!ch) server_ok = false;
@@ -152,7 +152,7 @@ Result<LatencyRecorder> tls_handshake_two_threads(const TlsPeer& tls, PairFactor
       SSL_free(c);
       return internal_error("bench secure: TLS setup failed");
     }
-    w.post([s, &server_ok] {
+    w.post_started([s, &server_ok] {
       if (SSL_accept(s) != 1) server_ok = false;
     });
     const MonoTime t0 = mono_now();
@@ -195,6 +195,9 @@ Result<LatencyRecorder> x25519_floor(std::size_t n, bool with_keygen) {
 
 Result<LatencyRecorder> plain_rtt(PairFactory& f, Worker& w, std::size_t size, std::size_t n) {
   MYELIN_ASSIGN_OR_RETURN(Conn p, f.make());
+  // Both ends watch for the echo before blocking, as MSC1's channel does.
+  p.client.set_read_spin(std::chrono::microseconds(50));
+  p.server.set_read_spin(std::chrono::microseconds(50));
   w.post([&server = p.server] {
     std::vector<std::byte> buf;
     for (;;) {
