@@ -231,9 +231,10 @@ std::string explain_misses(double handshake_1t, double handshake_2t, double floo
         "long message 64 KiB at a time as it seals it; investigated outside this run with the "
         "same one-way stream, some connections settle on a pacing rate below what the two "
         "cores can move and keep it, which roughly halves their throughput, while the same "
-        "stream over reno or cubic showed no such split. Each row opens new connections, so "
-        "a TCP row's MSC1 figure depends on the connection it drew; a 95% CI much wider than "
-        "its neighbours' marks a row that changed mode during the run. ";
+        "stream over reno or cubic showed no such split. A row spreads its rounds over " +
+        std::to_string(sc::kConnectionSets) +
+        " sets of connections, so a slow connection lowers its minimum and widens its 95% CI; "
+        "a median in the slow mode means most of the row's connections drew it. ";
   }
   std::string below_tls;
   for (const TputRow& r : rows) {
@@ -244,9 +245,28 @@ std::string explain_misses(double handshake_1t, double handshake_2t, double floo
                  fixed(r.secure / r.tls, 2) + "x)";
   }
   if (!below_tls.empty()) {
-    out += "Below TLS 1.3 in this run: " + below_tls +
-           (tcp_cc == "bbr" ? "; over TCP see bbr's pacing above. "
-                            : "; the cause of the gap was not investigated in this run. ");
+    out += "Below TLS 1.3 in this run: " + below_tls + ". ";
+    bool explained = false;
+    for (const TputRow& r : rows) {
+      if (r.secure >= r.tls || r.coalesced || r.t != Transport::kTcp || r.size > 65536) continue;
+      // One write per message: what a message cost MSC1's sender, in µs.
+      const auto us = [&r](double ns_per_byte) {
+        return fixed(ns_per_byte * static_cast<double>(r.size) / 1000, 2);
+      };
+      out += std::to_string(r.size) + " B per message over TCP: MSC1's sender spent " +
+             us(r.secure_cpu.sender.sys_ns_per_byte) + " µs per message in the kernel and " +
+             us(r.secure_cpu.sender.user_ns_per_byte) +
+             " µs in user space (raw AEAD: " + us(r.aead_ns_b) +
+             " µs); the kernel part is the one sendmsg per message, which over loopback also "
+             "carries the segment through the receiving side's TCP stack, and TLS makes the "
+             "same one write per message, so both are bound by that system call. ";
+      explained = true;
+    }
+    if (tcp_cc == "bbr") {
+      out += "Over TCP see also bbr's pacing above. ";
+    } else if (!explained) {
+      out += "The cause of the gap was not investigated in this run. ";
+    }
   }
   return out;
 }
@@ -300,7 +320,8 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
       "), since both must run at once; handshakes and round trips take turns and are left to "
       "the scheduler, which wakes a blocked thread on its waker's core; raw AEAD = OpenSSL EVP "
       "sealing in a loop on one thread; percentiles and the median's 95% CI from "
-      "myelin::LatencyRecorder; first 10% of latency samples and the first throughput sample "
+      "myelin::LatencyRecorder; first 10% of latency samples and each connection set's first "
+      "throughput round "
       "discarded as warm-up; loopback TCP under the machine's default congestion control (" +
       tcp_cc + ", net.ipv4.tcp_congestion_control), left as it is" +
       std::string(quick ? "; --quick (reduced sample counts)" : "");
@@ -584,11 +605,15 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
             "The client sends a burst of messages, the server drains them and answers one byte; "
             "MB/s = payload bytes / time (10^6 bytes). Raw AEAD limit: one thread sealing the "
             "same sizes with OpenSSL EVP ChaCha20-Poly1305, no I/O, the ceiling for any channel "
-            "using this cipher on one core. The columns are measured interleaved: the three "
-            "connections of a row stay open, each round sends one burst over each (plaintext, "
-            "MSC1, TLS, the first rotating from round to round) and then seals one burst of "
-            "raw AEAD, so all four columns see the machine in the same states (this VM's speed "
-            "changes within seconds); each column's figure is the median over the rounds. "
+            "using this cipher on one core. The columns are measured interleaved: each round "
+            "sends one burst over each of three connections (plaintext, MSC1, TLS, the first "
+            "rotating from round to round) and then seals one burst of raw AEAD, so all four "
+            "columns see the machine in the same states (this VM's speed changes within "
+            "seconds); a row's rounds are spread over " +
+            std::to_string(sc::kConnectionSets) +
+            " sets of fresh connections, each warmed up by one unrecorded round, so one "
+            "connection that settles into a slow mode moves the minimum, not the median; each "
+            "column's figure is the median over the rounds. "
             "MSC1 writes a long message record by record while it seals the rest. Writes: "
             "'per message' makes one write system call per message (MSC1 send(), plaintext "
             "one sendmsg of length + payload, TLS one SSL_write); 'coalesced' is what a sender "

@@ -4,10 +4,16 @@
 //
 // This VM changes speed within seconds (its cross-core latency and its
 // per-core speed both move), so peers measured one after the other can see
-// different machines. Here all three connections stay open for the whole
-// row, and each sample round sends one burst over each in turn (the order
-// rotating from round to round) and then times one burst of raw AEAD, so
-// every column of a row sees the machine in the same states.
+// different machines. Here each sample round sends one burst over each of
+// the three connections in turn (the order rotating from round to round) and
+// then times one burst of raw AEAD, so every column of a row sees the machine
+// in the same states.
+//
+// A connection can also settle into a speed of its own for its whole life
+// (loopback TCP under bbr paces each connection by its own estimate), so a
+// row's rounds are spread over kConnectionSets sets of fresh connections,
+// each warmed up by one unrecorded round: one slow connection then moves a
+// row's minimum, not its median.
 #pragma once
 
 #include <cstddef>
@@ -23,6 +29,9 @@ namespace myelin::bench::secure_scenarios {
 // user-space buffer; TLS: a 64 KiB BIO_f_buffer under SSL_write), each
 // flushed at the end of the burst.
 enum class Writes { kPerMessage, kCoalesced };
+
+// How many sets of connections a row's rounds are spread over.
+inline constexpr std::size_t kConnectionSets = 5;
 
 // CPU time one side spent per payload byte over the timed bursts, split as
 // the kernel accounts it (getrusage(RUSAGE_THREAD)): user space (framing,
@@ -43,8 +52,8 @@ struct ThroughputCpu {
 // reads, plaintext PlainReader, TLS read-ahead). Each column keeps MB/s
 // (10^6 bytes of payload) per timed burst, and its time per byte over all
 // timed bursts together (the mean, comparable with the CPU figures, which
-// are totals too). Plaintext and MSC1 also keep both sides' CPU. The first
-// round warms up and is not recorded.
+// are totals too). Plaintext and MSC1 also keep both sides' CPU. Each
+// connection set's first round warms it up and is not recorded.
 struct ThroughputRow {
   struct Column {
     explicit Column(std::size_t samples) : mb_s(samples) {}
