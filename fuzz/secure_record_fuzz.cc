@@ -8,6 +8,10 @@
 //   op 3 n:        the pending output is delivered in pieces of n bytes
 //   op 4 s:        time advances s seconds and both sides tick
 //   op 5:          the initiator closes normally
+//   op 6 b xor:    the pending output joins the bytes a transport holds and
+//                  is delivered in place (receive_in_place, budget from b),
+//                  one byte altered when xor != 0; what is not taken stays
+//                  for the next op 6, as in a ring the session borrows
 // Checked: every delivered message is exactly the next one the initiator
 // sent; so an altered or injected record is never delivered.
 #include <cstdint>
@@ -73,10 +77,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (!init.established() || !resp.established()) std::abort();
 
+  std::vector<std::byte> held;  // op 6: bytes the "transport" still holds
   std::size_t pos = 0;
   auto byte = [&]() -> unsigned { return pos < size ? data[pos++] : 0; };
   while (pos < size && resp.state() != SessionState::kClosed) {
-    const unsigned op = byte() % 6;
+    const unsigned op = byte() % 7;
     if (op == 0 || op == 1) {
       const std::size_t len = std::min<std::size_t>(byte() * 16 + byte(), size - pos);
       const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(data + pos), len);
@@ -102,8 +107,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       now += std::chrono::seconds(byte());
       (void)init.tick(now);
       (void)resp.tick(now);
-    } else {
+    } else if (op == 5) {
       (void)init.close(CloseCode::kNormal, now);
+    } else {
+      const std::size_t from = held.size();
+      held.insert(held.end(), init.output().begin(), init.output().end());
+      init.consume_output(held.size() - from);
+      const unsigned a = byte(), b = byte();
+      if (b != 0 && held.size() > from) held[from + (a * 7) % (held.size() - from)] ^= std::byte(b);
+      const std::size_t budget = 1 + a * 64;
+      while (!held.empty() && resp.state() != SessionState::kClosed) {
+        const Result<std::size_t> took = resp.receive_in_place(held, now, budget);
+        if (!took) break;
+        if (*took > held.size()) std::abort();  // took bytes it was never offered
+        if (*took == 0) break;                  // a partial frame waits for more
+        held.erase(held.begin(), held.begin() + static_cast<std::ptrdiff_t>(*took));
+      }
     }
   }
   return 0;
