@@ -100,7 +100,7 @@ Result<LatencyRecorder> myelin_handshake_one_thread(std::size_t n, secure::KeyPo
 
 Result<LatencyRecorder> myelin_handshake_two_threads(PairFactory& f, Worker& w, std::size_t n,
                                                      secure::KeyPool* pool,
-                                                     std::size_t* agreed_early) {
+                                                     std::size_t* agreed_early, ServerStart start) {
   LatencyRecorder rec(n);
   std::atomic<bool> server_ok{true};
   for (std::size_t k = 0; k < n + n / 10; ++k) {
@@ -109,11 +109,16 @@ Result<LatencyRecorder> myelin_handshake_two_threads(PairFactory& f, Worker& w, 
     MYELIN_ASSIGN_OR_RETURN(auto server_stream, p.server.take_stream());
     MYELIN_ASSIGN_OR_RETURN(auto client_stream, p.client.take_stream());
     auto* ss = server_stream.release();
-    w.post_started([ss, &server_ok, pool] {
+    auto respond = [ss, &server_ok, pool] {
       auto ch = BlockingChannel::handshake(std::unique_ptr<net::Stream>(ss),
                                            with_pool(attest().config(Role::kResponder), pool));
       if (!ch) server_ok = false;
-    });
+    };
+    if (start == ServerStart::kWaiting) {
+      w.post_started(std::move(respond));
+    } else {
+      w.post(std::move(respond));
+    }
     const MonoTime t0 = mono_now();
     auto ch = BlockingChannel::handshake(std::move(client_stream),
                                          with_pool(attest().config(Role::kInitiator), pool));

@@ -25,11 +25,16 @@ secure::SessionConfig bench_config(secure::Role role);
 // With `pool`, both sides take their ephemeral keys from it, and it is
 // refilled before each sample, outside the timed region.
 Result<LatencyRecorder> myelin_handshake_one_thread(std::size_t n, secure::KeyPool* pool = nullptr);
+// Where a two-thread handshake's responder is when the client starts:
+// already running and waiting for message 1 (a busy server), or parked until
+// the bench hands it the job (an idle server's thread, woken first).
+enum class ServerStart { kWaiting, kWoken };
 // `agreed_early`, if given, counts the timed samples whose initiator agreed
 // on message 2's clear part before the rest arrived (the overlap worked).
 Result<LatencyRecorder> myelin_handshake_two_threads(PairFactory& f, Worker& w, std::size_t n,
                                                      secure::KeyPool* pool = nullptr,
-                                                     std::size_t* agreed_early = nullptr);
+                                                     std::size_t* agreed_early = nullptr,
+                                                     ServerStart start = ServerStart::kWaiting);
 Result<LatencyRecorder> tls_handshake_one_thread(const TlsPeer& tls, std::size_t n);
 Result<LatencyRecorder> tls_handshake_two_threads(const TlsPeer& tls, PairFactory& f, Worker& w,
                                                   std::size_t n);
