@@ -131,9 +131,8 @@ std::string cpu_reason(const TputRow& r, double need) {
   return out + ". ";
 }
 
-// The machine's default TCP congestion control (every loopback TCP
-// connection of the run uses it), or "unknown".
-std::string tcp_congestion_control() {
+// The machine's default TCP congestion control, or "unknown".
+std::string default_tcp_congestion() {
   std::ifstream f("/proc/sys/net/ipv4/tcp_congestion_control");
   std::string cc;
   std::getline(f, cc);
@@ -226,7 +225,7 @@ std::string explain_misses(double handshake_1t, double handshake_2t, double floo
   });
   if (tcp_short && tcp_cc == "bbr") {
     out +=
-        "Loopback TCP runs under this machine's congestion control, bbr, which paces each "
+        "Loopback TCP ran under bbr, which paces each "
         "connection at a rate estimated from that connection's own deliveries. MSC1 writes a "
         "long message 64 KiB at a time as it seals it; investigated outside this run with the "
         "same one-way stream, some connections settle on a pacing rate below what the two "
@@ -305,7 +304,10 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
   report.title = "myelin Benchmark: secure channel (seed 003, redone)";
   report.generated = perf::utc_timestamp_now();
   report.machine = perf::MachineInfo::detect();
-  const std::string tcp_cc = tcp_congestion_control();
+  MYELIN_ASSIGN_OR_RETURN(PairFactory duplex, PairFactory::create(Transport::kDuplex));
+  MYELIN_ASSIGN_OR_RETURN(PairFactory tcp, PairFactory::create(Transport::kTcp));
+  MYELIN_ASSIGN_OR_RETURN(const std::string tcp_cc, tcp.tcp_congestion());
+  const std::string machine_cc = default_tcp_congestion();
   report.method =
       "MSC1 (X25519 + HKDF-SHA256 + ChaCha20-Poly1305, 3-message handshake, mutual mock "
       "attestation with a measurement policy) vs plaintext framing and OpenSSL TLS 1.3 "
@@ -322,13 +324,19 @@ Result<perf::Report> run_secure_bench(const BenchOptions& options) {
       "sealing in a loop on one thread; percentiles and the median's 95% CI from "
       "myelin::LatencyRecorder; first 10% of latency samples and each connection set's first "
       "throughput round "
-      "discarded as warm-up; loopback TCP under the machine's default congestion control (" +
-      tcp_cc + ", net.ipv4.tcp_congestion_control), left as it is" +
-      std::string(quick ? "; --quick (reduced sample counts)" : "");
+      "discarded as warm-up; loopback TCP connections use " +
+      tcp_cc +
+      " congestion control, set per socket for every peer alike (the machine's default, "
+      "net.ipv4.tcp_congestion_control, is " +
+      machine_cc +
+      (machine_cc == "bbr" && tcp_cc != "bbr"
+           ? "; investigated outside this run: under bbr, rounds of MSC1's 1 MiB TCP row "
+             "ran at about half speed, with both sides' kernel time doubled while they "
+             "waited, in 3 of 5 full runs, and under cubic in none of 4"
+           : "") +
+      ")" + std::string(quick ? "; --quick (reduced sample counts)" : "");
 
   // --- 1. handshake --------------------------------------------------------------
-  MYELIN_ASSIGN_OR_RETURN(PairFactory duplex, PairFactory::create(Transport::kDuplex));
-  MYELIN_ASSIGN_OR_RETURN(PairFactory tcp, PairFactory::create(Transport::kTcp));
   // Each myelin setting runs twice: ephemeral keys generated inside the
   // handshake, and taken from a KeyPool refilled between samples (outside the
   // timed region), as a server refills it between handshakes.

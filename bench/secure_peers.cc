@@ -190,7 +190,23 @@ Result<Conn> PairFactory::make() {
   const int one = 1;
   ::setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   ::setsockopt(server.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  // A refusal (the module not loaded) leaves the default; tcp_congestion()
+  // reports what the connections really use.
+  const socklen_t cc_len = static_cast<socklen_t>(std::strlen(kBenchTcpCongestion));
+  ::setsockopt(cfd, IPPROTO_TCP, TCP_CONGESTION, kBenchTcpCongestion, cc_len);
+  ::setsockopt(server.fd(), IPPROTO_TCP, TCP_CONGESTION, kBenchTcpCongestion, cc_len);
   return Conn{std::move(client), std::move(server)};
+}
+
+Result<std::string> PairFactory::tcp_congestion() {
+  if (t_ != Transport::kTcp) return std::string("none");
+  MYELIN_ASSIGN_OR_RETURN(Conn c, make());
+  char name[32] = {};
+  socklen_t len = sizeof(name) - 1;
+  if (::getsockopt(c.client.fd(), IPPROTO_TCP, TCP_CONGESTION, name, &len) != 0) {
+    return errno_error("getsockopt TCP_CONGESTION", errno);
+  }
+  return std::string(name, ::strnlen(name, len));
 }
 
 namespace {
