@@ -134,8 +134,8 @@ class Worker {
   ~Worker();
   void post(std::function<void()> job);
   // Posts `job` and returns once it has begun on the worker, so a timed
-  // client meets a server already waiting for it (as a listening server is)
-  // rather than one still being woken for the job.
+  // client meets a server already waiting for it (a busy server's thread)
+  // rather than one still being woken for the job (an idle server's).
   void post_started(std::function<void()> job);
   void wait_idle();
 
