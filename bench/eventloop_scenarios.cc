@@ -332,18 +332,18 @@ std::string explain(const TournamentResults& r) {
              ". ";
     }
     out +=
-        "Investigated outside this run with a driver timing the producer's submits inside "
-        "each burst (loop spinning, nothing else running): in bursts of 64 the submits "
-        "themselves took about 42 ns each against 11 in bursts of 4096. The spinning loop "
-        "reads each record as soon as it is written, so the two threads move in lockstep and "
-        "trade the record's cache line for every task; once the producer gets a few lines "
-        "ahead (the loop's batch-budget phase after 1024 tasks is one such pause) both run at "
-        "full speed, which is why long bursts are faster and why the same burst lands in one "
-        "regime or the other from round to round. A backoff of about 350 ns before the "
-        "loop's next look whenever it caught up quickly broke the lockstep in that driver "
-        "(bursts of 64: 46 to 26 ns/op) but not in this benchmark (43 and 40 ns/op at 64 "
-        "over two quick runs, against 49 and 51 without), and it raised the awake round "
-        "trip's p95 (484 and 503 ns against 430 and 340), so it was not kept. ";
+        "Investigated outside this run with drivers timing the producer's submits inside each "
+        "burst: in the slow regime the submits themselves took about 42 ns each against 11 in "
+        "the fast one, and 74% of submit's profile samples sat on the instruction after its "
+        "locked CAS, which waits for the earlier records' stores to own their cache lines: "
+        "lines the loop, draining a few lines behind, has just read. What puts a burst in one "
+        "regime or the other was not pinned down: the same burst lands in either from round "
+        "to round, and in the drivers it moved with details as small as whether the task's "
+        "captured pointer is read from its record. Tried and not kept: a backoff of about "
+        "350 ns before the loop's next look after quick catch-ups (bursts of 64 went from 46 "
+        "to 26 ns/op in a driver, but not in this benchmark, where it also raised the awake "
+        "round trip's p95 from about 340 to 480 ns), and a longer write prefetch (16 or 32 "
+        "units ahead instead of 8: no change). ";
   }
   if (r.asleep.size() > 3 && r.asleep[0].p50 > r.asleep[3].p50 * 1.05) {
     out += "Asleep round trip: myelin's p50 (" + fixed(r.asleep[0].p50, 0) +
