@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -316,10 +317,10 @@ std::string explain(const TournamentResults& r) {
     const std::vector<double>& b = r.burst_ns[0];
     out += "Burst 4096 (" + fixed(b.back(), 1) + " ns/op, target 25): ";
     int under = 0;
-    double lo = 0, hi = 0;
+    double lo = std::numeric_limits<double>::infinity(), hi = 0;
     for (const AwakeRound& row : r.rounds) {
       if (row.myelin_burst_last <= 25) ++under;
-      lo = &row == &r.rounds.front() ? row.myelin_burst_last : std::min(lo, row.myelin_burst_last);
+      lo = std::min(lo, row.myelin_burst_last);
       hi = std::max(hi, row.myelin_burst_last);
     }
     if (!r.rounds.empty()) {

@@ -71,15 +71,17 @@ End::~End() {
 
 long End::read_some(void* data, std::size_t n) {
   if (stream_ == nullptr) {
-    const MonoTime spin_end = mono_now() + read_spin_;
-    while (read_spin_ > Nanos::zero()) {
-      const ssize_t r = ::recv(fd_, data, n, MSG_DONTWAIT);
-      if (r >= 0) return static_cast<long>(r);
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-      if (mono_now() >= spin_end) break;
-      pollfd p{fd_, POLLIN, 0};
-      while (::poll(&p, 1, 0) == 0 && mono_now() < spin_end) std::this_thread::yield();
+    if (read_spin_ > Nanos::zero()) {
+      const MonoTime spin_end = mono_now() + read_spin_;
+      for (;;) {
+        const ssize_t r = ::recv(fd_, data, n, MSG_DONTWAIT);
+        if (r >= 0) return static_cast<long>(r);
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+        if (mono_now() >= spin_end) break;
+        pollfd p{fd_, POLLIN, 0};
+        while (::poll(&p, 1, 0) == 0 && mono_now() < spin_end) std::this_thread::yield();
+      }
     }
     for (;;) {
       const ssize_t r = ::read(fd_, data, n);
@@ -242,14 +244,13 @@ CpuPin::CpuPin(std::size_t slot) {
   const std::vector<int>& cpus = allowed_cpus();
   if (cpus.size() < 2) return;
   std::vector<int> previous = thread_cpus();
-  const int cpu = cpus[slot % cpus.size()];
-  if (!set_cpus({cpu})) return;
-  cpu_ = cpu;
+  if (!set_cpus({cpus[slot % cpus.size()]})) return;
+  pinned_ = true;
   previous_ = std::move(previous);
 }
 
 CpuPin::~CpuPin() {
-  if (cpu_ >= 0) (void)set_cpus(previous_);
+  if (pinned_) (void)set_cpus(previous_);
 }
 
 std::string describe_pinning(const std::string& first, const std::string& second) {

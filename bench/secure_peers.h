@@ -113,11 +113,9 @@ class CpuPin {
   ~CpuPin();
   CpuPin(const CpuPin&) = delete;
   CpuPin& operator=(const CpuPin&) = delete;
-  // The CPU pinned to, or -1 when the thread was left free.
-  [[nodiscard]] int cpu() const noexcept { return cpu_; }
 
  private:
-  int cpu_ = -1;
+  bool pinned_ = false;
   std::vector<int> previous_;
 };
 
