@@ -46,6 +46,8 @@ std::uint32_t to_epoll(std::uint32_t interest) {
 
 EventLoopImpl::EventLoopImpl(EventLoopOptions options, Poller poller)
     : options_(std::move(options)),
+      external_(options_.chase_slip),
+      internal_(options_.chase_slip),
       clock_(options_.clock != nullptr ? options_.clock : &mono_clock_),
       poller_(std::move(poller)),
       spin_budget_(options_.spin_before_sleep) {
@@ -181,10 +183,11 @@ LoopStats EventLoopImpl::stats() const noexcept {
   const auto r = [](const std::atomic<std::uint64_t>& c) {
     return c.load(std::memory_order_relaxed);
   };
-  return LoopStats{
-      r(counters_.tasks_run),        r(counters_.tasks_dropped), r(counters_.timers_fired),
-      r(counters_.timers_cancelled), r(counters_.ticks),         r(counters_.sleeps),
-      r(counters_.wakeups),          r(counters_.io_polls),      r(counters_.overloads)};
+  return LoopStats{r(counters_.tasks_run),    r(counters_.tasks_dropped),
+                   r(counters_.timers_fired), r(counters_.timers_cancelled),
+                   r(counters_.ticks),        r(counters_.sleeps),
+                   r(counters_.wakeups),      r(counters_.io_polls),
+                   r(counters_.overloads),    external_.slips() + internal_.slips()};
 }
 
 // --- lifecycle -------------------------------------------------------------
@@ -297,6 +300,9 @@ Result<std::unique_ptr<EventLoop>> EventLoop::create(EventLoopOptions options) {
   }
   if (options.spin_before_sleep.count() < 0) {
     return invalid_argument("event loop: spin_before_sleep must not be negative");
+  }
+  if (options.chase_slip.count() < 0) {
+    return invalid_argument("event loop: chase_slip must not be negative");
   }
   MYELIN_ASSIGN_OR_RETURN(detail::Poller poller, detail::Poller::create());
   auto impl = std::make_unique<detail::EventLoopImpl>(std::move(options), std::move(poller));

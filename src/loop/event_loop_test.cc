@@ -33,6 +33,20 @@ TEST(EventLoop, CreateRejectsZeroBudget) {
   EXPECT_EQ(loop.error().code(), ErrorCode::kInvalidArgument);
 }
 
+TEST(EventLoop, CreateRejectsNegativeDurations) {
+  EventLoopOptions spin;
+  spin.spin_before_sleep = Nanos(-1);
+  auto a = EventLoop::create(spin);
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.error().code(), ErrorCode::kInvalidArgument);
+  EventLoopOptions slip;
+  slip.chase_slip = Nanos(-1);
+  auto b = EventLoop::create(slip);
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(b.error().message().find("chase_slip"), std::string::npos) << b.error().message();
+}
+
 TEST(EventLoop, RunsSubmittedTasksOnItsThreadThenTerminates) {
   auto loop = make_loop();
   EXPECT_EQ(loop->state(), LoopState::kAwake);

@@ -1,10 +1,11 @@
 #include "src/loop/task_queue.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace myelin::detail {
 
-TaskQueue::TaskQueue() {
+TaskQueue::TaskQueue(Nanos slip) : slip_(std::max(slip, Nanos(0))) {
   Block* first = new Block;
   blocks_allocated_.store(1, std::memory_order_relaxed);
   head_block_ = first;
@@ -25,6 +26,38 @@ TaskQueue::~TaskQueue() {
   };
   free_chain(head_block_);
   free_chain(reinterpret_cast<Block*>(free_top_.load(std::memory_order_relaxed) & kPointerMask));
+}
+
+namespace {
+
+void spin_until(MonoTime end) noexcept {
+  do {
+    cpu_relax();
+    cpu_relax();
+  } while (mono_now() < end);
+}
+
+}  // namespace
+
+void TaskQueue::pace() noexcept {
+  // Each read of the producers' line makes their next CAS take it back:
+  // cheap once per kChaseLag units or per slip, ruinous once per record.
+  const auto read_tail = [this] {
+    return tail_index_.load(std::memory_order_acquire) & ~kClosedBit;
+  };
+  std::uint64_t tail = read_tail();
+  if (tail < head_index_ + kChaseLag) {
+    const MonoTime start = mono_now();
+    spin_until(start + slip_ / 4);
+    const std::uint64_t later = read_tail();
+    if (later != tail) {  // still submitting: let them pull ahead
+      slips_.store(slips_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      spin_until(start + slip_);
+      tail = read_tail();
+    }
+  }
+  // The head record is ready, so tail > head_index_: at least it runs.
+  paced_until_ = tail >= head_index_ + 2 * kChaseLag ? tail - kChaseLag : tail;
 }
 
 TaskQueue::Block* TaskQueue::take_block() noexcept {

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -154,6 +155,94 @@ TEST(TaskQueue, StaleCallableBytesNeverLookLikeAReadyRecord) {
   EXPECT_EQ(hits, before + 2);
   EXPECT_FALSE(q.head_ready());
   EXPECT_FALSE(q.has_claimed());
+}
+
+std::size_t push_counting(TaskQueue& q, int n, int& hits) {
+  for (int i = 0; i < n; ++i) {
+    Task t([&hits] { ++hits; });
+    if (q.push(t) != TaskQueue::PushResult::kOk) return static_cast<std::size_t>(i);
+  }
+  return static_cast<std::size_t>(n);
+}
+
+std::size_t consume_once(TaskQueue& q, std::size_t max) {
+  return q.consume(max, [](TaskQueue::Queued& t) {
+    t();
+    return true;
+  });
+}
+
+TEST(TaskQueue, PacingDrainsAStoppedProducersBatchInOneCallWithoutASlip) {
+  for (int n : {2, 10, static_cast<int>(TaskQueue::kChaseLag) * 4}) {
+    TaskQueue q(std::chrono::microseconds(20));
+    int hits = 0;
+    ASSERT_EQ(push_counting(q, n, hits), static_cast<std::size_t>(n));
+    // The second record makes the consumer look at the tail; it does not
+    // move (nobody is submitting), so nothing waits out a slip and nothing
+    // is left behind for a later call.
+    EXPECT_EQ(consume_once(q, 100000), static_cast<std::size_t>(n)) << n;
+    EXPECT_EQ(hits, n);
+    EXPECT_EQ(q.slips(), 0u) << n;
+    EXPECT_FALSE(q.head_ready());
+  }
+}
+
+// Runs a producer thread that submits groups of 8 tasks a few pauses apart
+// (the consumer, chasing a group, finds a record ready right after running
+// one and, while it looks at the tail, sees it move) and consumes on this
+// thread while
+// keep_consuming() holds; then stops the producer and drains. The producer
+// stays at most 4096 tasks ahead. Returns false if a task was lost, ran
+// twice or ran out of order.
+bool consume_grouped_producer(TaskQueue& q, const std::function<bool()>& keep_consuming) {
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> pushed{0};
+  std::atomic<std::uint64_t> consumed{0};
+  std::uint64_t ran = 0;  // the consumer's (this thread's), like the tasks
+  bool in_order = true;
+  std::thread producer([&] {
+    std::uint64_t i = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      if (i - consumed.load(std::memory_order_relaxed) > 4096) {
+        std::this_thread::yield();
+        continue;
+      }
+      for (int k = 0; k < 8; ++k, ++i) {
+        Task t([&ran, &in_order, i] {
+          if (ran != i) in_order = false;
+          ++ran;
+        });
+        while (q.push(t) != TaskQueue::PushResult::kOk) {
+        }
+      }
+      pushed.store(i, std::memory_order_release);
+      for (int p = 0; p < 4; ++p) cpu_relax();
+    }
+  });
+  while (keep_consuming()) {
+    consume_once(q, 64);
+    consumed.store(ran, std::memory_order_relaxed);
+  }
+  stop.store(true, std::memory_order_relaxed);
+  producer.join();
+  const std::uint64_t total = pushed.load(std::memory_order_acquire);
+  while (ran < total && consume_once(q, 100000) > 0) {
+  }
+  return in_order && ran == total && !q.head_ready();
+}
+
+TEST(TaskQueue, PacingWaitsForAProducerThatIsStillSubmitting) {
+  TaskQueue q(std::chrono::microseconds(20));
+  const MonoTime deadline = mono_now() + std::chrono::seconds(20);
+  EXPECT_TRUE(consume_grouped_producer(q, [&] { return q.slips() == 0 && mono_now() < deadline; }));
+  EXPECT_GT(q.slips(), 0u);
+}
+
+TEST(TaskQueue, ZeroSlipTurnsPacingOff) {
+  TaskQueue q{Nanos(0)};
+  const MonoTime end = mono_now() + std::chrono::milliseconds(200);
+  EXPECT_TRUE(consume_grouped_producer(q, [&] { return mono_now() < end; }));
+  EXPECT_EQ(q.slips(), 0u);
 }
 
 TEST(TaskQueue, ConcurrentProducersKeepPerProducerOrder) {

@@ -9,7 +9,8 @@
 // One tick, in this order (run() follows it exactly):
 //   1. internal lane: every task submit_internal() queued before the phase;
 //   2. external lane: up to `batch_budget` tasks from submit(); if the budget
-//      ran out with tasks left, `on_overload` is called;
+//      ran out with tasks left, `on_overload` is called (both lanes drain
+//      paced: see `chase_slip`);
 //   3. timers: every timer due at the phase's start, in (deadline, seq) order;
 //   4. lifecycle: a requested shutdown()/close() is acted on;
 //   5. I/O: epoll. When no task is ready the loop first spins for up to
@@ -83,6 +84,15 @@ struct EventLoopOptions {
   // Adaptive: halves after a spin that found nothing, doubles back toward
   // this value after one that did. Zero parks at once.
   Nanos spin_before_sleep = std::chrono::microseconds(20);
+  // Pacing: when the loop finds itself draining right behind producers that
+  // are still submitting, it waits up to this long (spinning, touching no
+  // shared memory) for them to pull ahead, so that the two sides stop
+  // trading the cache lines both are touching (docs/event-loop.md). A lone
+  // task, and the first task after the queue was found empty, never waits; a
+  // batch whose producer has stopped waits a quarter of this (the look that
+  // tells the two cases apart); no task waits more than one slip. Zero turns
+  // pacing off.
+  Nanos chase_slip = std::chrono::microseconds(1);
   // The clock timers read; null means the monotonic clock. Must outlive the
   // loop. With a FakeClock, advance it and then submit any task to wake the
   // loop so it re-reads the time.
@@ -103,10 +113,11 @@ struct LoopStats {
   std::uint64_t timers_fired = 0;
   std::uint64_t timers_cancelled_at_stop = 0;
   std::uint64_t ticks = 0;
-  std::uint64_t sleeps = 0;     // times the loop parked in epoll
-  std::uint64_t wakeups = 0;    // eventfd writes the loop consumed
-  std::uint64_t io_polls = 0;   // epoll calls (blocking or not)
-  std::uint64_t overloads = 0;  // ticks that left external work behind
+  std::uint64_t sleeps = 0;       // times the loop parked in epoll
+  std::uint64_t wakeups = 0;      // eventfd writes the loop consumed
+  std::uint64_t io_polls = 0;     // epoll calls (blocking or not)
+  std::uint64_t overloads = 0;    // ticks that left external work behind
+  std::uint64_t chase_slips = 0;  // pacing waits for producers to pull ahead
 };
 
 class EventLoop {
