@@ -35,7 +35,8 @@ bool thread_is_sleeping(pid_t tid) {
 
 std::string MyelinContender::design() const {
   return "lock-free segmented MPSC queue (CAS-claimed 32-byte records, two small tasks per "
-         "cache line), wake only when sleeping, coalesced eventfd";
+         "cache line), paced draining (chase_slip " +
+         std::to_string(chase_slip_.count()) + " ns), wake only when sleeping, coalesced eventfd";
 }
 std::string MyelinContender::park_check() const {
   return "EventLoop::state() == sleeping (set just before epoll_pwait2) and /proc state 'S'";
@@ -44,6 +45,7 @@ std::string MyelinContender::park_check() const {
 Status MyelinContender::start(bool spin) {
   EventLoopOptions o;
   o.batch_budget = budget_;
+  o.chase_slip = chase_slip_;
   o.spin_before_sleep = spin ? Nanos(std::chrono::seconds(2)) : Nanos(0);
   auto loop = EventLoop::create(std::move(o));
   if (!loop) return loop.error();
@@ -393,8 +395,8 @@ class AsioContender final : public Bulk<AsioContender> {
 
 }  // namespace
 
-std::unique_ptr<MyelinContender> make_myelin(std::size_t batch_budget) {
-  return std::make_unique<MyelinContender>(batch_budget);
+std::unique_ptr<MyelinContender> make_myelin(std::size_t batch_budget, Nanos chase_slip) {
+  return std::make_unique<MyelinContender>(batch_budget, chase_slip);
 }
 
 std::unique_ptr<LoopContender> make_contender(int index) {

@@ -74,14 +74,17 @@ class Bulk : public Base {
 // 0: myelin, 1: Baseline, 2: AlternateThree, 3: libuv, 4: asio.
 inline constexpr int kContenderCount = 5;
 std::unique_ptr<LoopContender> make_contender(int index);
-// myelin with a given batch budget (for the budget sweep); also gives access
-// to the loop (timers, stats).
+// myelin with a given batch budget (for the budget sweep) and pacing slip
+// (zero: pacing off, for the ablation); also gives access to the loop
+// (timers, stats).
 class MyelinContender;
-std::unique_ptr<MyelinContender> make_myelin(std::size_t batch_budget);
+std::unique_ptr<MyelinContender> make_myelin(std::size_t batch_budget,
+                                             Nanos chase_slip = EventLoopOptions{}.chase_slip);
 
 class MyelinContender final : public Bulk<MyelinContender> {
  public:
-  explicit MyelinContender(std::size_t batch_budget) : budget_(batch_budget) {}
+  MyelinContender(std::size_t batch_budget, Nanos chase_slip)
+      : budget_(batch_budget), chase_slip_(chase_slip) {}
   ~MyelinContender() override { stop(); }
   [[nodiscard]] std::string name() const override { return "myelin"; }
   [[nodiscard]] std::string design() const override;
@@ -94,6 +97,7 @@ class MyelinContender final : public Bulk<MyelinContender> {
 
  private:
   std::size_t budget_;
+  Nanos chase_slip_;
   std::unique_ptr<EventLoop> loop_;
 };
 

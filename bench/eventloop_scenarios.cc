@@ -30,6 +30,11 @@ double median(std::vector<double> v) {
   return percentile_sorted(v, 50);
 }
 
+// The median of the samples appended since `from` (this round's).
+double median_since(const std::vector<double>& all, std::size_t from) {
+  return median({all.begin() + static_cast<std::ptrdiff_t>(from), all.end()});
+}
+
 Result<std::unique_ptr<LoopContender>> started(int c, bool spin) {
   std::unique_ptr<LoopContender> loop = make_contender(c);
   MYELIN_RETURN_IF_ERROR(loop->start(spin));
@@ -270,10 +275,10 @@ std::string explain(const TournamentResults& r) {
       out += "In " + std::to_string(met) + " of " + std::to_string(r.rounds.size()) +
              " rounds the submit cost was at most " + fixed(met_hi, 1) +
              " ns/op and in the others at least " + fixed(rest_lo, 1) +
-             " ns/op, with no matching change in the floor: the same code runs in two regimes. A "
-             "likely cause, not verified here, is whether the loop reads each line right "
-             "behind the producer (the line then crosses the cores per record) or trails it by "
-             "a few lines (once per line); nothing in the loop chooses the regime. ";
+             " ns/op, with no matching change in the floor: the same code runs in two regimes. "
+             "Whether the loop drains right behind the producer (each line then crosses the "
+             "cores per record) or a few lines back (once per line) is what pacing controls; "
+             "see the pacing section for bursts with it on and off. ";
     }
   }
   if (!r.awake.empty() && r.awake[0].p50 > 300) {
@@ -332,19 +337,12 @@ std::string explain(const TournamentResults& r) {
              fixed(b.front(), 1) + " ns/op against a 1-producer submit of " + fixed(submit1, 1) +
              ". ";
     }
-    out +=
-        "Investigated outside this run with drivers timing the producer's submits inside each "
-        "burst: in the slow regime the submits themselves took about 42 ns each against 11 in "
-        "the fast one, and 74% of submit's profile samples sat on the instruction after its "
-        "locked CAS, which waits for the earlier records' stores to own their cache lines: "
-        "lines the loop, draining a few lines behind, has just read. What puts a burst in one "
-        "regime or the other was not pinned down: the same burst lands in either from round "
-        "to round, and in the drivers it moved with details as small as whether the task's "
-        "captured pointer is read from its record. Tried and not kept: a backoff of about "
-        "350 ns before the loop's next look after quick catch-ups (bursts of 64 went from 46 "
-        "to 26 ns/op in a driver, but not in this benchmark, where it also raised the awake "
-        "round trip's p95 from about 340 to 480 ns), and a longer write prefetch (16 or 32 "
-        "units ahead instead of 8: no change). ";
+    out += "With pacing off in the same rounds it was " + fixed(r.pacing.burst_ns.back(), 1) +
+           " ns/op. A burst's cost is the producer's submits: one locked CAS each, which waits "
+           "for the earlier records' stores to own their cache lines, so every line the loop "
+           "takes back while the producer still writes it stalls the producer. Pacing keeps "
+           "the loop out of those lines except once per slip; what remains is one line "
+           "transfer per two records and the tail reads pacing itself makes. ";
   }
   if (r.asleep.size() > 3 && r.asleep[0].p50 > r.asleep[3].p50 * 1.05) {
     out += "Asleep round trip: myelin's p50 (" + fixed(r.asleep[0].p50, 0) +
@@ -426,7 +424,15 @@ nlohmann::json TournamentResults::to_json() const {
                      {"timer_lateness", lat(b.lateness)},
                      {"overloaded_ticks", b.overloads}});
   }
+  nlohmann::json pacing_off{{"chase_slip_ns", 0},
+                            {"burst_ns_per_op", pacing.burst_ns},
+                            {"round_trip_awake", lat(pacing.awake)},
+                            {"continuous_ns_per_op", pacing.continuous_ns}};
   return {{"contenders", contenders},
+          {"myelin_pacing_off", pacing_off},
+          {"myelin_chase_slip_ns", pacing.slip.count()},
+          {"myelin_burst_pacing_waits", pacing.burst_slips},
+          {"myelin_burst_tasks", pacing.burst_tasks},
           {"budget_sweep", sweep},
           {"cross_core_floor", lat(floor)},
           {"myelin_awake_eventfd_writes", awake_wakeups},
@@ -465,6 +471,10 @@ Result<TournamentResults> run_tournament(const ScenarioSizes& sz) {
       n, std::vector<std::vector<double>>(sz.bursts.size()));
   std::vector<LatencyRecorder> awake(n);
   LatencyRecorder floor;
+  // The pacing ablation: myelin with pacing off, in the same rounds.
+  r.pacing.slip = EventLoopOptions{}.chase_slip;
+  std::vector<std::vector<double>> unpaced_burst_reps(sz.bursts.size());
+  LatencyRecorder unpaced_awake;
   for (int round = 0; round < rounds; ++round) {
     AwakeRound row;
     LatencyRecorder round_floor;
@@ -497,15 +507,34 @@ Result<TournamentResults> run_tournament(const ScenarioSizes& sz) {
       }
       awake[c].merge(round_rt);
       const std::size_t last_before = burst_reps[c].back().size();
+      if (c == 0) before = static_cast<MyelinContender&>(*loop).loop().stats();
       for (std::size_t bi = 0; bi < sz.bursts.size(); ++bi) {
         burst_ns(*loop, ran, sz.bursts[bi], slice(sz.burst_tasks), burst_reps[c][bi]);
       }
       if (c == 0) {  // this round's samples of the largest burst only
-        const std::vector<double>& all = burst_reps[c].back();
-        row.myelin_burst_last =
-            median({all.begin() + static_cast<std::ptrdiff_t>(last_before), all.end()});
+        const LoopStats after = static_cast<MyelinContender&>(*loop).loop().stats();
+        r.pacing.burst_slips += after.chase_slips - before.chase_slips;
+        r.pacing.burst_tasks += after.tasks_run - before.tasks_run;
+        row.myelin_burst_last = median_since(burst_reps[c].back(), last_before);
       }
       loop->stop();
+    }
+    {
+      progress(("awake round " + std::to_string(round + 1) + "/" + std::to_string(rounds)).c_str(),
+               "myelin, pacing off");
+      std::unique_ptr<MyelinContender> off = make_myelin(1024, Nanos(0));
+      MYELIN_RETURN_IF_ERROR(off->start(/*spin=*/true));
+      RunCounter ran;
+      (void)submit_cost(*off, ran, 1, sz.submit_ops);  // the same untimed warm-up
+      LatencyRecorder round_rt(static_cast<std::size_t>(rt_slice));
+      round_trips(*off, rt_slice, false, nullptr, round_rt);
+      unpaced_awake.merge(round_rt);
+      const std::size_t last_before = unpaced_burst_reps.back().size();
+      for (std::size_t bi = 0; bi < sz.bursts.size(); ++bi) {
+        burst_ns(*off, ran, sz.bursts[bi], slice(sz.burst_tasks), unpaced_burst_reps[bi]);
+      }
+      row.unpaced_burst_last = median_since(unpaced_burst_reps.back(), last_before);
+      off->stop();
     }
     r.rounds.push_back(row);
   }
@@ -515,6 +544,8 @@ Result<TournamentResults> run_tournament(const ScenarioSizes& sz) {
     r.awake.push_back(awake[c].summarize());
   }
   r.floor = floor.summarize();
+  for (auto& reps : unpaced_burst_reps) r.pacing.burst_ns.push_back(median(std::move(reps)));
+  r.pacing.awake = unpaced_awake.summarize();
 
   // Blocking loops: asleep round trips in interleaved rounds too (the same
   // state changes), then continuous and mixed load.
@@ -543,6 +574,18 @@ Result<TournamentResults> run_tournament(const ScenarioSizes& sz) {
     r.continuous_ns.push_back(median(std::move(reps)));
     for (int b : sz.mixed_bursts) r.mixed_ns[c].push_back(mixed_ns(*def, ran, b, sz.mixed_reps));
     def->stop();
+  }
+  {
+    progress("continuous", "myelin, pacing off");
+    std::unique_ptr<MyelinContender> off = make_myelin(1024, Nanos(0));
+    MYELIN_RETURN_IF_ERROR(off->start(false));
+    RunCounter ran;
+    std::vector<double> reps;
+    for (int i = 0; i < sz.continuous_reps; ++i) {
+      reps.push_back(continuous_ns(*off, ran, sz.continuous_per_producer));
+    }
+    r.pacing.continuous_ns = median(std::move(reps));
+    off->stop();
   }
 
   progress("batch budget sweep", "myelin");

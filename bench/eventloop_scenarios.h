@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "myelin/base/clock.h"
 #include "myelin/base/latency_recorder.h"
 #include "myelin/base/result.h"
 
@@ -45,10 +46,21 @@ struct BudgetRow {
 
 // One interleaved round of the awake scenarios: the machine's state then.
 struct AwakeRound {
-  double floor_p50 = 0;          // cross-core ping-pong, ns
-  double myelin_submit1 = 0;     // ns/op, 1 producer
-  double myelin_rt_p50 = 0;      // ns
-  double myelin_burst_last = 0;  // ns/op, the largest burst
+  double floor_p50 = 0;           // cross-core ping-pong, ns
+  double myelin_submit1 = 0;      // ns/op, 1 producer
+  double myelin_rt_p50 = 0;       // ns
+  double myelin_burst_last = 0;   // ns/op, the largest burst
+  double unpaced_burst_last = 0;  // the same with pacing off
+};
+
+// myelin with pacing off (chase_slip 0) beside the default, same rounds.
+struct PacingAblation {
+  Nanos slip{0};                  // the default chase_slip measured against
+  std::vector<double> burst_ns;   // [burst], pacing off
+  LatencySummary awake;           // awake round trip, pacing off
+  double continuous_ns = 0;       // pacing off
+  std::uint64_t burst_slips = 0;  // pacing waits of the default loop during its bursts
+  std::uint64_t burst_tasks = 0;  // tasks those bursts ran
 };
 
 struct TournamentResults {
@@ -63,6 +75,7 @@ struct TournamentResults {
   LatencySummary floor;                              // cross-core atomic ping-pong, no loop
   std::uint64_t awake_wakeups = 0, awake_polls = 0;  // myelin, during the awake round trips
   std::vector<AwakeRound> rounds;
+  PacingAblation pacing;
   std::string explanation;  // where targets were missed, and why
 
   [[nodiscard]] nlohmann::json to_json() const;
