@@ -10,6 +10,7 @@
 #include "bench/eventloop_contenders.h"
 #include "bench/eventloop_scenarios.h"
 #include "myelin/perf/format.h"
+#include "src/loop/task_queue.h"
 
 namespace myelin::bench {
 namespace {
@@ -211,6 +212,7 @@ Result<perf::Report> run_eventloop_bench(const BenchOptions& options) {
   }
   {
     const PacingAblation& p = r.pacing;
+    const std::string lag = std::to_string(detail::TaskQueue::kChaseLag);
     perf::Table t{{{"myelin", perf::Align::kLeft}}, {}};
     for (int b : sz.bursts) t.columns.push_back({"Burst=" + std::to_string(b)});
     t.columns.push_back({"Awake RT p50 (ns)"});
@@ -237,8 +239,10 @@ Result<perf::Report> run_eventloop_bench(const BenchOptions& options) {
             "each cache line just before the producer writes the line's next record, and the "
             "line must come back before the producer's next CAS completes. Pacing: once the "
             "loop has run a record and finds the next one already there, it reads the "
-            "producers' tail (at most once per 32 units); if they are fewer than 32 units "
-            "ahead, it looks again a quarter of chase_slip later (pauses and clock reads, no "
+            "producers' tail (at most once per " +
+            lag + " units); if they are fewer than " + lag +
+            " units ahead, it looks again a quarter of chase_slip later (pauses and clock reads, "
+            "no "
             "shared memory) and, if the tail moved, waits out the slip for them to pull "
             "ahead. A record found after an empty look runs at once. The pacing-off row "
             "is the same loop with chase_slip = 0, measured in the same interleaved rounds "

@@ -101,7 +101,7 @@ class TaskQueue {
   // Pacing (see the file comment): how far behind a chased producer the
   // consumer stays, in units, and the default wait that lets it pull ahead
   // (EventLoopOptions::chase_slip has the same default).
-  static constexpr std::uint64_t kChaseLag = 32;
+  static constexpr std::uint64_t kChaseLag = 128;
   static constexpr Nanos kDefaultSlip = std::chrono::microseconds(1);
 
   enum class PushResult { kOk, kClosed, kNoMemory };
