@@ -240,11 +240,10 @@ Result<perf::Report> run_eventloop_bench(const BenchOptions& options) {
             "line must come back before the producer's next CAS completes. Pacing: once the "
             "loop has run a record and finds the next one already there, it reads the "
             "producers' tail (at most once per " +
-            lag + " units); if they are fewer than " + lag +
-            " units ahead, it looks again a quarter of chase_slip later (pauses and clock reads, "
-            "no "
-            "shared memory) and, if the tail moved, waits out the slip for them to pull "
-            "ahead. A record found after an empty look runs at once. The pacing-off row "
+            lag + " units or per slip); if they are fewer than " + lag +
+            " units ahead, it looks again a quarter of chase_slip later (pauses and clock "
+            "reads, no shared memory) and, if the tail moved, waits out the slip for them to "
+            "pull ahead. A record found after an empty look runs at once. The pacing-off row "
             "is the same loop with chase_slip = 0, measured in the same interleaved rounds "
             "(bursts and awake round trips) and after the contenders' continuous load. In the "
             "default loop's bursts pacing waited " +

@@ -135,6 +135,15 @@ double continuous_ns(LoopContender& loop, RunCounter& ran, std::size_t per_produ
          static_cast<double>(per_producer * kProducers);
 }
 
+// The median of sz.continuous_reps runs of continuous_ns.
+double continuous_median(LoopContender& loop, RunCounter& ran, const ScenarioSizes& sz) {
+  std::vector<double> reps;
+  for (int i = 0; i < sz.continuous_reps; ++i) {
+    reps.push_back(continuous_ns(loop, ran, sz.continuous_per_producer));
+  }
+  return median(std::move(reps));
+}
+
 double mixed_ns(LoopContender& loop, RunCounter& ran, int burst, int reps) {
   std::vector<double> per_op;
   for (int r = 0; r < reps; ++r) {
@@ -567,11 +576,7 @@ Result<TournamentResults> run_tournament(const ScenarioSizes& sz) {
     std::unique_ptr<LoopContender> def = make_contender(c);
     MYELIN_RETURN_IF_ERROR(def->start(false));
     RunCounter ran;
-    std::vector<double> reps;
-    for (int i = 0; i < sz.continuous_reps; ++i) {
-      reps.push_back(continuous_ns(*def, ran, sz.continuous_per_producer));
-    }
-    r.continuous_ns.push_back(median(std::move(reps)));
+    r.continuous_ns.push_back(continuous_median(*def, ran, sz));
     for (int b : sz.mixed_bursts) r.mixed_ns[c].push_back(mixed_ns(*def, ran, b, sz.mixed_reps));
     def->stop();
   }
@@ -580,11 +585,7 @@ Result<TournamentResults> run_tournament(const ScenarioSizes& sz) {
     std::unique_ptr<MyelinContender> off = make_myelin(1024, Nanos(0));
     MYELIN_RETURN_IF_ERROR(off->start(false));
     RunCounter ran;
-    std::vector<double> reps;
-    for (int i = 0; i < sz.continuous_reps; ++i) {
-      reps.push_back(continuous_ns(*off, ran, sz.continuous_per_producer));
-    }
-    r.pacing.continuous_ns = median(std::move(reps));
+    r.pacing.continuous_ns = continuous_median(*off, ran, sz);
     off->stop();
   }
 

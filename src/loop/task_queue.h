@@ -41,16 +41,16 @@
 // every such line must travel back before the producer's next CAS completes:
 // a 4096-task burst then costs ~42 ns a task instead of ~13. So once the
 // consumer has run a record and finds the next one ready (it may be chasing
-// a producer) it reads the tail, at most once per kChaseLag units. If the
-// producers are fewer than kChaseLag units ahead it waits a quarter of
-// `slip` and reads the tail again: unchanged means they have stopped (a
-// small batch, all written) and it drains at once; moved means they are
-// still submitting, and it waits out the rest of the slip (pauses and clock
-// reads, no shared memory) to let them pull ahead. Then it drains up to the
-// tail it read last, keeping kChaseLag units back when the gap allows. A
-// record found after a look that found nothing runs at once (a lone task
-// pays nothing), no record waits more than one slip, and a zero slip turns
-// pacing off.
+// a producer) it reads the tail, at most once per kChaseLag units or per
+// slip. If the producers are fewer than kChaseLag units ahead it waits a
+// quarter of `slip` and reads the tail again: unchanged means they have
+// stopped (a small batch, all written) and it drains at once; moved means
+// they are still submitting, and it waits out the rest of the slip (pauses
+// and clock reads, no shared memory) to let them pull ahead. Then it drains
+// up to the tail it read last, keeping kChaseLag units back when the gap
+// allows. A record found after a look that found nothing runs at once (a
+// lone task pays nothing), no record waits more than one slip, and a zero
+// slip turns pacing off.
 //
 // Allocation: drained blocks go onto a lock-free free stack (a Treiber stack
 // whose top carries a 16-bit version tag above the 48-bit pointer, so a pop
