@@ -158,8 +158,9 @@ Result<perf::Report> run_eventloop_bench(const BenchOptions& options) {
   // --- round trips -----------------------------------------------------------
   report.add_section("Round-trip latency, loop awake (ns)")
       .paragraph(
-          "One producer: t0, submit a task that sets an atomic flag, spin until the flag "
-          "is seen, t1. The loop busy-polls when idle (myelin: spin_before_sleep = 2 s; "
+          "One producer: t0, submit a task that sets an atomic flag (alone on its cache "
+          "line, like the floor's), spin until the flag is seen, t1. The loop busy-polls when idle "
+          "(myelin: spin_before_sleep = 2 s; "
           "Baseline/AlternateThree: spin on a pending flag; libuv: uv_run(NOWAIT) in a "
           "loop; asio: io_context::poll() in a loop). " +
           std::to_string(sz.rt_awake_samples) +

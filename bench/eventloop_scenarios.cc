@@ -69,7 +69,9 @@ double submit_cost(LoopContender& loop, RunCounter& ran, int producers, std::siz
 
 void round_trips(LoopContender& loop, int samples, bool verify_asleep, std::uint64_t* unverified,
                  LatencyRecorder& rec) {
-  std::atomic<std::uint64_t> seen{0};
+  // On its own line, like the floor's flags: the loop's store must not
+  // contend with the producer's other locals.
+  alignas(64) std::atomic<std::uint64_t> seen{0};
   const int warmup = verify_asleep ? 5 : samples / 10;
   for (int i = 0; i < warmup + samples; ++i) {
     if (verify_asleep) {
