@@ -316,12 +316,19 @@ std::string explain(const TournamentResults& r) {
   }
   if (r.submit_ns.size() > 4 &&
       (r.submit_ns[3][0] < 3 * submit1 || r.submit_ns[4][0] < 3 * submit1)) {
-    out +=
-        "Submit ratio (target 3x libuv and asio at 1 producer): libuv's submit is a "
-        "mutex push into a vector plus an atomic exchange on its `pending` flag, and while "
-        "its loop busy-polls that flag is mostly set, so libuv rarely pays its eventfd "
-        "write; its cost is the same order as myelin's record hand-off, which is bound by a "
-        "locked CAS and a cross-core line transfer per two small tasks. ";
+    double lo = std::numeric_limits<double>::infinity(), hi = 0;
+    for (const AwakeRound& row : r.rounds) {
+      lo = std::min(lo, row.myelin_submit1);
+      hi = std::max(hi, row.myelin_submit1);
+    }
+    out += "Submit ratio (target 3x libuv and asio at 1 producer; libuv " +
+           fixed(r.submit_ns[3][0], 1) + " ns/op, asio " + fixed(r.submit_ns[4][0], 1) +
+           ", myelin " + fixed(submit1, 1) + ", per round " + fixed(lo, 1) + " to " + fixed(hi, 1) +
+           "): libuv's submit is a mutex push into a vector plus an atomic exchange on its "
+           "`pending` flag, and while its loop busy-polls that flag is mostly set, so libuv "
+           "rarely pays its eventfd write; its cost is the same order as myelin's record "
+           "hand-off, which is bound by a locked CAS and a cross-core line transfer per two "
+           "small tasks. ";
   }
   if (r.awake.size() > 4 &&
       (r.awake[3].p50 < 2 * r.awake[0].p50 || r.awake[4].p50 < 2 * r.awake[0].p50)) {
