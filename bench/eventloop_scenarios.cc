@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <memory>
@@ -382,11 +383,11 @@ std::string explain(const TournamentResults& r) {
   // Met, but by less than the run-to-run spread on this VM: say so.
   std::string close;
   if (!r.awake.empty() && r.awake[0].p50 <= 300 && r.awake[0].p50 > 285) {
+    const double over = r.awake[0].p50 - r.floor.p50;
     close += " the awake round trip's p50 (" + fixed(r.awake[0].p50, 0) +
-             " ns) is within 5% of its 300 ns target and " +
-             fixed(r.awake[0].p50 - r.floor.p50, 0) +
-             " ns above this run's cross-core floor, which itself moves by tens of ns between "
-             "rounds;";
+             " ns) is within 5% of its 300 ns target and " + fixed(std::abs(over), 0) +
+             (over >= 0 ? " ns above" : " ns below") + " this run's cross-core floor (p50 " +
+             fixed(r.floor.p50, 0) + " ns), which itself moves by tens of ns between rounds;";
   }
   if (r.submit_ns.size() > 4) {
     const double worst = std::min(r.submit_ns[3][0], r.submit_ns[4][0]) / submit1;
