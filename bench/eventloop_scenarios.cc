@@ -119,6 +119,14 @@ void burst_ns(LoopContender& loop, RunCounter& ran, int burst, std::size_t total
   }
 }
 
+// One slice of every burst size, appended to per_size[burst index].
+void bursts_slice(LoopContender& loop, RunCounter& ran, const ScenarioSizes& sz,
+                  std::size_t tasks_per_size, std::vector<std::vector<double>>& per_size) {
+  for (std::size_t bi = 0; bi < sz.bursts.size(); ++bi) {
+    burst_ns(loop, ran, sz.bursts[bi], tasks_per_size, per_size[bi]);
+  }
+}
+
 double continuous_ns(LoopContender& loop, RunCounter& ran, std::size_t per_producer) {
   constexpr int kProducers = 4;
   const std::uint64_t target = ran.get() + per_producer * kProducers;
@@ -520,9 +528,10 @@ Result<TournamentResults> run_tournament(const ScenarioSizes& sz) {
     pingpong_floor(rt_slice, round_floor);
     row.floor_p50 = round_floor.summarize().p50;
     floor.merge(round_floor);
+    const std::string label =
+        "awake round " + std::to_string(round + 1) + "/" + std::to_string(rounds);
     for (int c = 0; c < kContenderCount; ++c) {
-      progress(("awake round " + std::to_string(round + 1) + "/" + std::to_string(rounds)).c_str(),
-               r.names[c]);
+      progress(label.c_str(), r.names[c]);
       MYELIN_ASSIGN_OR_RETURN(std::unique_ptr<LoopContender> loop, started(c, /*spin=*/true));
       RunCounter ran;
       // Untimed warm-up: a fresh loop's first burst of this size grows its
@@ -547,9 +556,7 @@ Result<TournamentResults> run_tournament(const ScenarioSizes& sz) {
       awake[c].merge(round_rt);
       const std::size_t last_before = burst_reps[c].back().size();
       if (c == 0) before = static_cast<MyelinContender&>(*loop).loop().stats();
-      for (std::size_t bi = 0; bi < sz.bursts.size(); ++bi) {
-        burst_ns(*loop, ran, sz.bursts[bi], slice(sz.burst_tasks), burst_reps[c][bi]);
-      }
+      bursts_slice(*loop, ran, sz, slice(sz.burst_tasks), burst_reps[c]);
       if (c == 0) {  // this round's samples of the largest burst only
         const LoopStats after = static_cast<MyelinContender&>(*loop).loop().stats();
         r.pacing.burst_slips += after.chase_slips - before.chase_slips;
@@ -559,8 +566,7 @@ Result<TournamentResults> run_tournament(const ScenarioSizes& sz) {
       loop->stop();
     }
     {
-      progress(("awake round " + std::to_string(round + 1) + "/" + std::to_string(rounds)).c_str(),
-               "myelin, pacing off");
+      progress(label.c_str(), "myelin, pacing off");
       std::unique_ptr<MyelinContender> off = make_myelin(1024, Nanos(0));
       MYELIN_RETURN_IF_ERROR(off->start(/*spin=*/true));
       RunCounter ran;
@@ -569,9 +575,7 @@ Result<TournamentResults> run_tournament(const ScenarioSizes& sz) {
       round_trips(*off, rt_slice, false, nullptr, round_rt);
       unpaced_awake.merge(round_rt);
       const std::size_t last_before = unpaced_burst_reps.back().size();
-      for (std::size_t bi = 0; bi < sz.bursts.size(); ++bi) {
-        burst_ns(*off, ran, sz.bursts[bi], slice(sz.burst_tasks), unpaced_burst_reps[bi]);
-      }
+      bursts_slice(*off, ran, sz, slice(sz.burst_tasks), unpaced_burst_reps);
       row.unpaced_burst_last = median_since(unpaced_burst_reps.back(), last_before);
       off->stop();
     }

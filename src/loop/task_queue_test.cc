@@ -190,10 +190,9 @@ TEST(TaskQueue, PacingDrainsAStoppedProducersBatchInOneCallWithoutASlip) {
 // Runs a producer thread that submits groups of 8 tasks a few pauses apart
 // (the consumer, chasing a group, finds a record ready right after running
 // one and, while it looks at the tail, sees it move) and consumes on this
-// thread while
-// keep_consuming() holds; then stops the producer and drains. The producer
-// stays at most 4096 tasks ahead. Returns false if a task was lost, ran
-// twice or ran out of order.
+// thread while keep_consuming() holds; then stops the producer and drains.
+// The producer stays at most 4096 tasks ahead. Returns false if a task was
+// lost, ran twice or ran out of order.
 bool consume_grouped_producer(TaskQueue& q, const std::function<bool()>& keep_consuming) {
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> pushed{0};
