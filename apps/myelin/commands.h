@@ -23,5 +23,7 @@ void register_bench(CLI::App& app, Context& ctx);
 void register_predict(CLI::App& app, Context& ctx);
 void register_inspect(CLI::App& app, Context& ctx);
 void register_compile(CLI::App& app, Context& ctx);
+void register_serve(CLI::App& app, Context& ctx);
+void register_infer(CLI::App& app, Context& ctx);
 
 }  // namespace myelin::cli

@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   myelin::cli::register_predict(app, ctx);
   myelin::cli::register_inspect(app, ctx);
   myelin::cli::register_compile(app, ctx);
+  myelin::cli::register_serve(app, ctx);
+  myelin::cli::register_infer(app, ctx);
 
   try {
     app.parse(argc, argv);

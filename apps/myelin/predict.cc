@@ -26,26 +26,6 @@ struct PredictFlags {
   std::string isa = "auto";
 };
 
-// Flattens a nested array; the shape comes from the first element at each level.
-Status flatten(const nlohmann::json& j, std::vector<std::int64_t>& dims, std::size_t depth,
-               std::vector<double>& out) {
-  if (j.is_number()) {
-    if (depth != dims.size()) return invalid_argument("ragged array");
-    out.push_back(j.get<double>());
-    return {};
-  }
-  if (!j.is_array()) return invalid_argument("expected numbers or arrays");
-  if (depth == dims.size()) {
-    if (depth >= 8) return invalid_argument("more than 8 dimensions");
-    dims.push_back(static_cast<std::int64_t>(j.size()));
-  } else if (dims[depth] != static_cast<std::int64_t>(j.size())) {
-    return invalid_argument("ragged array: a row has " + std::to_string(j.size()) +
-                            " entries, expected " + std::to_string(dims[depth]));
-  }
-  for (const auto& e : j) MYELIN_RETURN_IF_ERROR(flatten(e, dims, depth + 1, out));
-  return {};
-}
-
 int usage(const std::string& msg) {
   std::fprintf(stderr, "myelin predict: %s\n", msg.c_str());
   return kExitUsage;
@@ -86,7 +66,7 @@ int run_predict(const PredictFlags& f) {
                    " inputs: pass an object keyed by name");
     }
     std::vector<std::int64_t> dims;
-    if (Status s = flatten(*j, dims, 0, data[i]); !s.ok())
+    if (Status s = flatten_json(*j, dims, 0, data[i]); !s.ok())
       return usage("input '" + infos[i].name + "': " + std::string(s.message()));
     auto shape = Shape::from(dims);
     if (!shape) return usage(shape.error().to_string());
@@ -113,6 +93,26 @@ int run_predict(const PredictFlags& f) {
 }
 
 }  // namespace
+
+// Flattens a nested array; the shape comes from the first element at each level.
+Status flatten_json(const nlohmann::json& j, std::vector<std::int64_t>& dims, std::size_t depth,
+                    std::vector<double>& out) {
+  if (j.is_number()) {
+    if (depth != dims.size()) return invalid_argument("ragged array");
+    out.push_back(j.get<double>());
+    return {};
+  }
+  if (!j.is_array()) return invalid_argument("expected numbers or arrays");
+  if (depth == dims.size()) {
+    if (depth >= 8) return invalid_argument("more than 8 dimensions");
+    dims.push_back(static_cast<std::int64_t>(j.size()));
+  } else if (dims[depth] != static_cast<std::int64_t>(j.size())) {
+    return invalid_argument("ragged array: a row has " + std::to_string(j.size()) +
+                            " entries, expected " + std::to_string(dims[depth]));
+  }
+  for (const auto& e : j) MYELIN_RETURN_IF_ERROR(flatten_json(e, dims, depth + 1, out));
+  return {};
+}
 
 void register_predict(CLI::App& app, Context& ctx) {
   auto flags = std::make_shared<PredictFlags>();

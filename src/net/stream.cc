@@ -230,7 +230,8 @@ Result<std::unique_ptr<Stream>> connect_unix(const std::string& path, Nanos time
 // --- Listener -------------------------------------------------------------------
 
 Result<std::unique_ptr<Listener>> Listener::tcp(EventLoop& loop, const std::string& host,
-                                                std::uint16_t port, AcceptCallback on_accept) {
+                                                std::uint16_t port, AcceptCallback on_accept,
+                                                ListenOptions options) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -241,7 +242,13 @@ Result<std::unique_ptr<Listener>> Listener::tcp(EventLoop& loop, const std::stri
   if (fd < 0) return errno_error("socket", errno);
   const int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(fd, 128) != 0) {
+  if (options.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return errno_error("setsockopt(SO_REUSEPORT)", e);
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::listen(fd, options.backlog) != 0) {
     const int e = errno;
     ::close(fd);
     return errno_error("listen " + host + ":" + std::to_string(port), e);
@@ -279,10 +286,21 @@ Status Listener::arm() {
 
 void Listener::accept_ready() {
   for (;;) {
-    const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    sockaddr_in peer{};
+    socklen_t peer_len = sizeof(peer);
+    const int c =
+        ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (c < 0) return;  // EAGAIN, or a transient error: try again on the next event
-    if (unix_path_.empty()) (void)set_nodelay(c);
-    auto s = Stream::adopt(c, unix_path_.empty() ? "tcp-peer" : "unix:" + unix_path_);
+    std::string name;
+    if (unix_path_.empty()) {
+      (void)set_nodelay(c);
+      char text[INET_ADDRSTRLEN] = "?";
+      ::inet_ntop(AF_INET, &peer.sin_addr, text, sizeof(text));
+      name = std::string(text) + ":" + std::to_string(ntohs(peer.sin_port));
+    } else {
+      name = "unix:" + unix_path_;
+    }
+    auto s = Stream::adopt(c, std::move(name));
     if (s) on_accept_(std::move(*s));
   }
 }

@@ -121,14 +121,23 @@ Result<std::unique_ptr<Stream>> connect_tcp(const std::string& host, std::uint16
 Result<std::unique_ptr<Stream>> connect_unix(const std::string& path,
                                              Nanos timeout = std::chrono::seconds(5));
 
+struct ListenOptions {
+  // SO_REUSEPORT: several listeners (one per loop) share one port and the
+  // kernel spreads incoming connections over them.
+  bool reuse_port = false;
+  int backlog = 1024;
+};
+
 class Listener {
  public:
   using AcceptCallback = std::function<void(std::unique_ptr<Stream>)>;
 
   // Binds and listens; accepts run on `loop`'s thread once it runs. Call on
   // the loop thread or before the loop starts. Port 0 picks a free port.
+  // Accepted TCP streams have TCP_NODELAY set and peer() "ADDRESS:PORT".
   static Result<std::unique_ptr<Listener>> tcp(EventLoop& loop, const std::string& host,
-                                               std::uint16_t port, AcceptCallback on_accept);
+                                               std::uint16_t port, AcceptCallback on_accept,
+                                               ListenOptions options = {});
   // Removes a stale socket file at `path` first.
   static Result<std::unique_ptr<Listener>> unix_socket(EventLoop& loop, const std::string& path,
                                                        AcceptCallback on_accept);

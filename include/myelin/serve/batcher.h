@@ -1,0 +1,90 @@
+// Batcher: the dynamic batcher of one model version, and the worker threads
+// that run its batches.
+//
+// Rules (docs/serving.md, "The batcher"):
+//  - submit() validates a request against the model on the caller's thread
+//    (inputs bound by name, dtype, shape, rows <= max_batch, output names),
+//    sizes its outputs, and queues it. A full queue refuses at once
+//    (resource_exhausted): load is shed at the door, never queued without
+//    bound.
+//  - Work-conserving: a worker that is idle takes whatever is queued at once,
+//    so a lone request never waits for company; batches form only while
+//    every worker is busy.
+//  - A batch is the queue's head plus the requests behind it, up to
+//    max_batch rows, that arrived no later than max_delay after the head: a
+//    batch stays open to newcomers for max_delay at most.
+//  - A request whose deadline has passed when its batch starts is answered
+//    deadline_exceeded without being computed.
+//  - Rows are copied into the worker's aligned batch buffer (converted to the
+//    dtype the model computes in), predicted, and copied back into each
+//    request's outputs. Each worker owns its Workspace and buffers: nothing
+//    on this path allocates once warmed up.
+//
+// Threads: submit, stats and shutdown are thread-safe. Completions run on a
+// worker thread (Responder::complete). Each worker is an EventLoop, so an
+// idle worker spins briefly before it parks, like every loop in myelin.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "myelin/base/clock.h"
+#include "myelin/base/result.h"
+#include "myelin/base/status.h"
+#include "myelin/model/model.h"
+#include "myelin/serve/metrics.h"
+#include "myelin/serve/request.h"
+
+namespace myelin::serve {
+
+struct BatcherOptions {
+  std::size_t max_batch = 64;  // rows per batch (>= 1); 1 turns batching off
+  Nanos max_delay = std::chrono::microseconds(500);
+  std::size_t max_queue = 1024;                       // requests waiting (>= 1)
+  std::size_t workers = 1;                            // threads, each with its own Workspace (>= 1)
+  Nanos worker_spin = std::chrono::microseconds(50);  // before an idle worker parks
+  const Clock* clock = nullptr;  // null: the monotonic clock; must outlive the batcher
+};
+
+struct BatcherStats {
+  std::uint64_t batches = 0;
+  std::uint64_t rows = 0;
+  std::uint64_t requests = 0;  // completed, computed or not
+  std::uint64_t expired = 0;   // answered deadline_exceeded without computing
+  std::uint64_t refused = 0;   // queue full
+  std::size_t queued = 0;
+};
+
+class Batcher {
+ public:
+  // `metrics` may be null. Starts the workers.
+  static Result<std::unique_ptr<Batcher>> create(model::Model model, BatcherOptions options,
+                                                 std::shared_ptr<ModelMetrics> metrics);
+  ~Batcher();  // shutdown()
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
+
+  // On ok the batcher took `request` (now null) and will complete it exactly
+  // once. On error `request` is left with the caller and nothing runs:
+  // invalid_argument (the request does not fit the model; the message says
+  // where, e.g. "inputs[0] 'X': shape [1, 7], expected [N, 4]"),
+  // resource_exhausted (queue full), closed (shutting down).
+  Status submit(std::unique_ptr<InferenceRequest>& request);
+
+  // Stops accepting, lets the workers finish everything queued, joins them.
+  // Idempotent; not from a worker thread.
+  void shutdown();
+
+  [[nodiscard]] BatcherStats stats() const;
+  [[nodiscard]] const model::Model& model() const noexcept;
+  [[nodiscard]] const BatcherOptions& options() const noexcept;
+
+  struct Impl;
+
+ private:
+  explicit Batcher(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace myelin::serve
