@@ -5,6 +5,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "myelin/loop/event_loop.h"
@@ -221,7 +222,17 @@ void Batcher::Impl::shutdown() {
 
 Batcher::Batcher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Batcher::~Batcher() {
-  if (impl_) impl_->shutdown();
+  if (!impl_) return;
+  bool on_worker = false;
+  for (const auto& w : impl_->workers) on_worker = on_worker || w->loop->in_loop_thread();
+  if (!on_worker) {
+    impl_->shutdown();
+    return;
+  }
+  // Destroyed from a completion on one of our own workers: that worker is
+  // still inside drain(), using the Impl. A thread of its own stops the
+  // workers (waiting for that drain to return) and frees the Impl after.
+  std::thread([impl = std::shared_ptr<Impl>(std::move(impl_))] { impl->shutdown(); }).detach();
 }
 
 Result<std::unique_ptr<Batcher>> Batcher::create(model::Model model, BatcherOptions options,

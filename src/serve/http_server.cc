@@ -17,6 +17,7 @@ struct HttpServer::Impl {
   std::vector<std::unique_ptr<LoopContext>> loops;
   std::unique_ptr<EventLoop> admin;
   std::uint16_t port = 0;
+  std::atomic<std::size_t> next_loop{0};
   bool started = false;
   bool stopped = false;
 
@@ -127,6 +128,17 @@ Status HttpServer::start() {
 }
 
 std::uint16_t HttpServer::port() const noexcept { return impl_->port; }
+
+Status HttpServer::adopt(std::unique_ptr<net::Stream> stream) {
+  Impl& im = *impl_;
+  if (!im.started || im.loops.empty()) return failed_precondition("HttpServer::adopt: not started");
+  if (im.shared.draining.load()) return closed("HttpServer::adopt: shutting down");
+  LoopContext* lc = im.loops[im.next_loop.fetch_add(1) % im.loops.size()].get();
+  Impl* impl = &im;
+  return lc->loop->submit([impl, lc, s = std::move(stream)]() mutable {
+    impl->accept(*lc, std::move(s));
+  });
+}
 
 const ServerMetrics& HttpServer::metrics() const noexcept { return impl_->shared.metrics; }
 

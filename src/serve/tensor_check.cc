@@ -77,9 +77,10 @@ Status bind_request(const model::Model& model, std::size_t max_rows, InferenceRe
   for (std::size_t j = 0; j < infos.size(); ++j) {
     const model::TensorInfo& info = infos[j];
     const InputTensor& in = inputs[j];
-    const std::string label = "input '" + in.name + "'";
+    // Messages are built only on failure: the success path allocates nothing.
+    auto label = [&] { return "input '" + in.name + "'"; };
     if (!dtype_accepted(info.dtype, in.dtype)) {
-      return invalid_argument(label + ": datatype " + std::string(to_string(in.dtype)) +
+      return invalid_argument(label() + ": datatype " + std::string(to_string(in.dtype)) +
                               ", expected " + std::string(to_string(info.dtype)));
     }
     bool fits = in.shape.rank() == info.dims.size();
@@ -88,20 +89,20 @@ Status bind_request(const model::Model& model, std::size_t max_rows, InferenceRe
       if (in.shape[d] < (d == 0 && info.batched ? 1 : 0)) fits = false;
     }
     if (!fits) {
-      return invalid_argument(label + ": shape " + in.shape.to_string() + ", expected " +
+      return invalid_argument(label() + ": shape " + in.shape.to_string() + ", expected " +
                               expected_shape(info));
     }
     const std::size_t r = info.batched ? static_cast<std::size_t>(in.shape[0]) : 1;
     if (j > 0 && r != rows) {
-      return invalid_argument(label + ": " + std::to_string(r) + " rows, but input '" +
+      return invalid_argument(label() + ": " + std::to_string(r) + " rows, but input '" +
                               inputs[0].name + "' has " + std::to_string(rows));
     }
     rows = r;
     auto elems = in.shape.element_count();
-    if (!elems) return invalid_argument(label + ": " + std::string(elems.error().message()));
+    if (!elems) return invalid_argument(label() + ": " + std::string(elems.error().message()));
     const std::uint64_t want = *elems * dtype_size(in.dtype);
     if (in.data.size() != want) {
-      return invalid_argument(label + ": " + std::to_string(in.data.size()) +
+      return invalid_argument(label() + ": " + std::to_string(in.data.size()) +
                               " bytes of data for shape " + in.shape.to_string() + " " +
                               std::string(to_string(in.dtype)) + " (" + std::to_string(want) +
                               " bytes)");

@@ -29,6 +29,7 @@
 #include "myelin/base/clock.h"
 #include "myelin/base/result.h"
 #include "myelin/base/status.h"
+#include "myelin/net/stream.h"
 #include "myelin/serve/metrics.h"
 #include "myelin/serve/model_repository.h"
 
@@ -59,6 +60,10 @@ class HttpServer {
   // Binds the listeners and starts the loops.
   Status start();
   [[nodiscard]] std::uint16_t port() const noexcept;
+  // Serves a connection that did not come from the listeners (a Unix
+  // socket, an in-process duplex pair for tests and fuzzing), on the next
+  // I/O loop in turn. Thread-safe; fails once shutdown began.
+  Status adopt(std::unique_ptr<net::Stream> stream);
   // Graceful stop: see the header comment. Returns once everything stopped;
   // deadline_exceeded if connections still had work at `deadline`.
   Status shutdown(MonoTime deadline);

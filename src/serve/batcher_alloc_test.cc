@@ -1,0 +1,118 @@
+// No heap allocation per request on the batch path once warmed up: submit
+// (binding, queueing, waking a worker), gather, predict, scatter and the
+// completion, counted by replacing operator new in this test binary. The
+// front end's own allocations (decoding a body into a request) are not part
+// of this path; here requests are reused.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "myelin/serve/batcher.h"
+#include "src/model/test_models.h"
+
+// The sanitizers own operator new, so the count runs in plain builds only
+// (CI runs this binary in release).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define MYELIN_COUNTING_NEW 0
+#else
+#define MYELIN_COUNTING_NEW 1
+#endif
+
+namespace {
+std::atomic<long> g_allocs{0};
+}  // namespace
+
+#if MYELIN_COUNTING_NEW
+void* operator new(std::size_t n) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return operator new(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+#endif
+
+namespace myelin::serve {
+namespace {
+
+// Keeps finished requests for reuse, in a vector whose room was reserved.
+class Pool final : public Responder {
+ public:
+  explicit Pool(std::size_t n) { done_.reserve(n); }
+  void complete(std::unique_ptr<InferenceRequest> r) override {
+    std::lock_guard lock(mu_);
+    done_.push_back(std::move(r));
+    cv_.notify_all();
+  }
+  void wait_for(std::size_t n, std::vector<std::unique_ptr<InferenceRequest>>& out) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(20), [&] { return done_.size() >= n; });
+    for (auto& r : done_) out.push_back(std::move(r));
+    done_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<InferenceRequest>> done_;
+};
+
+void run_rounds(const std::string& onnx, std::size_t features, std::size_t rows) {
+  auto m = model::Model::load(std::as_bytes(std::span<const char>(onnx))).value();
+  BatcherOptions o;
+  o.max_batch = 64;
+  o.workers = 2;
+  auto metrics = std::make_shared<ModelMetrics>();
+  auto b = Batcher::create(m, o, metrics).value();
+  constexpr std::size_t kRequests = 48;
+  auto pool = std::make_shared<Pool>(kRequests);
+  std::vector<std::unique_ptr<InferenceRequest>> reqs;
+  reqs.reserve(kRequests);
+  for (std::size_t i = 0; i < kRequests; ++i) {
+    auto r = std::make_unique<InferenceRequest>();
+    InputTensor& in = r->inputs.emplace_back();
+    in.name = m.inputs()[0].name;
+    in.shape = Shape{static_cast<std::int64_t>(rows), static_cast<std::int64_t>(features)};
+    const auto v = model::testing::random_floats(rows * features, i);
+    in.owned.resize(v.size() * sizeof(float));
+    std::memcpy(in.owned.data(), v.data(), in.owned.size());
+    in.data = in.owned;
+    r->responder = pool;
+    reqs.push_back(std::move(r));
+  }
+  auto round = [&] {
+    for (auto& r : reqs) ASSERT_TRUE(b->submit(r).ok());
+    reqs.clear();
+    pool->wait_for(kRequests, reqs);
+    ASSERT_EQ(reqs.size(), kRequests);
+    for (const auto& r : reqs) ASSERT_TRUE(r->status.ok()) << r->status.to_string();
+  };
+  for (int i = 0; i < 20; ++i) round();  // warm: queues, loops, workspaces
+  const long before = g_allocs.load();
+  for (int i = 0; i < 200; ++i) round();
+  const long during = g_allocs.load() - before;
+  if (MYELIN_COUNTING_NEW) {
+    EXPECT_EQ(during, 0) << "allocations over 200 rounds of " << kRequests << " requests";
+  }
+  EXPECT_EQ(metrics->inference_count.load(), 220u * kRequests * rows);
+}
+
+TEST(BatcherAlloc, LinearModelSingleRows) {
+  run_rounds(model::testing::linear_regressor(30, 1), 30, 1);
+}
+
+TEST(BatcherAlloc, MlpSeveralRowsPerRequest) {
+  run_rounds(model::testing::mlp({64, 32, 10}, 2), 64, 3);
+}
+
+}  // namespace
+}  // namespace myelin::serve

@@ -1,0 +1,336 @@
+// The batcher against the model it serves: same answers as Model::predict,
+// no cross-talk between concurrent requests, load shedding, timeouts,
+// shutdown, bad input, and a completion that drops the last reference to
+// the batcher.
+#include "myelin/serve/batcher.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "src/model/test_models.h"
+
+namespace myelin::serve {
+namespace {
+
+using model::Model;
+
+Model linear_model(std::size_t features) {
+  const std::string onnx = model::testing::linear_regressor(features, 7);
+  return Model::load(std::as_bytes(std::span<const char>(onnx))).value();
+}
+
+Model mlp_model() {
+  const std::string onnx = model::testing::mlp({16, 32, 4}, 3);
+  return Model::load(std::as_bytes(std::span<const char>(onnx))).value();
+}
+
+std::unique_ptr<InferenceRequest> request_for(const Model& m, std::vector<float> values,
+                                              std::size_t rows) {
+  auto r = std::make_unique<InferenceRequest>();
+  r->model = "m";
+  InputTensor& in = r->inputs.emplace_back();
+  in.name = m.inputs()[0].name;
+  in.dtype = DType::kF32;
+  in.shape =
+      Shape{static_cast<std::int64_t>(rows), static_cast<std::int64_t>(values.size() / rows)};
+  in.owned.resize(values.size() * sizeof(float));
+  std::memcpy(in.owned.data(), values.data(), in.owned.size());
+  in.data = in.owned;
+  return r;
+}
+
+std::vector<float> reference(const Model& m, const std::vector<float>& values, std::size_t rows) {
+  const TensorView in = TensorView::of<float>(
+      std::span<const float>(values),
+      Shape{static_cast<std::int64_t>(rows), static_cast<std::int64_t>(values.size() / rows)});
+  auto out = m.predict(std::span<const TensorView>(&in, 1)).value();
+  auto f = out[0].as<float>();
+  return {f.begin(), f.end()};
+}
+
+std::vector<float> first_output(const InferenceRequest& r) {
+  const OutputTensor& o = r.outputs[0];
+  std::vector<float> v(o.bytes.size() / sizeof(float));
+  std::memcpy(v.data(), o.bytes.data(), o.bytes.size());
+  return v;
+}
+
+// Batched and single-row kernels may sum in a different order, so answers
+// agree to float rounding, not bit for bit; cross-talk would be far off.
+void expect_close(const std::vector<float>& got, const std::vector<float>& want,
+                  const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_NEAR(got[i], want[i], 1e-5f * std::max(1.0f, std::abs(want[i])))
+        << what << " [" << i << "]";
+  }
+}
+
+// Collects finished requests; optionally holds the worker inside complete()
+// until released (so tests can fill the queue behind a busy worker).
+class Collector final : public Responder {
+ public:
+  void complete(std::unique_ptr<InferenceRequest> r) override {
+    std::unique_lock lock(mu_);
+    if (hold_next_) {
+      hold_next_ = false;
+      holding_ = true;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return !holding_; });
+    }
+    done_.push_back(std::move(r));
+    cv_.notify_all();
+  }
+  void hold_next() {
+    std::lock_guard lock(mu_);
+    hold_next_ = true;
+  }
+  void wait_holding() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return holding_; });
+  }
+  void release() {
+    std::lock_guard lock(mu_);
+    holding_ = false;
+    cv_.notify_all();
+  }
+  std::vector<std::unique_ptr<InferenceRequest>> wait_for(std::size_t n) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(20), [&] { return done_.size() >= n; });
+    return std::move(done_);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool hold_next_ = false;
+  bool holding_ = false;
+  std::vector<std::unique_ptr<InferenceRequest>> done_;
+};
+
+TEST(Batcher, AnswersLikePredictAndALoneRequestIsNotDelayed) {
+  const Model m = mlp_model();
+  BatcherOptions o;
+  o.max_delay = std::chrono::seconds(5);  // a lone request must not wait for it
+  auto b = Batcher::create(m, o, nullptr).value();
+  auto collector = std::make_shared<Collector>();
+  const auto values = model::testing::random_floats(16 * 3, 11);
+  auto r = request_for(m, values, 3);
+  r->responder = collector;
+  const MonoTime t0 = mono_now();
+  ASSERT_TRUE(b->submit(r).ok());
+  EXPECT_EQ(r, nullptr);
+  auto done = collector->wait_for(1);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_LT(mono_now() - t0, std::chrono::seconds(1));
+  ASSERT_TRUE(done[0]->status.ok()) << done[0]->status.to_string();
+  EXPECT_EQ(done[0]->rows, 3u);
+  EXPECT_EQ(done[0]->outputs[0].shape, (Shape{3, 4}));
+  expect_close(first_output(*done[0]), reference(m, values, 3), "3 rows");
+}
+
+TEST(Batcher, ConcurrentRequestsEachGetTheirOwnRows) {
+  const Model m = mlp_model();
+  BatcherOptions o;
+  o.max_batch = 32;
+  o.workers = 2;
+  auto metrics = std::make_shared<ModelMetrics>();
+  auto b = Batcher::create(m, o, metrics).value();
+  auto collector = std::make_shared<Collector>();
+  constexpr int kThreads = 8, kPerThread = 200;
+  std::vector<std::thread> threads;
+  std::atomic<int> refused{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::size_t rows = 1 + static_cast<std::size_t>((t + i) % 3);
+        auto r = request_for(m, model::testing::random_floats(16 * rows, t * 1000 + i), rows);
+        r->id = std::to_string(t * 1000 + i);
+        r->responder = collector;
+        while (!b->submit(r).ok()) {  // queue full: retry (shedding is tested below)
+          refused.fetch_add(1);
+          std::this_thread::yield();
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto done = collector->wait_for(kThreads * kPerThread);
+  ASSERT_EQ(done.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  std::size_t batched = 0;
+  for (const auto& r : done) {
+    ASSERT_TRUE(r->status.ok());
+    const int id = std::stoi(r->id);
+    const auto values = model::testing::random_floats(16 * r->rows, id);
+    expect_close(first_output(*r), reference(m, values, r->rows), "request " + r->id);
+    if (r->batch_size > r->rows) ++batched;
+  }
+  EXPECT_GT(batched, 0u) << "8 producers on 2 workers should have formed shared batches";
+  EXPECT_LT(metrics->execution_count.load(), metrics->inference_count.load());
+  EXPECT_EQ(metrics->in_flight.load(), 0);
+}
+
+TEST(Batcher, AFullQueueRefusesAtOnceAndKeepsTheRequest) {
+  const Model m = linear_model(4);
+  BatcherOptions o;
+  o.max_queue = 2;
+  auto b = Batcher::create(m, o, nullptr).value();
+  auto collector = std::make_shared<Collector>();
+  collector->hold_next();
+  auto first = request_for(m, {1, 2, 3, 4}, 1);
+  first->responder = collector;
+  ASSERT_TRUE(b->submit(first).ok());
+  collector->wait_holding();  // the only worker is busy in complete()
+  for (int i = 0; i < 2; ++i) {
+    auto r = request_for(m, {1, 2, 3, 4}, 1);
+    r->responder = collector;
+    ASSERT_TRUE(b->submit(r).ok());
+  }
+  auto extra = request_for(m, {1, 2, 3, 4}, 1);
+  extra->responder = collector;
+  const MonoTime t0 = mono_now();
+  const Status s = b->submit(extra);
+  EXPECT_LT(mono_now() - t0, std::chrono::milliseconds(1));
+  EXPECT_EQ(s.code(), ErrorCode::kResourceExhausted);
+  EXPECT_NE(s.message().find("queue full"), std::string_view::npos) << s.message();
+  ASSERT_NE(extra, nullptr);
+  EXPECT_EQ(b->stats().refused, 1u);
+  collector->release();
+  EXPECT_EQ(collector->wait_for(3).size(), 3u);
+}
+
+TEST(Batcher, ExpiredRequestsAreAnsweredWithoutComputing) {
+  const Model m = linear_model(4);
+  auto b = Batcher::create(m, {}, nullptr).value();
+  auto collector = std::make_shared<Collector>();
+  collector->hold_next();
+  auto first = request_for(m, {1, 2, 3, 4}, 1);
+  first->responder = collector;
+  ASSERT_TRUE(b->submit(first).ok());
+  collector->wait_holding();
+  auto late = request_for(m, {1, 2, 3, 4}, 1);
+  late->responder = collector;
+  late->deadline = mono_now() + std::chrono::milliseconds(1);
+  ASSERT_TRUE(b->submit(late).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  collector->release();
+  auto done = collector->wait_for(2);
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_TRUE(done[0]->status.ok());
+  EXPECT_EQ(done[1]->status.code(), ErrorCode::kDeadlineExceeded);
+  EXPECT_EQ(b->stats().expired, 1u);
+  EXPECT_EQ(b->stats().rows, 1u);  // only the first was computed
+}
+
+TEST(Batcher, BadInputIsRefusedWithWhereAndWhat) {
+  const Model m = linear_model(4);
+  BatcherOptions o;
+  o.max_batch = 8;
+  auto b = Batcher::create(m, o, nullptr).value();
+  const std::string in = m.inputs()[0].name;
+  auto expect_error = [&](std::unique_ptr<InferenceRequest> r, std::string_view fragment) {
+    const Status s = b->submit(r);
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << s.to_string();
+    EXPECT_NE(s.message().find(fragment), std::string_view::npos) << s.message();
+    EXPECT_NE(r, nullptr);
+  };
+  expect_error(request_for(m, std::vector<float>(7, 1), 1), "shape [1, 7], expected [N, 4]");
+  expect_error(request_for(m, std::vector<float>(4 * 9, 1), 9), "9 rows exceed the max batch");
+  {
+    auto r = request_for(m, {1, 2, 3, 4}, 1);
+    r->inputs[0].name = "nope";
+    expect_error(std::move(r), "unknown input 'nope'");
+  }
+  {
+    auto r = request_for(m, {1, 2, 3, 4}, 1);
+    r->inputs[0].dtype = DType::kI64;
+    expect_error(std::move(r), "datatype i64, expected f32");
+  }
+  {
+    auto r = request_for(m, {1, 2, 3, 4}, 1);
+    r->inputs[0].data = r->inputs[0].data.first(12);
+    expect_error(std::move(r), "12 bytes of data");
+  }
+  {
+    auto r = request_for(m, {1, 2, 3, 4}, 1);
+    r->requested_outputs = {"nope"};
+    expect_error(std::move(r), "unknown output 'nope'");
+  }
+  {
+    auto r = std::make_unique<InferenceRequest>();
+    expect_error(std::move(r), "missing input '" + in + "'");
+  }
+  EXPECT_EQ(b->stats().requests, 0u);
+}
+
+TEST(Batcher, Float64InputsAreConvertedOnGather) {
+  const Model m = linear_model(4);
+  auto b = Batcher::create(m, {}, nullptr).value();
+  auto collector = std::make_shared<Collector>();
+  auto r = std::make_unique<InferenceRequest>();
+  InputTensor& in = r->inputs.emplace_back();
+  in.name = m.inputs()[0].name;
+  in.dtype = DType::kF64;
+  in.shape = Shape{1, 4};
+  const double values[] = {0.5, -1, 2, 3.25};
+  in.owned.resize(sizeof(values));
+  std::memcpy(in.owned.data(), values, sizeof(values));
+  in.data = in.owned;
+  r->responder = collector;
+  ASSERT_TRUE(b->submit(r).ok());
+  auto done = collector->wait_for(1);
+  ASSERT_EQ(done.size(), 1u);
+  expect_close(first_output(*done[0]), reference(m, {0.5f, -1, 2, 3.25f}, 1), "f64 row");
+}
+
+TEST(Batcher, ShutdownAnswersEverythingQueued) {
+  const Model m = linear_model(4);
+  auto b = Batcher::create(m, {}, nullptr).value();
+  auto collector = std::make_shared<Collector>();
+  for (int i = 0; i < 100; ++i) {
+    auto r = request_for(m, {1, 2, 3, 4}, 1);
+    r->responder = collector;
+    ASSERT_TRUE(b->submit(r).ok());
+  }
+  b->shutdown();
+  EXPECT_EQ(collector->wait_for(100).size(), 100u);
+  auto after = request_for(m, {1, 2, 3, 4}, 1);
+  EXPECT_EQ(b->submit(after).code(), ErrorCode::kClosed);
+}
+
+// A completion that destroys the batcher that called it (the last owner of
+// a served model can be a request finishing on a worker thread).
+class DropsTheBatcher final : public Responder {
+ public:
+  std::unique_ptr<Batcher> batcher;
+  std::atomic<bool> done{false};
+  void complete(std::unique_ptr<InferenceRequest> r) override {
+    r.reset();
+    batcher.reset();  // ~Batcher on its own worker thread
+    done = true;
+  }
+};
+
+TEST(Batcher, ACompletionMayDestroyTheBatcher) {
+  const Model m = linear_model(4);
+  auto responder = std::make_shared<DropsTheBatcher>();
+  responder->batcher = Batcher::create(m, {}, nullptr).value();
+  Batcher* raw = responder->batcher.get();
+  auto r = request_for(m, {1, 2, 3, 4}, 1);
+  r->responder = responder;
+  ASSERT_TRUE(raw->submit(r).ok());
+  const MonoTime deadline = mono_now() + std::chrono::seconds(10);
+  while (!responder->done && mono_now() < deadline) std::this_thread::yield();
+  EXPECT_TRUE(responder->done);
+}
+
+}  // namespace
+}  // namespace myelin::serve
