@@ -35,5 +35,6 @@ Result<perf::Report> run_eventloop_bench(const BenchOptions& options);
 Result<perf::Report> run_secure_bench(const BenchOptions& options);
 Result<perf::Report> run_inference_bench(const BenchOptions& options);
 Result<perf::Report> run_amqp_bench(const BenchOptions& options);
+Result<perf::Report> run_serve_bench(const BenchOptions& options);
 
 }  // namespace myelin::bench

@@ -21,6 +21,9 @@ std::vector<BenchPart> all_parts() {
        "AMQP client (seed 002): publish, channel pool and 900 consumers on a private RabbitMQ, "
        "vs pika and kombu",
        run_amqp_bench},
+      {"serve", "serve",
+       "myelin serve (seed 004's server): OIP over HTTP vs FastAPI, Node + ONNX Runtime, nginx",
+       run_serve_bench},
   };
 }
 

@@ -1,0 +1,84 @@
+// `myelin bench serve`: what it measures (serve_bench.cc) and how the
+// results become reports/serve.md (serve_report.cc). Measure -> results ->
+// render: every figure is entered once, in ServeResults, and targets are
+// data whose verdicts are computed from it.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "myelin/perf/report.h"
+
+namespace myelin::bench::serve_bench {
+
+struct Load {  // one closed-loop (wrk) run, or the median of several rounds
+  double rps = 0;
+  double p50_us = 0, p99_us = 0;
+  double cpu_us_per_request = 0;  // server process group, user + system
+  double non_2xx = 0;
+};
+
+struct OpenLoop {  // one fixed-rate run (open_loop)
+  double offered_rps = 0, achieved_rps = 0;
+  std::optional<double> p50_us, p99_us, p999_us;  // nullopt: a request never answered
+  double ok = 0, refused = 0, other = 0;
+  std::optional<double> ok_p99_us, refused_p99_us;
+};
+
+struct Peer {
+  std::string key;    // "myelin", "fastapi1", ...
+  std::string label;  // "FastAPI + uvicorn (1 worker)"
+  std::string version;
+  bool ran = false;
+  std::string why_not;  // when it did not run
+};
+
+struct ServeResults {
+  std::vector<Peer> peers;
+  std::vector<std::string> models;  // logistic_regression, trees, mlp
+  std::map<std::string, std::string> model_desc;
+  int rounds = 0;
+  // saturation[model][peer]; nginx under model "" (the HTTP floor)
+  std::map<std::string, std::map<std::string, Load>> saturation;
+  std::vector<std::map<std::string, double>> saturation_rounds_lr;  // per round: peer -> rps
+  // One connection, sequential, logistic regression.
+  double rtt_myelin_p50_us = 0, rtt_myelin_p99_us = 0, rtt_nginx_p50_us = 0, rtt_nginx_p99_us = 0;
+  double server_p50_us = 0, server_p99_us = 0;  // myelin's own request_duration histogram
+  double compute_p50_us = 0;                    // Model::predict, batch 1, in process
+  std::size_t rtt_samples = 0;
+  // Open loop at half of myelin's saturation, per model.
+  std::map<std::string, OpenLoop> half_load;
+  // Largest offered load with p99 <= 1 ms: steps[model][peer] = runs in rate order.
+  std::map<std::string, std::map<std::string, std::vector<OpenLoop>>> steps;
+  // Batching on (max batch 64) vs off (max batch 1), per model.
+  struct Batching {
+    Load on, off;
+    double mean_batch = 0;
+    std::vector<std::pair<double, double>> batch_hist;  // (le, share of batches)
+    double batch_compute_us = 0;                        // mean per batch, batching on
+    double max_delay_us = 0;
+  };
+  std::map<std::string, Batching> batching;
+  // MLP, JSON vs binary tensors.
+  Load mlp_json, mlp_binary;
+  double mlp_json_server_p50_us = 0, mlp_binary_server_p50_us = 0;
+  std::size_t mlp_json_bytes = 0, mlp_binary_bytes = 0;
+  // Start-up to ready and RSS with the three models.
+  std::map<std::string, double> startup_ms, rss_mb;
+  // Idle keep-alive connections.
+  std::size_t idle_connections = 0;
+  double idle_rss_before_mb = 0, idle_rss_after_mb = 0;
+  // Twice saturation with a bounded queue (MLP).
+  OpenLoop overload;
+  double overload_sat_rps = 0;
+  std::size_t overload_queue = 0;
+  double overload_budget_us = 0;
+  double overload_rss_min_mb = 0, overload_rss_max_mb = 0;
+  std::string method_notes;
+};
+
+perf::Report render(const ServeResults& r);
+
+}  // namespace myelin::bench::serve_bench
