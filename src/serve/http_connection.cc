@@ -96,6 +96,7 @@ struct ParserCallbacks {
     conn.value_.clear();
     conn.field_complete_ = true;
     conn.expect_continue_ = false;
+    conn.continue_owed_ = false;
     conn.request_.target.clear();
     conn.request_.body = std::string();
     conn.request_.inference_header_length.reset();
@@ -169,14 +170,19 @@ struct ParserCallbacks {
                                  simdjson::SIMDJSON_PADDING);
     }
     const bool body_follows = (has_length && p->content_length > 0) || (p->flags & F_CHUNKED);
-    if (conn.expect_continue_ && body_follows && conn.slots_.empty() && conn.out_.empty()) {
-      conn.out_.append(kContinue);
+    if (conn.expect_continue_ && body_follows) {
+      if (conn.slots_.empty()) {  // out_ holds only whole earlier answers: order kept
+        conn.out_.append(kContinue);
+      } else {
+        conn.continue_owed_ = true;  // sent by answer() once every earlier one is out
+      }
     }
     return 0;
   }
 
   static int on_body(llhttp_t* p, const char* at, std::size_t len) {
     Connection& conn = c(p);
+    conn.continue_owed_ = false;  // the client sent its body without waiting
     const std::size_t limit = conn.lc_.shared->options.max_body_bytes;
     if (conn.request_.body.size() + len > limit) {
       return refuse(conn, 413, "body exceeds the limit of " + std::to_string(limit) + " bytes");
@@ -241,8 +247,15 @@ void Connection::on_io(std::uint32_t events) {
   if (closed_) return;
   if ((events & (kIoReadable | kIoHangup | kIoError)) != 0 && !stop_reading_ && !paused_) {
     read_ready();
+  } else if ((events & (kIoHangup | kIoError)) != 0) {
+    // Not reading (paused, or a closing answer is queued), and the socket
+    // failed or the peer hung up both ways: epoll would report it on every
+    // tick, and nothing more can be written to it.
+    close_now();
+    return;
   }
   if (!closed_) flush();
+  if (!closed_) maybe_resume();  // the output may have drained below its limit
 }
 
 void Connection::read_ready() {
@@ -284,6 +297,15 @@ void Connection::feed(const char* data, std::size_t len) {
   const llhttp_errno_t err = llhttp_execute(&parser_, data, len);
   parsing_ = false;
   if (err == HPE_OK) return;
+  if (err == HPE_PAUSED_UPGRADE) {
+    // myelin speaks HTTP/1.1 only: the request was answered as such, and
+    // the connection goes on as HTTP/1.1 (RFC 9110 7.8: ignoring Upgrade).
+    const char* pos = llhttp_get_error_pos(&parser_);
+    const std::size_t used = pos ? static_cast<std::size_t>(pos - data) : len;
+    llhttp_resume_after_upgrade(&parser_);
+    if (used < len) feed(data + used, len - used);
+    return;
+  }
   if (err == HPE_PAUSED) {
     const char* pos = llhttp_get_error_pos(&parser_);
     const std::size_t used = pos ? static_cast<std::size_t>(pos - data) : len;
@@ -315,7 +337,7 @@ void Connection::fail_request(int status, std::string_view message) {
   slots_.emplace_back();
   std::string body;
   encode_error(message, body);
-  answer(seq, {status, "application/json", body, std::nullopt, true});
+  answer(seq, {status, "application/json", body, std::nullopt, true, {}});
 }
 
 bool Connection::must_pause() const noexcept {
@@ -327,14 +349,18 @@ void Connection::dispatch() {
   const std::uint64_t seq = head_seq_ + slots_.size();
   slots_.emplace_back();
   lc_.shared->metrics.http_requests.fetch_add(1, std::memory_order_relaxed);
+  slots_.back().head = request_.method == HTTP_HEAD;
   if (llhttp_should_keep_alive(&parser_) == 0) {
     slots_.back().close = true;  // answered with Connection: close, then closed
     stop_reading_ = true;
+  } else if (parser_.http_major == 1 && parser_.http_minor == 0) {
+    slots_.back().keep_alive = true;  // RFC 9112 9.3: 1.0 persists only if told so
   }
   route(*this, seq, request_);
 }
 
-void Connection::write_response(std::string& out, const HttpResponse& r, bool close) {
+void Connection::write_response(std::string& out, const HttpResponse& r, bool close,
+                                const Slot& slot) {
   if (r.status >= 400) lc_.shared->metrics.http_errors.fetch_add(1, std::memory_order_relaxed);
   out += "HTTP/1.1 ";
   append_uint(out, static_cast<std::uint64_t>(r.status));
@@ -344,26 +370,38 @@ void Connection::write_response(std::string& out, const HttpResponse& r, bool cl
   out += r.content_type;
   out += "\r\nContent-Length: ";
   append_uint(out, r.body.size());
+  if (!r.allow.empty()) {
+    out += "\r\nAllow: ";
+    out += r.allow;
+  }
   if (r.inference_header_length) {
     out += "\r\nInference-Header-Content-Length: ";
     append_uint(out, *r.inference_header_length);
   }
-  if (close) out += "\r\nConnection: close";
+  if (close) {
+    out += "\r\nConnection: close";
+  } else if (slot.keep_alive) {
+    out += "\r\nConnection: keep-alive";
+  }
   out += "\r\n\r\n";
-  out += r.body;
+  if (!slot.head) out += r.body;  // HEAD: the headers of the answer, never a body
 }
 
 void Connection::answer(std::uint64_t seq, const HttpResponse& response) {
   if (closed_ || seq < head_seq_ || seq - head_seq_ >= slots_.size()) return;
   Slot& slot = slots_[seq - head_seq_];
-  const bool close = slot.close || response.close || draining_;
+  // Draining: only the last answer owed says Connection: close (flush()
+  // closes once nothing is owed); a close on an earlier one would drop
+  // the answers behind it.
+  const bool last_owed = seq - head_seq_ + 1 == slots_.size() && !in_message_;
+  const bool close = slot.close || response.close || (draining_ && last_owed);
   if (seq != head_seq_) {  // an earlier answer is still owed: keep this one
-    write_response(slot.bytes, response, close);
+    write_response(slot.bytes, response, close, slot);
     slot.ready = true;
     slot.close = close;
     return;
   }
-  write_response(out_, response, close);
+  write_response(out_, response, close, slot);
   slots_.pop_front();
   ++head_seq_;
   bool closing = close;
@@ -377,6 +415,9 @@ void Connection::answer(std::uint64_t seq, const HttpResponse& response) {
     stop_reading_ = true;
     close_after_flush_ = true;
     slots_.clear();
+  } else if (continue_owed_ && slots_.empty()) {
+    out_.append(kContinue);
+    continue_owed_ = false;
   }
   if (parsing_) return;  // feed()'s caller flushes
   flush();
@@ -384,6 +425,11 @@ void Connection::answer(std::uint64_t seq, const HttpResponse& response) {
 }
 
 void Connection::complete(std::unique_ptr<InferenceRequest> request) {
+  if (lc_.loop->in_loop_thread()) {  // an inline run on this connection's loop
+    auto self = shared_from_this();
+    finish_inference(std::move(request));
+    return;
+  }
   // The request holds this connection (its responder) alive until the task runs.
   auto self = shared_from_this();
   (void)lc_.loop->submit([self = std::move(self), r = std::move(request)]() mutable {
@@ -435,17 +481,18 @@ void Connection::update_interest() {
 }
 
 void Connection::maybe_resume() {
-  if (!paused_ || closed_ || stop_reading_) return;
-  if (slots_.size() >= lc_.shared->options.max_pipeline ||
-      out_.size() - out_off_ > kMaxBufferedOut) {
-    return;
+  // A loop: the flush below may write everything at once, and then no
+  // writable event comes to resume the next round.
+  while (paused_ && !closed_ && !stop_reading_ &&
+         slots_.size() < lc_.shared->options.max_pipeline &&
+         out_.size() - out_off_ <= kMaxBufferedOut) {
+    paused_ = false;
+    llhttp_resume(&parser_);
+    std::string pending = std::move(pending_in_);
+    pending_in_.clear();
+    if (!pending.empty()) feed(pending.data(), pending.size());
+    if (!closed_) flush();
   }
-  paused_ = false;
-  llhttp_resume(&parser_);
-  std::string pending = std::move(pending_in_);
-  pending_in_.clear();
-  if (!pending.empty()) feed(pending.data(), pending.size());
-  if (!closed_) flush();
 }
 
 void Connection::close_now() {
@@ -476,8 +523,8 @@ void Connection::sweep(MonoTime now) {
     return;
   }
   if (!in_message_ && slots_.empty() && out_off_ == out_.size() &&
-      now - last_active_ > o.idle_timeout) {
-    close_now();
+      now - last_active_ > o.idle_timeout && !stream_->ready_now(kIoReadable)) {
+    close_now();  // (bytes waiting mean the loop was stalled, not the client idle)
   }
 }
 

@@ -23,6 +23,7 @@
 #include "myelin/net/stream.h"
 #include "myelin/serve/http_server.h"
 #include "myelin/serve/request.h"
+#include "src/serve/admin_queue.h"
 
 namespace myelin::serve::detail {
 
@@ -34,7 +35,8 @@ struct HttpResponse {
   std::string_view content_type = "application/json";
   std::string_view body;
   std::optional<std::size_t> inference_header_length;
-  bool close = false;  // close the connection once written
+  bool close = false;      // close the connection once written
+  std::string_view allow;  // the Allow header of a 405
 };
 
 // A parsed request, as the router sees it.
@@ -52,7 +54,7 @@ struct ServerShared {
   ModelRepository* repository = nullptr;
   ServerMetrics metrics;
   std::atomic<bool> draining{false};
-  EventLoop* admin = nullptr;  // runs load/unload
+  AdminQueue* admin = nullptr;  // runs load/unload/index
 };
 
 // One I/O loop and what its connections share.
@@ -65,6 +67,11 @@ struct LoopContext {
   std::size_t read_buffer_size = 64 * 1024;
   simdjson::dom::parser json;
   std::string scratch;  // a body being encoded
+  // Models with requests enqueued during this loop tick: flushed together
+  // once the tick's reads are done, so what one read pass produced forms
+  // one batch.
+  std::vector<std::shared_ptr<ServedModel>> pending_flush;
+  bool flush_queued = false;
   TimerId sweep_timer = 0;
 };
 
@@ -94,6 +101,8 @@ class Connection final : public Responder, public std::enable_shared_from_this<C
   struct Slot {
     bool ready = false;
     bool close = false;
+    bool head = false;        // a HEAD request: the answer has no body
+    bool keep_alive = false;  // HTTP/1.0 with keep-alive: the answer must say so
     std::string bytes;
   };
 
@@ -108,7 +117,7 @@ class Connection final : public Responder, public std::enable_shared_from_this<C
   void maybe_resume();
   [[nodiscard]] bool must_pause() const noexcept;
   void fail_request(int status, std::string_view message);
-  void write_response(std::string& out, const HttpResponse& r, bool close);
+  void write_response(std::string& out, const HttpResponse& r, bool close, const Slot& slot);
 
   LoopContext& lc_;
   std::unique_ptr<net::Stream> stream_;
@@ -131,6 +140,7 @@ class Connection final : public Responder, public std::enable_shared_from_this<C
   std::string field_, value_;
   bool field_complete_ = true;
   bool expect_continue_ = false;
+  bool continue_owed_ = false;  // a 100 Continue held back behind earlier answers
   HttpRequest request_;
   // Pipelining: one slot per request read, answered in order.
   std::deque<Slot> slots_;

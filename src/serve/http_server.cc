@@ -15,7 +15,7 @@ using detail::LoopContext;
 struct HttpServer::Impl {
   detail::ServerShared shared;
   std::vector<std::unique_ptr<LoopContext>> loops;
-  std::unique_ptr<EventLoop> admin;
+  std::unique_ptr<detail::AdminQueue> admin;
   std::uint16_t port = 0;
   std::atomic<std::size_t> next_loop{0};
   bool started = false;
@@ -88,7 +88,7 @@ Status HttpServer::start() {
   if (im.started) return failed_precondition("HttpServer::start: already started");
   im.started = true;
   const HttpServerOptions& o = im.shared.options;
-  MYELIN_ASSIGN_OR_RETURN(im.admin, EventLoop::create());
+  im.admin = std::make_unique<detail::AdminQueue>();
   im.shared.admin = im.admin.get();
   std::uint16_t port = o.port;
   for (std::size_t i = 0; i < o.io_threads; ++i) {
@@ -118,7 +118,6 @@ Status HttpServer::start() {
     im.loops.push_back(std::move(lc));
   }
   im.port = port;
-  MYELIN_RETURN_IF_ERROR(im.admin->start());
   for (auto& lc : im.loops) MYELIN_RETURN_IF_ERROR(lc->loop->start());
   im.log(detail::log_line("info", "listening",
                           {{"protocol", "http"},
@@ -135,9 +134,8 @@ Status HttpServer::adopt(std::unique_ptr<net::Stream> stream) {
   if (im.shared.draining.load()) return closed("HttpServer::adopt: shutting down");
   LoopContext* lc = im.loops[im.next_loop.fetch_add(1) % im.loops.size()].get();
   Impl* impl = &im;
-  return lc->loop->submit([impl, lc, s = std::move(stream)]() mutable {
-    impl->accept(*lc, std::move(s));
-  });
+  return lc->loop->submit(
+      [impl, lc, s = std::move(stream)]() mutable { impl->accept(*lc, std::move(s)); });
 }
 
 const ServerMetrics& HttpServer::metrics() const noexcept { return impl_->shared.metrics; }
@@ -193,7 +191,7 @@ Status HttpServer::shutdown(MonoTime deadline) {
       if (raw->sweep_timer != 0) (void)raw->loop->cancel(raw->sweep_timer);
     });
   }
-  if (im.admin) (void)im.admin->shutdown();
+  if (im.admin) im.admin->stop();
   im.shared.repository->shutdown();
   for (auto& lc : im.loops) (void)lc->loop->shutdown();
   // Connections still referenced by nothing but dropped tasks are gone now;

@@ -160,6 +160,7 @@ Status read_input(dom::element v, std::size_t k, InferenceRequest& request,
       }
       have_shape = true;
     } else if (key == "datatype") {
+      if (have_datatype) return bad(where, "'datatype' given twice");
       MYELIN_ASSIGN_OR_RETURN(auto name, read_string(fv, where + ".datatype"));
       auto dt = parse_oip_datatype(name);
       if (!dt) return bad(where + ".datatype", "unsupported datatype '" + name + "'");
@@ -350,9 +351,48 @@ std::string_view oip_datatype(DType dtype) noexcept {
   return "UNKNOWN";
 }
 
+// Length of the valid UTF-8 sequence at s[i], or 0 when it is not one.
+static std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  std::size_t n = 0;
+  std::uint32_t cp = 0;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+    cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    cp = c & 0x0F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b(i + k) & 0x3F);
+  }
+  const bool overlong = (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000);
+  if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
 void append_json_string(std::string& out, std::string_view s) {
   out += '"';
-  for (unsigned char c : s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {  // outside bytes may be any bytes: the answer stays valid JSON
+      const std::size_t n = utf8_sequence(s, i);
+      if (n == 0) {
+        out += "\\ufffd";
+      } else {
+        out.append(s.data() + i, n);
+        i += n - 1;
+      }
+      continue;
+    }
     switch (c) {
       case '"':
         out += "\\\"";

@@ -65,24 +65,28 @@ void reply_error(Connection& conn, std::uint64_t seq, int status, std::string_vi
   std::string& body = conn.context().scratch;
   body.clear();
   encode_error(message, body);
-  conn.answer(seq, {status, "application/json", body, std::nullopt, false});
+  conn.answer(seq, {status, "application/json", body, std::nullopt, false, {}});
 }
 
 void reply_json(Connection& conn, std::uint64_t seq, std::string_view body) {
-  conn.answer(seq, {200, "application/json", body, std::nullopt, false});
+  conn.answer(seq, {200, "application/json", body, std::nullopt, false, {}});
 }
 
 void reply_empty(Connection& conn, std::uint64_t seq, int status) {
-  conn.answer(seq, {status, "text/plain", "", std::nullopt, false});
+  conn.answer(seq, {status, "text/plain", "", std::nullopt, false, {}});
 }
 
 bool is(llhttp_method_t m, llhttp_method_t want) { return m == want; }
 
 void method_not_allowed(Connection& conn, std::uint64_t seq, HttpRequest& req,
                         std::string_view allowed) {
-  reply_error(conn, seq, 405,
-              std::string(llhttp_method_name(req.method)) + " " + req.target +
-                  ": method not allowed (use " + std::string(allowed) + ")");
+  std::string& body = conn.context().scratch;
+  body.clear();
+  encode_error(std::string(llhttp_method_name(req.method)) + " " + req.target +
+                   ": method not allowed (use " + std::string(allowed) + ")",
+               body);
+  HttpResponse r{405, "application/json", body, std::nullopt, false, allowed};
+  conn.answer(seq, r);
 }
 
 // Load/unload/index block (models load, batchers drain): they run on the
@@ -90,21 +94,21 @@ void method_not_allowed(Connection& conn, std::uint64_t seq, HttpRequest& req,
 void admin(Connection& conn, std::uint64_t seq, std::function<std::string(int&)> work) {
   ServerShared& shared = *conn.context().shared;
   auto self = std::static_pointer_cast<Connection>(conn.shared_from_this());
-  Status s = shared.admin->submit([self, seq, work = std::move(work)]() mutable {
+  const bool posted = shared.admin->post([self, seq, work = std::move(work)]() mutable {
     int status = 200;
     std::string body = work(status);
     (void)self->context().loop->submit([self, seq, status, body = std::move(body)] {
-      self->answer(seq, {status, "application/json", body, std::nullopt, false});
+      self->answer(seq, {status, "application/json", body, std::nullopt, false, {}});
     });
   });
-  if (!s.ok()) reply_error(conn, seq, 503, "the server is shutting down");
+  if (!posted) reply_error(conn, seq, 503, "the server is shutting down");
 }
 
 void repository_route(Connection& conn, std::uint64_t seq, HttpRequest& req, const Path& p) {
   ModelRepository& repo = *conn.context().shared->repository;
   if (p.n == 3 && p.seg[2] == "index") {
     if (!is(req.method, HTTP_POST) && !is(req.method, HTTP_GET)) {
-      return method_not_allowed(conn, seq, req, "POST");
+      return method_not_allowed(conn, seq, req, "GET, POST");
     }
     admin(conn, seq, [&repo](int&) {
       std::string out = "[";
@@ -135,7 +139,7 @@ void repository_route(Connection& conn, std::uint64_t seq, HttpRequest& req, con
     const bool load = p.seg[4] == "load";
     admin(conn, seq, [&repo, name = std::string(p.seg[3]), load](int& status) {
       Status s = load ? repo.load(name) : repo.unload(name);
-      if (s.ok()) return std::string();
+      if (s.ok()) return std::string("{}");
       status = s.code() == ErrorCode::kNotFound ? 404 : 400;
       std::string out;
       encode_error(s.message(), out);
@@ -146,12 +150,42 @@ void repository_route(Connection& conn, std::uint64_t seq, HttpRequest& req, con
   reply_error(conn, seq, 404, "no route for " + req.target);
 }
 
+// Starts, once this loop tick's reads are done, everything the tick enqueued.
+void schedule_flush(LoopContext& lc, const std::shared_ptr<ServedModel>& model) {
+  bool listed = false;
+  for (const auto& m : lc.pending_flush) listed = listed || m == model;
+  if (!listed) lc.pending_flush.push_back(model);
+  if (lc.flush_queued) return;
+  lc.flush_queued = true;
+  LoopContext* ctx = &lc;  // outlives its loop's tasks
+  const Status s = lc.loop->queue_microtask([ctx] {
+    ctx->flush_queued = false;
+    std::vector<std::shared_ptr<ServedModel>> models;
+    models.swap(ctx->pending_flush);
+    for (const auto& m : models) m->batcher->flush();
+    models.clear();
+    if (ctx->pending_flush.empty()) ctx->pending_flush.swap(models);  // keeps the capacity
+  });
+  if (!s.ok()) {  // not on a loop tick (cannot happen on the loop thread): start now
+    lc.flush_queued = false;
+    for (const auto& m : lc.pending_flush) m->batcher->flush();
+    lc.pending_flush.clear();
+  }
+}
+
 void infer(Connection& conn, std::uint64_t seq, HttpRequest& req, std::string_view name,
            std::string_view version) {
   ServerShared& shared = *conn.context().shared;
   Lookup found = shared.repository->find(name, version);
   if (found.outcome != Lookup::kFound) {
     return reply_error(conn, seq, found.outcome == Lookup::kNotReady ? 503 : 404, found.message);
+  }
+  if (found.model->batcher->saturated()) {  // shed before spending a decode on it
+    found.model->metrics->request_failure.fetch_add(1, std::memory_order_relaxed);
+    return reply_error(conn, seq, 503,
+                       "model '" + std::string(name) + "': queue full (" +
+                           std::to_string(found.model->config.max_queue) +
+                           " requests waiting); retry later");
   }
   auto request = std::make_unique<InferenceRequest>();
   request->model = std::string(name);
@@ -169,7 +203,7 @@ void infer(Connection& conn, std::uint64_t seq, HttpRequest& req, std::string_vi
     request->responder = std::static_pointer_cast<Connection>(conn.shared_from_this());
     request->tag = seq;
     request->served = found.model;
-    s = served->batcher->submit(request);
+    s = served->batcher->enqueue(request);
     if (s.code() == ErrorCode::kClosed) {
       // Swapped out by a reload between find() and submit(): the new
       // version takes it.
@@ -178,11 +212,15 @@ void infer(Connection& conn, std::uint64_t seq, HttpRequest& req, std::string_vi
         request->served = again.model;
         request->version = again.model->version;
         served = again.model.get();
-        s = served->batcher->submit(request);
+        found.model = again.model;
+        s = served->batcher->enqueue(request);
       }
     }
   }
-  if (s.ok()) return;
+  if (s.ok()) {
+    schedule_flush(conn.context(), found.model);
+    return;
+  }
   served->metrics->request_failure.fetch_add(1, std::memory_order_relaxed);
   reply_error(conn, seq, status_for(s),
               "model '" + std::string(name) + "': " + std::string(s.message()));
@@ -236,7 +274,8 @@ void route(Connection& conn, std::uint64_t seq, HttpRequest& req) {
     const auto ready = shared.repository->ready();
     for (const auto& m : ready) series.push_back({m->name, m->version, m->metrics.get()});
     const std::string text = render_metrics(series, shared.metrics);
-    conn.answer(seq, {200, "text/plain; version=0.0.4; charset=utf-8", text, std::nullopt, false});
+    conn.answer(seq,
+                {200, "text/plain; version=0.0.4; charset=utf-8", text, std::nullopt, false, {}});
     return;
   }
   if (p.n == 0 || p.seg[0] != "v2")
@@ -270,13 +309,17 @@ void answer_inference(Connection& conn, std::unique_ptr<InferenceRequest> r) {
   if (!r->status.ok()) {
     metrics.request_failure.fetch_add(1, std::memory_order_relaxed);
     encode_error("model '" + r->model + "': " + std::string(r->status.message()), body);
-    conn.answer(seq, {status_for(r->status), "application/json", body, std::nullopt, false});
+    conn.answer(seq, {status_for(r->status), "application/json", body, std::nullopt, false, {}});
     return;
   }
   const std::size_t json_length = encode_infer_response(*r, r->served->model.outputs(), body);
   const bool binary = json_length != body.size();
-  conn.answer(seq, {200, binary ? "application/octet-stream" : "application/json", body,
-                    binary ? std::optional<std::size_t>(json_length) : std::nullopt, false});
+  conn.answer(seq, {200,
+                    binary ? "application/octet-stream" : "application/json",
+                    body,
+                    binary ? std::optional<std::size_t>(json_length) : std::nullopt,
+                    false,
+                    {}});
   metrics.request_success.fetch_add(1, std::memory_order_relaxed);
   metrics.request_duration.observe(mono_now() - r->received);
 }

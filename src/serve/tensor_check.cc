@@ -15,6 +15,30 @@ std::string name_list(std::span<const model::TensorInfo> infos) {
   return s;
 }
 
+// The Open Inference Protocol's names ("FP32"): what clients of every front
+// end see in their datatype fields.
+std::string_view dtype_name(DType d) {
+  switch (d) {
+    case DType::kF32:
+      return "FP32";
+    case DType::kF64:
+      return "FP64";
+    case DType::kF16:
+      return "FP16";
+    case DType::kBF16:
+      return "BF16";
+    case DType::kI32:
+      return "INT32";
+    case DType::kI64:
+      return "INT64";
+    case DType::kU8:
+      return "UINT8";
+    case DType::kU32:
+      return "UINT32";
+  }
+  return "UNKNOWN";
+}
+
 bool dtype_accepted(DType model_dtype, DType given) {
   if (model_dtype == given) return true;
   return model_dtype == DType::kF32 && given == DType::kF64;  // converted on gather
@@ -80,8 +104,9 @@ Status bind_request(const model::Model& model, std::size_t max_rows, InferenceRe
     // Messages are built only on failure: the success path allocates nothing.
     auto label = [&] { return "input '" + in.name + "'"; };
     if (!dtype_accepted(info.dtype, in.dtype)) {
-      return invalid_argument(label() + ": datatype " + std::string(to_string(in.dtype)) +
-                              ", expected " + std::string(to_string(info.dtype)));
+      return invalid_argument(label() + ": datatype " + std::string(dtype_name(in.dtype)) +
+                              ", expected " + std::string(dtype_name(info.dtype)) +
+                              (info.dtype == DType::kF32 ? " or FP64" : ""));
     }
     bool fits = in.shape.rank() == info.dims.size();
     for (std::size_t d = 0; fits && d < info.dims.size(); ++d) {
@@ -104,7 +129,7 @@ Status bind_request(const model::Model& model, std::size_t max_rows, InferenceRe
     if (in.data.size() != want) {
       return invalid_argument(label() + ": " + std::to_string(in.data.size()) +
                               " bytes of data for shape " + in.shape.to_string() + " " +
-                              std::string(to_string(in.dtype)) + " (" + std::to_string(want) +
+                              std::string(dtype_name(in.dtype)) + " (" + std::to_string(want) +
                               " bytes)");
     }
   }
