@@ -66,6 +66,10 @@ struct Batcher::Impl {
     std::vector<std::unique_ptr<InferenceRequest>> batch, expired;
 
     void drain();
+    // Takes one batch from the queue (under the lock); false when it was empty.
+    bool take_batch();
+    // Answers the expired requests and runs the batch take_batch() took.
+    void run_taken();
     void run_batch(MonoTime start);
     void finish(std::unique_ptr<InferenceRequest>& r);
   };
@@ -85,7 +89,17 @@ struct Batcher::Impl {
   bool closed = false;
   std::vector<std::unique_ptr<Worker>> workers;
 
-  std::atomic<std::uint64_t> n_batches{0}, n_rows{0}, n_requests{0}, n_expired{0}, n_refused{0};
+  std::atomic<std::uint64_t> n_batches{0}, n_rows{0}, n_requests{0}, n_expired{0}, n_refused{0},
+      n_inline{0};
+  std::atomic<std::size_t> queued{0};            // queue.size(), readable without the lock
+  std::atomic<std::int64_t> compute_ewma_ns{0};  // recent batch compute time
+
+  [[nodiscard]] bool on_worker_thread() const {
+    for (const auto& w : workers) {
+      if (w->loop->in_loop_thread()) return true;
+    }
+    return false;
+  }
 
   Impl(model::Model m, BatcherOptions o, std::shared_ptr<ModelMetrics> mm)
       : model(std::move(m)), options(o), metrics(std::move(mm)), queue(o.max_queue) {
@@ -96,32 +110,37 @@ struct Batcher::Impl {
 };
 
 void Batcher::Impl::Worker::drain() {
-  for (;;) {
-    {
-      std::lock_guard lock(impl->mu);
-      if (impl->queue.empty()) {
-        impl->idle.push_back(this);
-        return;
-      }
-      impl->queue.take(impl->clock->now(), impl->max_rows, impl->options.max_delay, batch, expired);
-      if (impl->metrics) {
-        impl->metrics->queue_depth.store(static_cast<std::int64_t>(impl->queue.size()),
-                                         std::memory_order_relaxed);
-      }
-    }
-    const MonoTime start = impl->clock->now();
-    for (auto& r : expired) {
-      r->queue_time = start - r->enqueued;
-      r->status = deadline_exceeded("request timed out after waiting " +
-                                    std::to_string(r->queue_time.count() / 1000) +
-                                    " us in the queue of model '" + r->model + "'");
-      impl->n_expired.fetch_add(1, std::memory_order_relaxed);
-      finish(r);
-    }
-    expired.clear();
-    if (!batch.empty()) run_batch(start);
-    batch.clear();
+  while (take_batch()) run_taken();
+}
+
+bool Batcher::Impl::Worker::take_batch() {
+  std::lock_guard lock(impl->mu);
+  if (impl->queue.empty()) {
+    impl->idle.push_back(this);
+    return false;
   }
+  impl->queue.take(impl->clock->now(), impl->max_rows, impl->options.max_delay, batch, expired);
+  impl->queued.store(impl->queue.size(), std::memory_order_relaxed);
+  if (impl->metrics) {
+    impl->metrics->queue_depth.store(static_cast<std::int64_t>(impl->queue.size()),
+                                     std::memory_order_relaxed);
+  }
+  return true;
+}
+
+void Batcher::Impl::Worker::run_taken() {
+  const MonoTime start = impl->clock->now();
+  for (auto& r : expired) {
+    r->queue_time = start - r->enqueued;
+    r->status = deadline_exceeded("request timed out after waiting " +
+                                  std::to_string(r->queue_time.count() / 1000) +
+                                  " us in the queue of model '" + r->model + "'");
+    impl->n_expired.fetch_add(1, std::memory_order_relaxed);
+    finish(r);
+  }
+  expired.clear();
+  if (!batch.empty()) run_batch(start);
+  batch.clear();
 }
 
 void Batcher::Impl::Worker::run_batch(MonoTime start) {
@@ -178,6 +197,9 @@ void Batcher::Impl::Worker::run_batch(MonoTime start) {
   }
   const MonoTime end = impl->clock->now();
   const Nanos compute = end - start;
+  // Exponential moving average (1/8) of batch compute: decides inline runs.
+  const std::int64_t ewma = impl->compute_ewma_ns.load(std::memory_order_relaxed);
+  impl->compute_ewma_ns.store(ewma + (compute.count() - ewma) / 8, std::memory_order_relaxed);
   impl->n_batches.fetch_add(1, std::memory_order_relaxed);
   impl->n_rows.fetch_add(rows, std::memory_order_relaxed);
   if (ModelMetrics* m = impl->metrics.get()) {
@@ -232,7 +254,7 @@ Batcher::~Batcher() {
   // Destroyed from a completion on one of our own workers: that worker is
   // still inside drain(), using the Impl. A thread of its own stops the
   // workers (waiting for that drain to return) and frees the Impl after.
-  std::thread([impl = std::shared_ptr<Impl>(std::move(impl_))] { impl->shutdown(); }).detach();
+  std::thread([impl = std::move(impl_)] { impl->shutdown(); }).detach();
 }
 
 Result<std::unique_ptr<Batcher>> Batcher::create(model::Model model, BatcherOptions options,
@@ -287,32 +309,70 @@ Result<std::unique_ptr<Batcher>> Batcher::create(model::Model model, BatcherOpti
   return std::unique_ptr<Batcher>(new Batcher(std::move(impl)));
 }
 
-Status Batcher::submit(std::unique_ptr<InferenceRequest>& request) {
+Status Batcher::enqueue(std::unique_ptr<InferenceRequest>& request) {
   Impl& im = *impl_;
   MYELIN_RETURN_IF_ERROR(
       detail::bind_request(im.model, im.batched ? im.options.max_batch : 1, *request));
-  Impl::Worker* wake = nullptr;
+  std::lock_guard lock(im.mu);
+  if (im.closed) return closed("model '" + request->model + "' is shutting down");
+  if (!im.queue.push(request, im.clock->now())) {
+    im.n_refused.fetch_add(1, std::memory_order_relaxed);
+    return resource_exhausted("model '" + request->model + "': queue full (" +
+                              std::to_string(im.queue.capacity()) +
+                              " requests waiting); retry later");
+  }
+  im.queued.store(im.queue.size(), std::memory_order_relaxed);
+  if (im.metrics) {
+    im.metrics->in_flight.fetch_add(1, std::memory_order_relaxed);
+    im.metrics->queue_depth.store(static_cast<std::int64_t>(im.queue.size()),
+                                  std::memory_order_relaxed);
+  }
+  return {};
+}
+
+void Batcher::flush() {
+  // An inline run calls completions on this thread, and one of them may
+  // destroy this Batcher: the Impl lives on until this call returns.
+  const std::shared_ptr<Impl> keep = impl_;
+  Impl& im = *keep;
+  Impl::Worker* w = nullptr;
   {
     std::lock_guard lock(im.mu);
-    if (im.closed) return closed("model '" + request->model + "' is shutting down");
-    if (!im.queue.push(request, im.clock->now())) {
-      im.n_refused.fetch_add(1, std::memory_order_relaxed);
-      return resource_exhausted("model '" + request->model + "': queue full (" +
-                                std::to_string(im.queue.capacity()) +
-                                " requests waiting); retry later");
-    }
-    if (im.metrics) {
-      im.metrics->in_flight.fetch_add(1, std::memory_order_relaxed);
-      im.metrics->queue_depth.store(static_cast<std::int64_t>(im.queue.size()),
-                                    std::memory_order_relaxed);
-    }
-    if (!im.idle.empty()) {
-      wake = im.idle.back();
-      im.idle.pop_back();
+    if (im.queue.empty() || im.idle.empty()) return;  // a busy worker will get to it
+    w = im.idle.back();
+    im.idle.pop_back();
+  }
+  const Nanos limit = im.options.inline_max_compute;
+  const bool here = limit.count() > 0 &&
+                    im.compute_ewma_ns.load(std::memory_order_relaxed) <= limit.count() &&
+                    !im.on_worker_thread();
+  if (here) {
+    // The claimed worker's slot (Workspace, buffers) runs one batch on this
+    // thread: no hand-off, no wake-up. Whatever queued meanwhile goes to
+    // the worker's own thread.
+    if (w->take_batch()) {
+      im.n_inline.fetch_add(1, std::memory_order_relaxed);
+      w->run_taken();
+      std::lock_guard lock(im.mu);
+      if (im.queue.empty()) {
+        im.idle.push_back(w);
+        return;
+      }
+    } else {
+      return;  // take_batch() found it empty and put the worker back
     }
   }
-  if (wake != nullptr) (void)wake->loop->submit([wake] { wake->drain(); });
+  if (!w->loop->submit([w] { w->drain(); }).ok()) w->drain();  // stopping: finish here
+}
+
+Status Batcher::submit(std::unique_ptr<InferenceRequest>& request) {
+  MYELIN_RETURN_IF_ERROR(enqueue(request));
+  flush();  // may destroy *this (see flush): touch nothing after it
   return {};
+}
+
+bool Batcher::saturated() const noexcept {
+  return impl_->queued.load(std::memory_order_relaxed) >= impl_->options.max_queue;
 }
 
 void Batcher::shutdown() { impl_->shutdown(); }
@@ -324,6 +384,7 @@ BatcherStats Batcher::stats() const {
   s.requests = impl_->n_requests.load(std::memory_order_relaxed);
   s.expired = impl_->n_expired.load(std::memory_order_relaxed);
   s.refused = impl_->n_refused.load(std::memory_order_relaxed);
+  s.inline_batches = impl_->n_inline.load(std::memory_order_relaxed);
   std::lock_guard lock(impl_->mu);
   s.queued = impl_->queue.size();
   return s;

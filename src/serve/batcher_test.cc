@@ -182,6 +182,7 @@ TEST(Batcher, AFullQueueRefusesAtOnceAndKeepsTheRequest) {
   const Model m = linear_model(4);
   BatcherOptions o;
   o.max_queue = 2;
+  o.inline_max_compute = Nanos(0);  // the worker thread, not this one, must be the busy one
   auto b = Batcher::create(m, o, nullptr).value();
   auto collector = std::make_shared<Collector>();
   collector->hold_next();
@@ -209,7 +210,9 @@ TEST(Batcher, AFullQueueRefusesAtOnceAndKeepsTheRequest) {
 
 TEST(Batcher, ExpiredRequestsAreAnsweredWithoutComputing) {
   const Model m = linear_model(4);
-  auto b = Batcher::create(m, {}, nullptr).value();
+  BatcherOptions o;
+  o.inline_max_compute = Nanos(0);
+  auto b = Batcher::create(m, o, nullptr).value();
   auto collector = std::make_shared<Collector>();
   collector->hold_next();
   auto first = request_for(m, {1, 2, 3, 4}, 1);
@@ -228,6 +231,44 @@ TEST(Batcher, ExpiredRequestsAreAnsweredWithoutComputing) {
   EXPECT_EQ(done[1]->status.code(), ErrorCode::kDeadlineExceeded);
   EXPECT_EQ(b->stats().expired, 1u);
   EXPECT_EQ(b->stats().rows, 1u);  // only the first was computed
+}
+
+// A cheap model's lone request runs on the submitting thread (no wake-up);
+// with inline runs off, on a worker.
+TEST(Batcher, ALoneCheapRequestRunsInlineUnlessTurnedOff) {
+  const Model m = linear_model(4);
+  for (const bool inline_on : {true, false}) {
+    BatcherOptions o;
+    if (!inline_on) o.inline_max_compute = Nanos(0);
+    auto b = Batcher::create(m, o, nullptr).value();
+    auto collector = std::make_shared<Collector>();
+    auto r = request_for(m, {1, 2, 3, 4}, 1);
+    r->responder = collector;
+    ASSERT_TRUE(b->submit(r).ok());
+    auto done = collector->wait_for(1);
+    ASSERT_EQ(done.size(), 1u);
+    EXPECT_TRUE(done[0]->status.ok());
+    EXPECT_EQ(b->stats().inline_batches, inline_on ? 1u : 0u) << "inline " << inline_on;
+  }
+}
+
+// enqueue() starts nothing; flush() runs what was enqueued together as one batch.
+TEST(Batcher, EnqueuedRequestsRunTogetherOnFlush) {
+  const Model m = linear_model(4);
+  auto b = Batcher::create(m, {}, nullptr).value();
+  auto collector = std::make_shared<Collector>();
+  for (int i = 0; i < 5; ++i) {
+    auto r = request_for(m, {1, 2, 3, static_cast<float>(i)}, 1);
+    r->responder = collector;
+    ASSERT_TRUE(b->enqueue(r).ok());
+  }
+  EXPECT_EQ(b->stats().queued, 5u);
+  EXPECT_EQ(b->stats().requests, 0u);
+  b->flush();
+  auto done = collector->wait_for(5);
+  ASSERT_EQ(done.size(), 5u);
+  for (const auto& r : done) EXPECT_EQ(r->batch_size, 5u);
+  EXPECT_EQ(b->stats().batches, 1u);
 }
 
 TEST(Batcher, BadInputIsRefusedWithWhereAndWhat) {
@@ -252,7 +293,7 @@ TEST(Batcher, BadInputIsRefusedWithWhereAndWhat) {
   {
     auto r = request_for(m, {1, 2, 3, 4}, 1);
     r->inputs[0].dtype = DType::kI64;
-    expect_error(std::move(r), "datatype i64, expected f32");
+    expect_error(std::move(r), "datatype INT64, expected FP32 or FP64");
   }
   {
     auto r = request_for(m, {1, 2, 3, 4}, 1);
@@ -321,15 +362,21 @@ class DropsTheBatcher final : public Responder {
 
 TEST(Batcher, ACompletionMayDestroyTheBatcher) {
   const Model m = linear_model(4);
-  auto responder = std::make_shared<DropsTheBatcher>();
-  responder->batcher = Batcher::create(m, {}, nullptr).value();
-  Batcher* raw = responder->batcher.get();
-  auto r = request_for(m, {1, 2, 3, 4}, 1);
-  r->responder = responder;
-  ASSERT_TRUE(raw->submit(r).ok());
-  const MonoTime deadline = mono_now() + std::chrono::seconds(10);
-  while (!responder->done && mono_now() < deadline) std::this_thread::yield();
-  EXPECT_TRUE(responder->done);
+  // Inline: the completion runs inside submit() on this thread; off: on the
+  // batcher's own worker thread.
+  for (const bool inline_on : {true, false}) {
+    BatcherOptions o;
+    if (!inline_on) o.inline_max_compute = Nanos(0);
+    auto responder = std::make_shared<DropsTheBatcher>();
+    responder->batcher = Batcher::create(m, o, nullptr).value();
+    Batcher* raw = responder->batcher.get();
+    auto r = request_for(m, {1, 2, 3, 4}, 1);
+    r->responder = responder;
+    ASSERT_TRUE(raw->submit(r).ok());
+    const MonoTime deadline = mono_now() + std::chrono::seconds(10);
+    while (!responder->done && mono_now() < deadline) std::this_thread::yield();
+    EXPECT_TRUE(responder->done) << "inline " << inline_on;
+  }
 }
 
 }  // namespace

@@ -9,7 +9,9 @@
 //    bound.
 //  - Work-conserving: a worker that is idle takes whatever is queued at once,
 //    so a lone request never waits for company; batches form only while
-//    every worker is busy.
+//    every worker is busy, or from requests a front end enqueued together.
+//  - Inline runs: a cheap model's batch may run on the submitting thread,
+//    using an idle worker's slot (see inline_max_compute).
 //  - A batch is the queue's head plus the requests behind it, up to
 //    max_batch rows, that arrived no later than max_delay after the head: a
 //    batch stays open to newcomers for max_delay at most.
@@ -20,8 +22,9 @@
 //    request's outputs. Each worker owns its Workspace and buffers: nothing
 //    on this path allocates once warmed up.
 //
-// Threads: submit, stats and shutdown are thread-safe. Completions run on a
-// worker thread (Responder::complete). Each worker is an EventLoop, so an
+// Threads: submit, enqueue, flush, stats and shutdown are thread-safe.
+// Completions run on a worker thread, or on the thread that called
+// submit/flush for an inline run (Responder::complete). Each worker is an EventLoop, so an
 // idle worker spins briefly before it parks, like every loop in myelin.
 #pragma once
 
@@ -41,18 +44,26 @@ namespace myelin::serve {
 struct BatcherOptions {
   std::size_t max_batch = 64;  // rows per batch (>= 1); 1 turns batching off
   Nanos max_delay = std::chrono::microseconds(500);
-  std::size_t max_queue = 1024;                       // requests waiting (>= 1)
-  std::size_t workers = 1;                            // threads, each with its own Workspace (>= 1)
-  Nanos worker_spin = std::chrono::microseconds(50);  // before an idle worker parks
+  std::size_t max_queue = 1024;  // requests waiting (>= 1)
+  std::size_t workers = 1;       // threads, each with its own Workspace (>= 1)
+  // Before an idle worker parks (adaptive, as EventLoop spins): long enough
+  // to catch the next request of a client that sends one per round trip.
+  Nanos worker_spin = std::chrono::microseconds(200);
   const Clock* clock = nullptr;  // null: the monotonic clock; must outlive the batcher
+  // Inline runs: when flush() finds an idle worker and the model's recent
+  // batches took at most this long, the calling thread runs the batch with
+  // that worker's Workspace instead of waking it (a wake-up costs tens of
+  // µs on a VM; a small model computes in less). 0 turns inline runs off.
+  Nanos inline_max_compute = std::chrono::microseconds(50);
 };
 
 struct BatcherStats {
   std::uint64_t batches = 0;
   std::uint64_t rows = 0;
-  std::uint64_t requests = 0;  // completed, computed or not
-  std::uint64_t expired = 0;   // answered deadline_exceeded without computing
-  std::uint64_t refused = 0;   // queue full
+  std::uint64_t requests = 0;        // completed, computed or not
+  std::uint64_t expired = 0;         // answered deadline_exceeded without computing
+  std::uint64_t refused = 0;         // queue full
+  std::uint64_t inline_batches = 0;  // run on the submitting thread
   std::size_t queued = 0;
 };
 
@@ -72,6 +83,17 @@ class Batcher {
   // resource_exhausted (queue full), closed (shutting down).
   Status submit(std::unique_ptr<InferenceRequest>& request);
 
+  // submit() in two steps, so a front end can queue every request one read
+  // of its sockets produced and then start them together (one batch):
+  // enqueue() binds and queues without starting anything (same errors and
+  // ownership rule as submit); flush() starts the queued work, inline on
+  // the calling thread when the rule above allows, else on a worker.
+  Status enqueue(std::unique_ptr<InferenceRequest>& request);
+  void flush();
+
+  // The queue is full: a front end may refuse before decoding a body.
+  [[nodiscard]] bool saturated() const noexcept;
+
   // Stops accepting, lets the workers finish everything queued, joins them.
   // Idempotent; not from a worker thread.
   void shutdown();
@@ -84,7 +106,9 @@ class Batcher {
 
  private:
   explicit Batcher(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  // Shared: an inline run keeps it alive while a completion it calls may
+  // destroy this Batcher.
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace myelin::serve
