@@ -25,6 +25,7 @@ struct OpenLoop {  // one fixed-rate run (open_loop)
   std::optional<double> p50_us, p99_us, p999_us;  // nullopt: a request never answered
   double ok = 0, refused = 0, other = 0;
   std::optional<double> ok_p99_us, refused_p99_us;
+  std::optional<double> send_lag_p99_us;  // how late the generator itself sent
 };
 
 struct Peer {
@@ -58,6 +59,7 @@ struct ServeResults {
     double mean_batch = 0;
     std::vector<std::pair<double, double>> batch_hist;  // (le, share of batches)
     double batch_compute_us = 0;                        // mean per batch, batching on
+    double off_compute_us = 0;                          // mean per batch (= row), batching off
     double max_delay_us = 0;
   };
   std::map<std::string, Batching> batching;

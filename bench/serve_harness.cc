@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -156,6 +157,38 @@ double group_rss_bytes(pid_t pgid) {
 }
 
 double Process::cpu_seconds() const { return group_cpu_seconds(pid_); }
+
+namespace {
+cpu_set_t cpus_for(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  for (long c = 0; c < n; ++c) {
+    if (cpu < 0 || c == cpu) CPU_SET(static_cast<int>(c), &set);
+  }
+  return set;
+}
+}  // namespace
+
+void pin_group(pid_t pgid, int cpu) {
+  const cpu_set_t set = cpus_for(cpu);
+  each_pid([&](const std::string& p) {
+    if (!proc_cpu(p, pgid)) return;
+    DIR* d = ::opendir(("/proc/" + p + "/task").c_str());
+    if (!d) return;
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] >= '0' && e->d_name[0] <= '9') {
+        ::sched_setaffinity(static_cast<pid_t>(std::stol(e->d_name)), sizeof(set), &set);
+      }
+    }
+    ::closedir(d);
+  });
+}
+
+void pin_self(int cpu) {
+  const cpu_set_t set = cpus_for(cpu);
+  ::sched_setaffinity(0, sizeof(set), &set);
+}
 
 std::optional<double> Process::rss_bytes() const { return proc_rss(std::to_string(pid_)); }
 

@@ -53,6 +53,11 @@ class Process {
 double group_cpu_seconds(pid_t pgid);
 double group_rss_bytes(pid_t pgid);
 
+// Pins every thread of every process in group `pgid` to `cpu` (-1: all CPUs).
+void pin_group(pid_t pgid, int cpu);
+// Pins the calling thread to `cpu` (-1: all CPUs).
+void pin_self(int cpu);
+
 // Runs argv to completion (bounded by `timeout`), returning its stdout.
 Result<std::string> run_capture(const std::vector<std::string>& argv, Nanos timeout,
                                 const std::vector<std::string>& env = {});

@@ -217,7 +217,10 @@ perf::Report render(const ServeResults& r) {
   report.add_section("One connection, sequential requests")
       .paragraph(std::to_string(r.rtt_samples) +
                  " requests per server, from this process over one keep-alive connection "
-                 "(myelin's HttpClient), in 3 interleaved rounds. The server-side figures are "
+                 "(myelin's HttpClient), in 3 interleaved rounds, the client pinned to CPU 0 and "
+                 "both servers to CPU 1 (unpinned, this VM's scheduler puts the two ends on one "
+                 "core or two by chance and every server's round trip flips between ~20 and "
+                 "~70 µs). The server-side figures are "
                  "interpolated from myelin's own request_duration histogram (buckets 1 µs apart "
                  "up to 6 µs) over exactly these requests. Triton publishes ~140 µs of server "
                  "overhead plus queueing for a 16 µs model.")
@@ -357,7 +360,14 @@ perf::Report render(const ServeResults& r) {
                  "; p99 of the refusals: " +
                  (o.refused_p99_us ? fmt(*o.refused_p99_us, 0) + " µs" : std::string("n/a")) +
                  ". RSS during the run: " + fmt(r.overload_rss_min_mb, 1) + " to " +
-                 fmt(r.overload_rss_max_mb, 1) + " MB.");
+                 fmt(r.overload_rss_max_mb, 1) + " MB. Achieved " + fmt(o.achieved_rps, 0) +
+                 " req/s; the generator itself sent requests up to " +
+                 (o.send_lag_p99_us ? fmt(*o.send_lag_p99_us, 0) + " µs" : std::string("n/a")) +
+                 " (p99) after they were due. Latency runs from each request's due time, so it "
+                 "includes the time a request waited in the client and in socket buffers before "
+                 "the server read it: at this rate the HTTP work itself (reading, parsing, "
+                 "answering 503s) fills both cores, not the model, whose queue is the bounded "
+                 "part.");
   data["overload"] = {{"offered", o.offered_rps},
                       {"ok", o.ok},
                       {"refused", o.refused},
