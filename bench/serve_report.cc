@@ -106,6 +106,18 @@ std::vector<Target> targets(const ServeResults& r) {
   return t;
 }
 
+// 20x FastAPI needs a server faster than the HTTP floor whenever nginx's
+// own rate is under 20x FastAPI's: say so with this run's figures.
+std::string floor_note(const ServeResults& r) {
+  const double floor = sat(r, "", "nginx");
+  const double fast = std::max(sat(r, "logistic_regression", "fastapi1"),
+                               sat(r, "logistic_regression", "fastapi2"));
+  if (floor <= 0 || fast <= 0) return "";
+  return " nginx's return 200 is itself " + fmt(floor / fast, 1) +
+         "x FastAPI's logistic-regression rate in this run: a 20x ratio would take a server "
+         "faster than this machine's HTTP floor.";
+}
+
 }  // namespace
 
 perf::Report render(const ServeResults& r) {
@@ -200,8 +212,8 @@ perf::Report render(const ServeResults& r) {
   report.add_section("Saturation (closed loop: wrk -t1 -c16, batch-1 requests, OIP JSON)")
       .paragraph(
           "\"vs myelin\" is myelin's req/s over the row's. nginx answers every request with "
-          "200 \"ok\" and does no work: the HTTP floor of this machine. " +
-          rounds_text)
+          "200 \"ok\" and does no work: the HTTP floor of this machine." +
+          floor_note(r) + " " + rounds_text)
       .table(std::move(st));
 
   // Sequential.
@@ -300,10 +312,30 @@ perf::Report render(const ServeResults& r) {
                                {"on_p99_us", b.on.p99_us},   {"off_p99_us", b.off.p99_us},
                                {"mean_batch", b.mean_batch}, {"compute_us", b.batch_compute_us}};
   }
+  std::string why;
+  for (const auto& [model, b] : r.batching) {
+    // Batching can only save compute: with all of it gone, a request would
+    // still cost the rest of its server CPU (HTTP, JSON, the answer).
+    const double cpu = b.off.cpu_us_per_request;
+    if (cpu > b.off_compute_us && b.off_compute_us > 0) {
+      why += " " + model + ": with batching off a request costs " + fmt(cpu, 1) +
+             " µs of server CPU, of which the model's compute is " + fmt(b.off_compute_us, 1) +
+             " µs, so even free compute would raise throughput at most " +
+             fmt(cpu / (cpu - b.off_compute_us), 2) + "x; batched, compute was " +
+             fmt(b.mean_batch > 0 ? b.batch_compute_us / b.mean_batch : 0, 1) +
+             " µs per row. With 64 connections in a closed loop at " + fmt(b.on.rps, 0) +
+             " req/s a request waits " + fmt(b.on.rps > 0 ? 64 / b.on.rps * 1e6 : 0, 0) +
+             " µs on average (Little's law): its p99 is queueing for the I/O threads, not "
+             "batch compute.";
+    }
+  }
   report.add_section("Dynamic batching on (max batch 64, max delay 500 µs) vs off (max batch 1)")
       .paragraph(
           "wrk -t1 -c64, 2 interleaved rounds each; batch sizes and compute per batch from "
-          "myelin's own histograms over the batching-on runs.")
+          "myelin's own histograms (with batching off, from the max-batch-1 server's). "
+          "Batches form from what one pass of an I/O loop read; cheap models run inline "
+          "on the I/O thread." +
+          why)
       .table(std::move(bt));
 
   // JSON vs binary.
