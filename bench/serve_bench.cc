@@ -76,7 +76,6 @@ Result<Server> start_server(const Env& env, const std::string& key,
   const std::string log = env.work + "/" + key + ".log";
   const std::string models = env.work + "/models";
   std::vector<std::string> argv;
-  std::vector<std::string> envv;
   if (key.rfind("myelin", 0) == 0) {
     argv = {env.myelin, "serve", "--http-port", port};
     for (const char* m : {"logistic_regression", "trees", "mlp"}) {
@@ -100,7 +99,7 @@ Result<Server> start_server(const Env& env, const std::string& key,
     return s;  // a daemon: stopped by stop_nginx()
   }
   for (const auto& a : extra_args) argv.push_back(a);
-  MYELIN_ASSIGN_OR_RETURN(s.proc, Process::spawn(argv, log, envv));
+  MYELIN_ASSIGN_OR_RETURN(s.proc, Process::spawn(argv, log));
   auto ready = wait_ready(s.port, "/v2/health/ready", std::chrono::seconds(60));
   if (!ready) {
     return unavailable(key + " did not become ready: " + read_file(log).substr(0, 400));
