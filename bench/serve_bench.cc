@@ -502,16 +502,13 @@ Status measure_idle(const Env& env, ServeResults& r) {
   return {};
 }
 
-Status measure_overload(const Env& env, ServeResults& r) {
-  const std::size_t queue = 32;
-  const int timeout_ms = 20;
-  MYELIN_ASSIGN_OR_RETURN(auto s, start_server(env, "myelin_bounded",
-                                               {"--max-queue", std::to_string(queue),
-                                                "--timeout-ms", std::to_string(timeout_ms)}));
-  const double sat = r.saturation["mlp"]["myelin"].rps;
-  r.overload_sat_rps = sat;
-  r.overload_queue = queue;
-  r.overload_budget_us = timeout_ms * 1000.0;
+// One open-loop run at twice `sat_rps` against the bounded server `s`, with
+// its RSS sampled every 250 ms.
+Result<ServeResults::Overload> overload_run(const Env& env, const Server& s,
+                                            const std::string& model, double sat_rps) {
+  ServeResults::Overload ov;
+  ov.model = model;
+  ov.sat_rps = sat_rps;
   std::atomic<bool> done{false};
   std::vector<double> rss;
   std::thread sampler([&] {
@@ -520,16 +517,41 @@ Status measure_overload(const Env& env, ServeResults& r) {
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
   });
-  auto o = open_loop(env, s, "mlp", env.work + "/models/mlp.json", 2 * sat, env.quick ? 2 : 4, 256);
+  auto o = open_loop(env, s, model, env.work + "/models/" + model + ".json", 2 * sat_rps,
+                     env.quick ? 2 : 4, 256);
   done = true;
   sampler.join();
   if (!o) return o.error();
-  r.overload = *o;
+  ov.run = *o;
   if (rss.size() > 2) {
     // Skip the first sample (connections still opening).
-    r.overload_rss_min_mb = *std::min_element(rss.begin() + 1, rss.end());
-    r.overload_rss_max_mb = *std::max_element(rss.begin() + 1, rss.end());
+    ov.rss_min_mb = *std::min_element(rss.begin() + 1, rss.end());
+    ov.rss_max_mb = *std::max_element(rss.begin() + 1, rss.end());
   }
+  return ov;
+}
+
+Status measure_overload(const Env& env, ServeResults& r) {
+  const std::size_t queue = 32;
+  const int timeout_ms = 20;
+  const std::string wide = "mlp_wide";
+  MYELIN_ASSIGN_OR_RETURN(
+      auto s, start_server(env, "myelin_bounded",
+                           {"--max-queue", std::to_string(queue), "--timeout-ms",
+                            std::to_string(timeout_ms), "--model",
+                            wide + "=" + env.work + "/models/" + wide + ".onnx"}));
+  r.overload_queue = queue;
+  r.overload_budget_us = timeout_ms * 1000.0;
+  MYELIN_ASSIGN_OR_RETURN(auto http_bound,
+                          overload_run(env, s, "mlp", r.saturation["mlp"]["myelin"].rps));
+  r.overloads.push_back(std::move(http_bound));
+  // mlp_wide's own saturation, closed loop on the same server: 16 connections
+  // never fill the 32-request queue.
+  MYELIN_ASSIGN_OR_RETURN(auto sat, wrk(env, s, wide, env.work + "/models/" + wide + ".json", 16,
+                                        env.wrk_seconds));
+  MYELIN_ASSIGN_OR_RETURN(auto compute_bound, overload_run(env, s, wide, sat.rps));
+  compute_bound.compute_bound = true;
+  r.overloads.push_back(std::move(compute_bound));
   return {};
 }
 
@@ -577,7 +599,7 @@ Result<perf::Report> run_serve_bench(const BenchOptions& options) {
   r.model_desc = {{"logistic_regression", "LogisticRegression, 4 features, 3 classes (iris)"},
                   {"trees", "GradientBoostingClassifier, 100 trees x depth 6, 30 features"},
                   {"mlp", "MLPClassifier 784-128-10"}};
-  if (!fs::exists(env.work + "/models/mlp.onnx")) {
+  if (!fs::exists(env.work + "/models/mlp_wide.onnx")) {
     std::fprintf(stderr, "myelin bench serve: training the models (python3-sklearn)...\n");
     auto made = run_capture(
         {"/usr/bin/python3", env.source + "/bench/serve/make_models.py", env.work + "/models"},

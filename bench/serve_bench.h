@@ -72,12 +72,19 @@ struct ServeResults {
   // Idle keep-alive connections.
   std::size_t idle_connections = 0;
   double idle_rss_before_mb = 0, idle_rss_after_mb = 0;
-  // Twice saturation with a bounded queue (MLP).
-  OpenLoop overload;
-  double overload_sat_rps = 0;
+  // Twice saturation with a bounded queue: the MLP, whose saturation is the
+  // HTTP layer's, and mlp_wide, whose saturation is its compute's (the one the
+  // bounded queue is for).
+  struct Overload {
+    std::string model;
+    bool compute_bound = false;
+    OpenLoop run;
+    double sat_rps = 0;
+    double rss_min_mb = 0, rss_max_mb = 0;
+  };
+  std::vector<Overload> overloads;
   std::size_t overload_queue = 0;
   double overload_budget_us = 0;
-  double overload_rss_min_mb = 0, overload_rss_max_mb = 0;
   std::string method_notes;
 };
 

@@ -84,14 +84,19 @@ std::vector<Target> targets(const ServeResults& r) {
                  b->second.on.p99_us, b->second.max_delay_us + 2 * b->second.batch_compute_us, "µs",
                  false, "issue"});
   }
-  t.push_back({"2x saturation: refusals answered, p99 (µs)",
-               r.overload.refused_p99_us.value_or(r.overload.refused > 0 ? 1e9 : 0), 1000, "µs",
-               false, "issue: < 1 ms"});
-  t.push_back({"2x saturation: admitted p99 (µs), goal = the configured timeout",
-               r.overload.ok_p99_us.value_or(1e9), r.overload_budget_us, "µs", false, "issue"});
-  if (r.overload_rss_min_mb > 0) {
-    t.push_back({"2x saturation: RSS max / min", r.overload_rss_max_mb / r.overload_rss_min_mb, 1.1,
-                 "x", false, "issue: flat (within 10%)"});
+  // The bounded queue is judged where it is the limit: the compute-bound model.
+  for (const auto& ov : r.overloads) {
+    if (!ov.compute_bound) continue;
+    const std::string m = " (" + ov.model + ")";
+    t.push_back({"2x saturation: refusals answered, p99 (µs)" + m,
+                 ov.run.refused_p99_us.value_or(ov.run.refused > 0 ? 1e9 : 0), 1000, "µs", false,
+                 "issue: < 1 ms"});
+    t.push_back({"2x saturation: admitted p99 (µs), goal = the configured timeout" + m,
+                 ov.run.ok_p99_us.value_or(1e9), r.overload_budget_us, "µs", false, "issue"});
+    if (ov.rss_min_mb > 0) {
+      t.push_back({"2x saturation: RSS max / min" + m, ov.rss_max_mb / ov.rss_min_mb, 1.1, "x",
+                   false, "issue: flat (within 10%)"});
+    }
   }
   if (auto it = r.rss_mb.find("myelin"); it != r.rss_mb.end()) {
     t.push_back(
@@ -378,36 +383,54 @@ perf::Report render(const ServeResults& r) {
                   {"rss_after_mb", r.idle_rss_after_mb}};
 
   // Overload.
-  const OpenLoop& o = r.overload;
-  const double total = o.ok + o.refused + o.other;
-  report.add_section("Twice saturation with a bounded queue (MLP)")
-      .paragraph("myelin with --max-queue " + std::to_string(r.overload_queue) +
-                 " and --timeout-ms " + fmt(r.overload_budget_us / 1000, 0) + "; open loop at " +
-                 fmt(o.offered_rps, 0) + " req/s (2x the " + fmt(r.overload_sat_rps, 0) +
-                 " req/s saturation), 256 connections. Answered 200: " + fmt(o.ok, 0) +
-                 "; refused 503: " + fmt(o.refused, 0) + " (" +
-                 fmt(total > 0 ? o.refused / total * 100 : 0, 1) + "%); other: " + fmt(o.other, 0) +
-                 ". p99 of the admitted: " +
-                 (o.ok_p99_us ? fmt(*o.ok_p99_us, 0) + " µs" : std::string("n/a")) +
-                 "; p99 of the refusals: " +
-                 (o.refused_p99_us ? fmt(*o.refused_p99_us, 0) + " µs" : std::string("n/a")) +
-                 ". RSS during the run: " + fmt(r.overload_rss_min_mb, 1) + " to " +
-                 fmt(r.overload_rss_max_mb, 1) + " MB. Achieved " + fmt(o.achieved_rps, 0) +
-                 " req/s; the generator itself sent requests up to " +
-                 (o.send_lag_p99_us ? fmt(*o.send_lag_p99_us, 0) + " µs" : std::string("n/a")) +
-                 " (p99) after they were due. Latency runs from each request's due time, so it "
-                 "includes the time a request waited in the client and in socket buffers before "
-                 "the server read it: at this rate the HTTP work itself (reading, parsing, "
-                 "answering 503s) fills both cores, not the model, whose queue is the bounded "
-                 "part.");
-  data["overload"] = {{"offered", o.offered_rps},
-                      {"ok", o.ok},
-                      {"refused", o.refused},
-                      {"other", o.other},
-                      {"ok_p99_us", o.ok_p99_us.value_or(-1)},
-                      {"refused_p99_us", o.refused_p99_us.value_or(-1)},
-                      {"rss_min_mb", r.overload_rss_min_mb},
-                      {"rss_max_mb", r.overload_rss_max_mb}};
+  perf::Table vt{{{"Model", perf::Align::kLeft},
+                  {"saturation req/s"},
+                  {"offered req/s"},
+                  {"achieved req/s"},
+                  {"200"},
+                  {"503 refused"},
+                  {"other"},
+                  {"admitted p99"},
+                  {"refusals p99"},
+                  {"generator lag p99"},
+                  {"RSS min-max"}},
+                 {}};
+  for (const auto& ov : r.overloads) {
+    const OpenLoop& o = ov.run;
+    const double total = o.ok + o.refused + o.other;
+    vt.add_row({perf::Cell::str(ov.model + (ov.compute_bound ? " (compute-bound)" : " (HTTP-bound)")),
+                rps(ov.sat_rps), rps(o.offered_rps), rps(o.achieved_rps), num(o.ok, 0),
+                perf::Cell::num(o.refused, fmt(o.refused, 0) + " (" +
+                                               fmt(total > 0 ? o.refused / total * 100 : 0, 1) +
+                                               "%)"),
+                num(o.other, 0), us(o.ok_p99_us), us(o.refused_p99_us), us(o.send_lag_p99_us),
+                perf::Cell::str(fmt(ov.rss_min_mb, 1) + "-" + fmt(ov.rss_max_mb, 1) + " MB")});
+    data["overload"][ov.model] = {{"compute_bound", ov.compute_bound},
+                                  {"saturation", ov.sat_rps},
+                                  {"offered", o.offered_rps},
+                                  {"achieved", o.achieved_rps},
+                                  {"ok", o.ok},
+                                  {"refused", o.refused},
+                                  {"other", o.other},
+                                  {"ok_p99_us", o.ok_p99_us.value_or(-1)},
+                                  {"refused_p99_us", o.refused_p99_us.value_or(-1)},
+                                  {"send_lag_p99_us", o.send_lag_p99_us.value_or(-1)},
+                                  {"rss_min_mb", ov.rss_min_mb},
+                                  {"rss_max_mb", ov.rss_max_mb}};
+  }
+  report.add_section("Twice saturation with a bounded queue")
+      .paragraph(
+          "One myelin server with --max-queue " + std::to_string(r.overload_queue) +
+          " and --timeout-ms " + fmt(r.overload_budget_us / 1000, 0) +
+          "; open loop (256 connections) at twice each model's saturation on that server. "
+          "Latency runs from each request's due time, so it includes time spent in the "
+          "generator and in socket buffers. The MLP saturates the HTTP layer before its "
+          "compute on this machine, so twice its rate overloads the sockets and the JSON "
+          "parsing (both cores), not the queue: that row shows what an HTTP overload costs. "
+          "mlp_wide (784-2048-2048-10, random weights, bench/serve/make_models.py) is limited "
+          "by its compute, which is the overload the bounded queue exists for, and the "
+          "targets are judged on it. Saturation of mlp_wide: wrk -c16 on the same server.")
+      .table(std::move(vt));
   report.data = std::move(data);
   return report;
 }

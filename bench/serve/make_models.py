@@ -20,6 +20,12 @@ Models:
                        breast cancer, 30 features, binary
   mlp                  MLPClassifier, one hidden layer of 128, 784 inputs,
                        10 classes, trained briefly on synthetic data
+  mlp_wide             784-2048-2048-10 with seeded random weights, not
+                       trained, ONNX and request body only: a model whose
+                       compute, not HTTP, limits the server, for the overload
+                       table (the shipped-size models saturate the HTTP layer
+                       first on this machine, so twice their rate tests the
+                       sockets, not the bounded queue)
 
 Uses Debian's python3-sklearn and python3-onnx only. The graphs are checked
 with onnx.checker; when onnxruntime-node is installed (scripts/setup-bench-peers
@@ -149,6 +155,23 @@ def check_with_ort(outdir, expected):
     return ok
 
 
+def save_wide(outdir, x):
+    """mlp_wide: the weights of an MLP that sklearn would take minutes to fit."""
+    rng = np.random.default_rng(1)
+    sizes = [x.shape[1], 2048, 2048, 10]
+    net = type("Net", (), {})()
+    net.coefs_ = [rng.normal(0.0, 1.0 / np.sqrt(a), (a, b)) for a, b in zip(sizes, sizes[1:])]
+    net.intercepts_ = [rng.normal(0.0, 0.1, b) for b in sizes[1:]]
+    model = sk2onnx.mlp(net, x.shape[1], True)
+    onnx.checker.check_model(model)
+    with open(os.path.join(outdir, "mlp_wide.onnx"), "wb") as f:
+        f.write(model.SerializeToString())
+    body = {"id": "1", "inputs": [{"name": "X", "shape": [1, x.shape[1]], "datatype": "FP32",
+                                   "data": [as_json_row(x[0])]}]}
+    write_json(os.path.join(outdir, "mlp_wide.json"), body)
+    print("make_models: wrote mlp_wide (784-2048-2048-10, random weights)")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: make_models.py OUTDIR")
@@ -159,6 +182,7 @@ def main():
     for name, est, model, x in build():
         expected[name] = save(outdir, name, est, model, x)
         print(f"make_models: wrote {name} ({x.shape[1]} features, {len(est.classes_)} classes)")
+    save_wide(outdir, synthetic_digits()[0])
     if not check_with_ort(outdir, expected):
         sys.exit("make_models: ONNX Runtime disagrees with scikit-learn")
 
