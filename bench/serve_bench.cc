@@ -168,7 +168,8 @@ Result<OpenLoop> open_loop(const Env& env, const Server& s, const std::string& m
   o.p999_us = opt(j["latency_us"]["p999"]);
   o.ok = j["status_200"].get<double>();
   for (auto it = j["non_200"].begin(); it != j["non_200"].end(); ++it) {
-    (it.key() == "503" ? o.refused : o.other) += it.value().get<double>();
+    const std::string& code = it.key();
+    (code == "503" ? o.refused : code == "504" ? o.timed_out : o.other) += it.value().get<double>();
   }
   if (j.contains("send_lag_us")) o.send_lag_p99_us = opt(j["send_lag_us"]["p99"]);
   if (j.contains("latency_us_by_status")) {
@@ -536,10 +537,10 @@ Status measure_overload(const Env& env, ServeResults& r) {
   const int timeout_ms = 20;
   const std::string wide = "mlp_wide";
   MYELIN_ASSIGN_OR_RETURN(
-      auto s, start_server(env, "myelin_bounded",
-                           {"--max-queue", std::to_string(queue), "--timeout-ms",
-                            std::to_string(timeout_ms), "--model",
-                            wide + "=" + env.work + "/models/" + wide + ".onnx"}));
+      auto s, start_server(
+                  env, "myelin_bounded",
+                  {"--max-queue", std::to_string(queue), "--timeout-ms", std::to_string(timeout_ms),
+                   "--model", wide + "=" + env.work + "/models/" + wide + ".onnx"}));
   r.overload_queue = queue;
   r.overload_budget_us = timeout_ms * 1000.0;
   MYELIN_ASSIGN_OR_RETURN(auto http_bound,
@@ -547,8 +548,8 @@ Status measure_overload(const Env& env, ServeResults& r) {
   r.overloads.push_back(std::move(http_bound));
   // mlp_wide's own saturation, closed loop on the same server: 16 connections
   // never fill the 32-request queue.
-  MYELIN_ASSIGN_OR_RETURN(auto sat, wrk(env, s, wide, env.work + "/models/" + wide + ".json", 16,
-                                        env.wrk_seconds));
+  MYELIN_ASSIGN_OR_RETURN(
+      auto sat, wrk(env, s, wide, env.work + "/models/" + wide + ".json", 16, env.wrk_seconds));
   MYELIN_ASSIGN_OR_RETURN(auto compute_bound, overload_run(env, s, wide, sat.rps));
   compute_bound.compute_bound = true;
   r.overloads.push_back(std::move(compute_bound));

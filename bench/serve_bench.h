@@ -22,8 +22,8 @@ struct Load {  // one closed-loop (wrk) run, or the median of several rounds
 
 struct OpenLoop {  // one fixed-rate run (open_loop)
   double offered_rps = 0, achieved_rps = 0;
-  std::optional<double> p50_us, p99_us, p999_us;  // nullopt: a request never answered
-  double ok = 0, refused = 0, other = 0;
+  std::optional<double> p50_us, p99_us, p999_us;         // nullopt: a request never answered
+  double ok = 0, refused = 0, timed_out = 0, other = 0;  // 200, 503, 504, the rest
   std::optional<double> ok_p99_us, refused_p99_us;
   std::optional<double> send_lag_p99_us;  // how late the generator itself sent
 };

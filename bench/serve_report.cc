@@ -389,6 +389,7 @@ perf::Report render(const ServeResults& r) {
                   {"achieved req/s"},
                   {"200"},
                   {"503 refused"},
+                  {"504 timed out"},
                   {"other"},
                   {"admitted p99"},
                   {"refusals p99"},
@@ -397,20 +398,22 @@ perf::Report render(const ServeResults& r) {
                  {}};
   for (const auto& ov : r.overloads) {
     const OpenLoop& o = ov.run;
-    const double total = o.ok + o.refused + o.other;
-    vt.add_row({perf::Cell::str(ov.model + (ov.compute_bound ? " (compute-bound)" : " (HTTP-bound)")),
-                rps(ov.sat_rps), rps(o.offered_rps), rps(o.achieved_rps), num(o.ok, 0),
-                perf::Cell::num(o.refused, fmt(o.refused, 0) + " (" +
-                                               fmt(total > 0 ? o.refused / total * 100 : 0, 1) +
-                                               "%)"),
-                num(o.other, 0), us(o.ok_p99_us), us(o.refused_p99_us), us(o.send_lag_p99_us),
-                perf::Cell::str(fmt(ov.rss_min_mb, 1) + "-" + fmt(ov.rss_max_mb, 1) + " MB")});
+    const double total = o.ok + o.refused + o.timed_out + o.other;
+    vt.add_row(
+        {perf::Cell::str(ov.model + (ov.compute_bound ? " (compute-bound)" : " (HTTP-bound)")),
+         rps(ov.sat_rps), rps(o.offered_rps), rps(o.achieved_rps), num(o.ok, 0),
+         perf::Cell::num(o.refused, fmt(o.refused, 0) + " (" +
+                                        fmt(total > 0 ? o.refused / total * 100 : 0, 1) + "%)"),
+         num(o.timed_out, 0), num(o.other, 0), us(o.ok_p99_us), us(o.refused_p99_us),
+         us(o.send_lag_p99_us),
+         perf::Cell::str(fmt(ov.rss_min_mb, 1) + "-" + fmt(ov.rss_max_mb, 1) + " MB")});
     data["overload"][ov.model] = {{"compute_bound", ov.compute_bound},
                                   {"saturation", ov.sat_rps},
                                   {"offered", o.offered_rps},
                                   {"achieved", o.achieved_rps},
                                   {"ok", o.ok},
                                   {"refused", o.refused},
+                                  {"timed_out", o.timed_out},
                                   {"other", o.other},
                                   {"ok_p99_us", o.ok_p99_us.value_or(-1)},
                                   {"refused_p99_us", o.refused_p99_us.value_or(-1)},
@@ -419,17 +422,17 @@ perf::Report render(const ServeResults& r) {
                                   {"rss_max_mb", ov.rss_max_mb}};
   }
   report.add_section("Twice saturation with a bounded queue")
-      .paragraph(
-          "One myelin server with --max-queue " + std::to_string(r.overload_queue) +
-          " and --timeout-ms " + fmt(r.overload_budget_us / 1000, 0) +
-          "; open loop (256 connections) at twice each model's saturation on that server. "
-          "Latency runs from each request's due time, so it includes time spent in the "
-          "generator and in socket buffers. The MLP saturates the HTTP layer before its "
-          "compute on this machine, so twice its rate overloads the sockets and the JSON "
-          "parsing (both cores), not the queue: that row shows what an HTTP overload costs. "
-          "mlp_wide (784-2048-2048-10, random weights, bench/serve/make_models.py) is limited "
-          "by its compute, which is the overload the bounded queue exists for, and the "
-          "targets are judged on it. Saturation of mlp_wide: wrk -c16 on the same server.")
+      .paragraph("One myelin server with --max-queue " + std::to_string(r.overload_queue) +
+                 " and --timeout-ms " + fmt(r.overload_budget_us / 1000, 0) +
+                 "; open loop (256 connections) at twice each model's saturation on that server. "
+                 "Latency runs from each request's due time, so it includes time spent in the "
+                 "generator and in socket buffers. The MLP saturates the HTTP layer before its "
+                 "compute on this machine, so twice its rate overloads the sockets and the JSON "
+                 "parsing (both cores), not the queue: that row shows what an HTTP overload costs. "
+                 "mlp_wide (32-2048-2048-10, random weights, bench/serve/make_models.py: 8.4 MFLOP "
+                 "per row behind a 32-number request) is limited by its compute, which is the "
+                 "overload the bounded queue exists for, and the "
+                 "targets are judged on it. Saturation of mlp_wide: wrk -c16 on the same server.")
       .table(std::move(vt));
   report.data = std::move(data);
   return report;
