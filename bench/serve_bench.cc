@@ -347,6 +347,13 @@ Status measure_sequential(const Env& env, std::map<std::string, Server>& servers
     r.server_p50_us = quantile(d, 0.5) * kUs;
     r.server_p99_us = quantile(d, 0.99) * kUs;
   }
+  auto g1 = find_histogram(after, "myelin_inference_response_ready_duration_seconds", lab);
+  auto g0 = find_histogram(before, "myelin_inference_response_ready_duration_seconds", lab);
+  if (g1 && g0) {
+    const auto d = subtract(*g1, *g0);
+    r.ready_p50_us = quantile(d, 0.5) * kUs;
+    r.ready_p99_us = quantile(d, 0.99) * kUs;
+  }
   r.compute_p50_us = compute_p50_us(env.work + "/models/logistic_regression.onnx", 4);
   return {};
 }

@@ -47,6 +47,7 @@ struct ServeResults {
   // One connection, sequential, logistic regression.
   double rtt_myelin_p50_us = 0, rtt_myelin_p99_us = 0, rtt_nginx_p50_us = 0, rtt_nginx_p99_us = 0;
   double server_p50_us = 0, server_p99_us = 0;  // myelin's own request_duration histogram
+  double ready_p50_us = 0, ready_p99_us = 0;    // its response_ready_duration (before the write)
   double compute_p50_us = 0;                    // Model::predict, batch 1, in process
   std::size_t rtt_samples = 0;
   // Open loop at half of myelin's saturation, per model.

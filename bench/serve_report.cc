@@ -229,8 +229,18 @@ perf::Report render(const ServeResults& r) {
               us(r.rtt_myelin_p99_us)});
   qt.add_row({perf::Cell::str("myelin server-side (last request byte read -> answer written)"),
               us(r.server_p50_us), us(r.server_p99_us)});
+  qt.add_row({perf::Cell::str("  of which before the write (answer encoded, not yet sent)"),
+              us(r.ready_p50_us), us(r.ready_p99_us)});
   qt.add_row({perf::Cell::str("Model::predict, batch 1, in process (the compute)"),
               us(r.compute_p50_us), perf::Cell::str("-")});
+  std::string write_share;
+  if (r.ready_p50_us > 0 && r.server_p50_us > r.ready_p50_us) {
+    write_share = " In this run the answer was encoded " + fmt(r.ready_p50_us, 1) +
+                  " µs (p50) after the last request byte was read, and handed to the socket " +
+                  fmt(r.server_p50_us, 1) + " µs after it: the write takes " +
+                  fmt((r.server_p50_us - r.ready_p50_us) / r.server_p50_us * 100, 0) +
+                  "% of the server-side time.";
+  }
   report.add_section("One connection, sequential requests")
       .paragraph(std::to_string(r.rtt_samples) +
                  " requests per server, from this process over one keep-alive connection "
@@ -238,14 +248,18 @@ perf::Report render(const ServeResults& r) {
                  "both servers to CPU 1 (unpinned, this VM's scheduler puts the two ends on one "
                  "core or two by chance and every server's round trip flips between ~20 and "
                  "~70 µs). The server-side figures are "
-                 "interpolated from myelin's own request_duration histogram (buckets 1 µs apart "
-                 "up to 6 µs) over exactly these requests. Triton publishes ~140 µs of server "
-                 "overhead plus queueing for a 16 µs model.")
+                 "interpolated from myelin's own request_duration and response_ready_duration "
+                 "histograms (buckets 1 µs apart up to 6 µs) over exactly these requests; their "
+                 "difference is the write of the answer, in which the kernel also runs the "
+                 "loopback client's receive path. Triton publishes ~140 µs of server "
+                 "overhead plus queueing for a 16 µs model." +
+                 write_share)
       .table(std::move(qt));
   data["sequential"] = {
       {"myelin_p50_us", r.rtt_myelin_p50_us}, {"myelin_p99_us", r.rtt_myelin_p99_us},
       {"nginx_p50_us", r.rtt_nginx_p50_us},   {"nginx_p99_us", r.rtt_nginx_p99_us},
       {"server_p50_us", r.server_p50_us},     {"server_p99_us", r.server_p99_us},
+      {"ready_p50_us", r.ready_p50_us},       {"ready_p99_us", r.ready_p99_us},
       {"compute_p50_us", r.compute_p50_us}};
 
   // Open loop.

@@ -190,6 +190,10 @@ std::string render_metrics(std::span<const ModelSeries> models, const ServerMetr
   histogram_family(out, models, "myelin_inference_request_duration_seconds",
                    "Time from the last request byte read to the answer handed to the socket.",
                    &ModelMetrics::request_duration);
+  histogram_family(out, models, "myelin_inference_response_ready_duration_seconds",
+                   "Time from the last request byte read to the answer encoded, before it is "
+                   "written to the socket.",
+                   &ModelMetrics::ready_duration);
   histogram_family(out, models, "myelin_inference_batch_size", "Rows per batch.",
                    &ModelMetrics::batch_size);
   server_value(out, "myelin_http_open_connections", "gauge", "Open HTTP connections.",

@@ -314,6 +314,7 @@ void answer_inference(Connection& conn, std::unique_ptr<InferenceRequest> r) {
   }
   const std::size_t json_length = encode_infer_response(*r, r->served->model.outputs(), body);
   const bool binary = json_length != body.size();
+  metrics.ready_duration.observe(mono_now() - r->received);
   conn.answer(seq, {200,
                     binary ? "application/octet-stream" : "application/json",
                     body,

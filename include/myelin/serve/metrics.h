@@ -50,6 +50,7 @@ struct ModelMetrics {
       : queue_duration(duration_bounds()),
         compute_duration(duration_bounds()),
         request_duration(duration_bounds()),
+        ready_duration(duration_bounds()),
         batch_size(batch_size_bounds()) {}
 
   std::atomic<std::uint64_t> request_success{0};
@@ -61,7 +62,11 @@ struct ModelMetrics {
   Histogram queue_duration;                       // per request: enqueued -> its batch started
   Histogram compute_duration;                     // per batch: gather + predict + scatter
   Histogram request_duration;  // per request: whole request read -> answer written
-  Histogram batch_size;        // rows per batch
+  // Per request: whole request read -> answer encoded, before the write. The
+  // difference to request_duration is the kernel's send (on loopback it runs
+  // the client's receive path too), so the two split server work from it.
+  Histogram ready_duration;
+  Histogram batch_size;  // rows per batch
 };
 
 struct ServerMetrics {

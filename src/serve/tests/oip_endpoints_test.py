@@ -132,6 +132,12 @@ class Endpoints(ServerTestCase):
             e2e.metric(m, "myelin_inference_request_duration_seconds_count", **lr), 3)
         self.assertEqual(e2e.metric(m, "myelin_inference_request_duration_seconds_bucket",
                                     le="+Inf", **lr), 3)
+        # The same requests up to their encoded answer: as many, each no longer.
+        self.assertEqual(
+            e2e.metric(m, "myelin_inference_response_ready_duration_seconds_count", **lr), 3)
+        self.assertLessEqual(
+            e2e.metric(m, "myelin_inference_response_ready_duration_seconds_sum", **lr),
+            e2e.metric(m, "myelin_inference_request_duration_seconds_sum", **lr))
         self.assertEqual(e2e.metric(m, "myelin_inference_request_success_total", model="mlp"), 0)
         self.assertGreaterEqual(e2e.metric(m, "myelin_http_open_connections"), 1)
         self.assertGreaterEqual(e2e.metric(m, "myelin_http_requests_total"), 4)
