@@ -112,7 +112,7 @@ struct MatMulParams {
   float alpha, beta;
 };
 
-enum class BinaryOp : std::uint32_t { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3 };
+enum class BinaryOp : std::uint32_t { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3, kPow = 4 };
 struct BinaryParams {
   std::uint32_t op;  // BinaryOp
 };
@@ -231,6 +231,8 @@ struct ReduceParams {
   std::uint32_t pad;
 };
 
+// Outputs: Y, then optionally Mean and InvStdDev (the input's shape with
+// the normalised axes as 1s).
 struct LayerNormParams {
   std::int32_t axis;  // normalised, >= 1 for a batched input
   float epsilon;
@@ -287,10 +289,10 @@ static_assert(sizeof(DenseParams) == 40 && sizeof(MatMulParams) == 12 &&
               sizeof(ArgMaxParams) == 8 && sizeof(ConcatParams) == 8 &&
               sizeof(ScalerParams) == 32 && sizeof(NormalizerParams) == 8 &&
               sizeof(ClassifierPostParams) == 24 && sizeof(PostTransformParams) == 8 &&
-              sizeof(CastParams) == 8 && sizeof(TreeParams) == 120 &&
-              sizeof(ActParams) == 16 && sizeof(TransposeParams) == 40 &&
-              sizeof(ReduceParams) == 16 && sizeof(LayerNormParams) == 40 &&
-              sizeof(GatherParams) == 24 && sizeof(ExpandParams) == 8);
+              sizeof(CastParams) == 8 && sizeof(TreeParams) == 120 && sizeof(ActParams) == 16 &&
+              sizeof(TransposeParams) == 40 && sizeof(ReduceParams) == 16 &&
+              sizeof(LayerNormParams) == 40 && sizeof(GatherParams) == 24 &&
+              sizeof(ExpandParams) == 8);
 
 // CRC-32C (Castagnoli), hardware-accelerated when SSE4.2 is present.
 std::uint32_t crc32c(std::span<const std::byte> bytes) noexcept;

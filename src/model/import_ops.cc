@@ -80,15 +80,39 @@ Status clip(Importer& im, const onnx::NodeProto& n) {
   return act(im, one, ActOp::kClip, lo, hi);
 }
 
+// Pow: a constant scalar exponent is an elementwise step (x*x for 2, as
+// LayerNorm exports at opset <= 16); any other float exponent broadcasts.
 Status pow_op(Importer& im, const onnx::NodeProto& n) {
   MYELIN_RETURN_IF_ERROR(need_in(n, 2, 2));
   const ConstTensor* e = im.constant(n.input(1));
-  if (!e || e->count() != 1)
-    return unimplemented("Pow needs a constant scalar exponent ('" + n.input(1) + "')");
-  MYELIN_ASSIGN_OR_RETURN(const float a, scalar(im, n, 1, 1.0f));
-  onnx::NodeProto one = n;
-  one.mutable_input()->RemoveLast();
-  return act(im, one, ActOp::kPow, a);
+  if (e && e->depends_on_batch()) return batch_as_data(n.input(1));
+  if (e && e->count() == 1) {
+    MYELIN_ASSIGN_OR_RETURN(const float a, scalar(im, n, 1, 1.0f));
+    onnx::NodeProto one = n;
+    one.mutable_input()->RemoveLast();
+    return act(im, one, ActOp::kPow, a);
+  }
+  std::string ename = n.input(1);
+  if (e && e->dtype == DType::kI64) {  // an integer exponent tensor, as float
+    ConstTensor f{DType::kF32, e->dims, {}, {}, {}};
+    for (std::int64_t v : e->i) f.f.push_back(static_cast<float>(v));
+    ename = im.node_name() + "/exponent";
+    im.consts[ename] = std::move(f);
+  }
+  MYELIN_ASSIGN_OR_RETURN(const std::uint32_t x, float_operand(im, n.input(0)));
+  MYELIN_ASSIGN_OR_RETURN(const std::uint32_t y, float_operand(im, ename));
+  const VShape xs = im.shapes[x], ys = im.shapes[y];
+  const std::size_t r = std::max(xs.dims.size(), ys.dims.size());
+  std::vector<std::int64_t> dims(r);
+  for (std::size_t p = 0; p < r; ++p) {
+    const std::size_t ox = r - xs.dims.size(), oy = r - ys.dims.size();
+    const std::int64_t dx = p < ox ? 1 : xs.dims[p - ox], dy = p < oy ? 1 : ys.dims[p - oy];
+    dims[p] = (dx == -1 || dy == -1) ? -1 : dx == 1 ? dy : dx;
+  }
+  const std::uint32_t z = im.define(n.output(0), DType::kF32, xs.batched || ys.batched, dims);
+  const std::uint32_t in[] = {x, y}, outs[] = {z};
+  im.step(OpKind::kBinary, in, outs, BinaryParams{static_cast<std::uint32_t>(BinaryOp::kPow)});
+  return {};
 }
 
 Status transpose(Importer& im, const onnx::NodeProto& n) {
@@ -178,7 +202,12 @@ Status reduce(Importer& im, const onnx::NodeProto& n, ReduceOp op) {
   }
   const bool keep = im.attr_i("keepdims", 1) != 0;
   if (axes.empty()) {
-    if (im.attr_i("noop_with_empty_axes", 0) != 0) return unimplemented("noop_with_empty_axes");
+    if (im.attr_i("noop_with_empty_axes", 0) != 0) {  // the input, unchanged
+      const std::uint32_t y = im.define(n.output(0), DType::kF32, xs.batched, xs.dims);
+      const std::uint32_t in[] = {x}, outs[] = {y};
+      im.step(OpKind::kUnary, in, outs, UnaryParams{static_cast<std::uint32_t>(UnaryOp::kCopy), 0});
+      return {};
+    }
     for (std::size_t d = 0; d < xs.dims.size(); ++d) axes.push_back(static_cast<std::int64_t>(d));
   }
   std::vector<bool> red(xs.dims.size(), false);
@@ -211,7 +240,9 @@ Status reduce(Importer& im, const onnx::NodeProto& n, ReduceOp op) {
 }
 
 Status layer_norm(Importer& im, const onnx::NodeProto& n) {
-  MYELIN_RETURN_IF_ERROR(need_in(n, 2, 3));
+  onnx::NodeProto y_only = n;  // Mean and InvStdDev are checked below
+  while (y_only.output_size() > 1) y_only.mutable_output()->RemoveLast();
+  MYELIN_RETURN_IF_ERROR(need_in(y_only, 2, 3));
   MYELIN_ASSIGN_OR_RETURN(const std::uint32_t x, float_operand(im, n.input(0)));
   const VShape xs = im.shapes[x];
   MYELIN_ASSIGN_OR_RETURN(const std::int64_t axis,
@@ -239,8 +270,17 @@ Status layer_norm(Importer& im, const onnx::NodeProto& n) {
   std::vector<float> scale, bias;
   MYELIN_RETURN_IF_ERROR(param(1, scale));
   MYELIN_RETURN_IF_ERROR(param(2, bias));
-  const std::uint32_t y = im.define(n.output(0), DType::kF32, xs.batched, xs.dims);
-  const std::uint32_t in[] = {x}, outs[] = {y};
+  std::vector<std::uint32_t> outs = {im.define(n.output(0), DType::kF32, xs.batched, xs.dims)};
+  const bool stats = n.output_size() > 1;
+  if (stats) {  // Mean and InvStdDev: both, or neither
+    if (n.output_size() != 3 || n.output(1).empty() || n.output(2).empty())
+      return unimplemented("LayerNormalization with only one of Mean and InvStdDev");
+    std::vector<std::int64_t> sdims = xs.dims;
+    for (std::size_t d = static_cast<std::size_t>(axis); d < sdims.size(); ++d) sdims[d] = 1;
+    outs.push_back(im.define(n.output(1), DType::kF32, xs.batched, sdims));
+    outs.push_back(im.define(n.output(2), DType::kF32, xs.batched, sdims));
+  }
+  const std::uint32_t in[] = {x};
   LayerNormParams p{static_cast<std::int32_t>(axis), im.attr_f("epsilon", 1e-5f),
                     im.b.add_array<float>(scale),
                     bias.empty() ? Ref{} : im.b.add_array<float>(bias)};
@@ -308,8 +348,7 @@ Status gather(Importer& im, const onnx::NodeProto& n) {
   if (!idx || idx->dtype != DType::kI64)
     return unimplemented("Gather needs constant int64 indices ('" + n.input(1) + "')");
   if (idx->depends_on_batch()) return batch_as_data(n.input(1));
-  MYELIN_ASSIGN_OR_RETURN(const std::int64_t axis,
-                          norm_axis(im.attr_i("axis", 0), xs.dims.size()));
+  MYELIN_ASSIGN_OR_RETURN(const std::int64_t axis, norm_axis(im.attr_i("axis", 0), xs.dims.size()));
   if (xs.dims.empty()) return invalid_argument("Gather from a scalar");
   if (xs.batched && axis == 0)
     return unimplemented("Gather along the batch dimension of " + xs.str());
@@ -345,8 +384,7 @@ Status expand_to(Importer& im, std::uint32_t x, const ConstTensor& shape, const 
     const std::size_t ox = r - xs.dims.size(), os = r - shape.i.size();
     const bool xb = xs.batched && p == ox, sb = p >= os && shape.is_batch(p - os);
     if ((xb || sb) && p != 0)
-      return unimplemented("Expand would put the batch dimension at position " +
-                           std::to_string(p));
+      return unimplemented("Expand would put the batch dimension at position " + std::to_string(p));
     if (sb) batched = true;
     const std::int64_t dx = p < ox ? 1 : xs.dims[p - ox];
     const std::int64_t ds = p < os ? 1 : shape.i[p - os];

@@ -16,6 +16,7 @@ inline float apply(float a, float b) {
   if constexpr (Op == BinaryOp::kAdd) return a + b;
   if constexpr (Op == BinaryOp::kSub) return a - b;
   if constexpr (Op == BinaryOp::kMul) return a * b;
+  if constexpr (Op == BinaryOp::kPow) return std::pow(a, b);
   return a / b;
 }
 
@@ -232,6 +233,9 @@ Status bind_binary(const BindCtx& c, RtStep& s) {
       return {};
     case BinaryOp::kDiv:
       s.run = run_binary_t<BinaryOp::kDiv>;
+      return {};
+    case BinaryOp::kPow:
+      s.run = run_binary_t<BinaryOp::kPow>;
       return {};
   }
   return data_loss("unknown binary op " + std::to_string(p.op));

@@ -91,7 +91,7 @@ void run_reduce_t(const RtStep& s, const ExecCtx& c) {
   for (std::size_t r = 0; r < rows; ++r) {
     for (std::size_t i = 0; i < inner; ++i) {
       const float* xr = x + r * len * inner + i;
-      double acc = Op == ReduceOp::kProd ? 1.0
+      double acc = Op == ReduceOp::kProd  ? 1.0
                    : Op == ReduceOp::kMax ? -std::numeric_limits<double>::infinity()
                    : Op == ReduceOp::kMin ? std::numeric_limits<double>::infinity()
                                           : 0.0;
@@ -146,6 +146,10 @@ void run_layer_norm(const RtStep& s, const ExecCtx& c) {
       const double v = (xr[j] - mean) * inv * s.f0[j] + (s.f1 ? s.f1[j] : 0.0f);
       yr[j] = static_cast<float>(v);
     }
+    if (s.out.size() == 3) {
+      static_cast<float*>(c.ptr[s.out[1]])[r] = static_cast<float>(mean);
+      static_cast<float*>(c.ptr[s.out[2]])[r] = static_cast<float>(inv);
+    }
   }
 }
 
@@ -198,8 +202,8 @@ Status bind_activation(const BindCtx& c, RtStep& s) {
   s.alpha = p.a;
   s.beta = p.b;
   switch (static_cast<ActOp>(p.op)) {
-#define MYELIN_ACT(k)       \
-  case ActOp::k:            \
+#define MYELIN_ACT(k)          \
+  case ActOp::k:               \
     s.run = run_act<ActOp::k>; \
     return {};
     MYELIN_ACT(kErf)
@@ -310,8 +314,8 @@ Status bind_reduce(const BindCtx& c, RtStep& s) {
   s.mid = len;
   s.inner = inner;
   switch (static_cast<ReduceOp>(p.op)) {
-#define MYELIN_RED(k)              \
-  case ReduceOp::k:                \
+#define MYELIN_RED(k)                  \
+  case ReduceOp::k:                    \
     s.run = run_reduce_t<ReduceOp::k>; \
     return {};
     MYELIN_RED(kSum)
@@ -332,7 +336,8 @@ Status bind_reduce(const BindCtx& c, RtStep& s) {
 Status bind_layer_norm(const BindCtx& c, RtStep& s) {
   LayerNormParams p;
   std::memcpy(&p, c.params, sizeof(p));
-  MYELIN_RETURN_IF_ERROR(one_in_one_out(c, "layer norm"));
+  if (c.rec.num_inputs != 1 || (c.rec.num_outputs != 1 && c.rec.num_outputs != 3))
+    return data_loss("layer norm takes 1 input and 1 or 3 outputs");
   const ValueInfo& x = c.values[s.in[0]];
   const ValueInfo& y = c.values[s.out[0]];
   MYELIN_RETURN_IF_ERROR(expect_dtype(x, DType::kF32, "input"));
@@ -345,6 +350,13 @@ Status bind_layer_norm(const BindCtx& c, RtStep& s) {
   split_at(x, static_cast<std::size_t>(p.axis), outer, len, inner);
   len *= inner;
   if (len == 0) return invalid_argument("layer norm over an empty axis");
+  for (std::size_t o = 1; o < s.out.size(); ++o) {  // Mean, InvStdDev: one per row
+    const ValueInfo& st = c.values[s.out[o]];
+    MYELIN_RETURN_IF_ERROR(expect_dtype(st, DType::kF32, "statistics output"));
+    if (st.batched != x.batched || st.sample_elems != outer)
+      return invalid_argument("statistics output " + dims_string(st) + " does not match " +
+                              dims_string(x));
+  }
   MYELIN_ASSIGN_OR_RETURN(const std::byte* sc, resolve(c.img, p.scale, 4, len, "scale"));
   MYELIN_ASSIGN_OR_RETURN(const std::byte* b,
                           resolve(c.img, p.bias, 4, p.bias.len == 0 ? 0 : len, "bias"));
