@@ -117,6 +117,15 @@ TEST(TensorOps, BatchNormFoldedOrNotMatchesTheSpec) {
   const float b[2] = {0.1f, -0.2f}, sc[2] = {1.5f, 0.5f}, bi[2] = {0.3f, -0.4f},
               mu[2] = {0.2f, -1.0f}, var[2] = {2.0f, 0.5f};
   for (bool second : {false, true}) {
+    // Folded: one dense step; with a second reader: dense, then x * s + t.
+    auto m = Model::load(as_bytes(gemm_bn(second).bytes()));
+    ASSERT_TRUE(m) << m.error().to_string();
+    std::vector<std::string> ops;
+    for (const auto& st : m->steps()) ops.push_back(st.op);
+    const std::vector<std::string> want_ops =
+        second ? std::vector<std::string>{"dense", "binary", "binary"}
+               : std::vector<std::string>{"dense"};
+    EXPECT_EQ(ops, want_ops);
     const auto y = run(gemm_bn(second), x, {2, 3});
     ASSERT_EQ(y.size(), 4u);
     for (int r = 0; r < 2; ++r) {
