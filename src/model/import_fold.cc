@@ -13,6 +13,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <set>
 
@@ -31,10 +32,25 @@ Result<std::int64_t> norm_axis(std::int64_t axis, std::size_t rank) {
   return axis < 0 ? axis + r : axis;
 }
 
+// Element count, saturating (so a hostile shape cannot wrap past a limit).
 std::size_t elems(const std::vector<std::int64_t>& dims) {
   std::size_t n = 1;
-  for (std::int64_t d : dims) n *= static_cast<std::size_t>(d);
+  for (std::int64_t d : dims) {
+    if (d < 0) return SIZE_MAX;
+    const auto u = static_cast<std::size_t>(d);
+    if (u != 0 && n > SIZE_MAX / u) return SIZE_MAX;
+    n *= u;
+  }
   return n;
+}
+
+// double -> int64 without the undefined behaviour of an out-of-range cast
+// (NaN becomes 0, like the runtime Cast step).
+std::int64_t to_i64(double v) {
+  if (!(v == v)) return 0;
+  if (v >= 9.2e18) return INT64_MAX;
+  if (v <= -9.2e18) return INT64_MIN;
+  return static_cast<std::int64_t>(v);
 }
 
 double at(const ConstTensor& c, std::size_t k) {
@@ -113,6 +129,8 @@ Result<ConstTensor> fold_gather(Importer& im, const ConstTensor& x, const ConstT
   std::vector<std::int64_t> dims(x.dims.begin(), x.dims.begin() + axis);
   dims.insert(dims.end(), idx.dims.begin(), idx.dims.end());
   dims.insert(dims.end(), x.dims.begin() + axis + 1, x.dims.end());
+  if (outer * inner != 0 && idx.i.size() > kMaxFoldElems / (outer * inner))
+    return unimplemented("folding a Gather larger than 2^24 elements");
   std::vector<std::size_t> src;
   for (std::size_t o = 0; o < outer; ++o) {
     for (std::int64_t j : idx.i) {
@@ -155,8 +173,11 @@ Result<ConstTensor> fold_slice(Importer& im, const onnx::NodeProto& n, const Con
   std::vector<std::int64_t> st(r, 0), step(r, 1), cnt = x.dims;
   for (std::size_t k = 0; k < starts.size(); ++k) {
     MYELIN_ASSIGN_OR_RETURN(const std::int64_t ax, norm_axis(axes[k], r));
-    const std::int64_t len = x.dims[static_cast<std::size_t>(ax)], sp = steps[k];
-    if (sp == 0) return invalid_argument("Slice step 0");
+    const std::int64_t len = x.dims[static_cast<std::size_t>(ax)];
+    if (steps[k] == 0) return invalid_argument("Slice step 0");
+    // A step beyond the axis picks one element either way; clamping it
+    // keeps the count arithmetic below from overflowing.
+    const std::int64_t sp = std::clamp<std::int64_t>(steps[k], -len - 1, len + 1);
     auto clampi = [&](std::int64_t v, std::int64_t lo, std::int64_t hi) {
       if (v < 0) v += len;
       return std::min(std::max(v, lo), hi);
@@ -263,7 +284,7 @@ Result<ConstTensor> fold_elementwise(const std::vector<const ConstTensor*>& in,
     };
     const double v = fn(at(a, offset(a)), at(b, offset(b)));
     if (int_result)
-      y.i.push_back(static_cast<std::int64_t>(v));
+      y.i.push_back(to_i64(v));
     else
       y.f.push_back(static_cast<float>(v));
     for (std::size_t p = r; p-- > 0;) {
@@ -467,7 +488,7 @@ Status fold_node(Importer& im, const onnx::NodeProto& n, bool& folded) {
       if (x.dtype == DType::kF32) {
         y.dtype = DType::kI64;
         y.f.clear();
-        for (float v : x.f) y.i.push_back(static_cast<std::int64_t>(v));
+        for (float v : x.f) y.i.push_back(to_i64(v));
       }
     } else if (to == onnx::TensorProto::FLOAT || to == onnx::TensorProto::DOUBLE) {
       if (flagged) return batch_as_data(n.input(0));

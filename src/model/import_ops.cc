@@ -399,6 +399,13 @@ Status expand_to(Importer& im, std::uint32_t x, const ConstTensor& shape, const 
       return invalid_argument("cannot expand " + xs.str() + " to the shape");
     dims[p] = dx == 1 ? ds : dx;
   }
+  std::uint64_t per_sample = 1;
+  for (std::size_t p = batched ? 1 : 0; p < r; ++p) {
+    const auto d = static_cast<std::uint64_t>(dims[p]);
+    if (d != 0 && per_sample > (std::uint64_t{1} << 28) / d)
+      return unimplemented("Expand to more than 2^28 elements per sample");
+    per_sample *= d;
+  }
   const std::uint32_t y = im.define(out, xs.dtype, batched, dims);
   const std::uint32_t in[] = {x}, outs[] = {y};
   im.step(OpKind::kExpand, in, outs, ExpandParams{});

@@ -316,5 +316,28 @@ TEST(TensorOps, ConstantOfShapeAndExpandOfTheBatchShape) {
   EXPECT_EQ(run(g, x, {2, 3}), (std::vector<float>{1, -2, 1.5f, 4, -5, 3}));
 }
 
+TEST(TensorOps, HugeFoldedOrExpandedShapesAreRefusedBeforeAllocating) {
+  // 2^32 x 2^32 wraps a 64-bit element count to 0; it must not pass a limit.
+  GraphBuilder c;
+  c.opset(13)
+      .input("x", {-1, 1})
+      .output("y")
+      .initializer_i64("shape", {2}, {std::int64_t{1} << 32, std::int64_t{1} << 32})
+      .node("ConstantOfShape", {"shape"}, {"big"})
+      .node("Add", {"x", "big"}, {"y"});
+  EXPECT_NE(load_error(c).find("2^24"), std::string::npos) << load_error(c);
+  GraphBuilder e;  // Expand of the batch to 2^40 elements per sample
+  e.opset(13)
+      .input("x", {-1, 1})
+      .output("y")
+      .initializer_i64("tail", {1}, {std::int64_t{1} << 40})
+      .initializer_i64("zero", {1}, {0})
+      .node("Shape", {"x"}, {"s"})
+      .node("Gather", {"s", "zero"}, {"n"})
+      .node("Concat", {"n", "tail"}, {"target"}, {Attr::of("axis", std::int64_t{0})})
+      .node("Expand", {"x", "target"}, {"y"});
+  EXPECT_NE(load_error(e).find("2^28"), std::string::npos) << load_error(e);
+}
+
 }  // namespace
 }  // namespace myelin::model
