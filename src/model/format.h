@@ -112,7 +112,14 @@ struct MatMulParams {
   float alpha, beta;
 };
 
-enum class BinaryOp : std::uint32_t { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3, kPow = 4 };
+enum class BinaryOp : std::uint32_t {
+  kAdd = 0,
+  kSub = 1,
+  kMul = 2,
+  kDiv = 3,
+  kPow = 4,
+  kPRelu = 5,  // a < 0 ? a * b : a (b = slope)
+};
 struct BinaryParams {
   std::uint32_t op;  // BinaryOp
 };
@@ -198,6 +205,7 @@ enum class ActOp : std::uint32_t {
   kHardSigmoid = 11,  // max(0, min(1, a*x + b))
   kSoftsign = 12,     // x / (1 + |x|)
   kSelu = 13,         // b * (x > 0 ? x : a * (exp(x) - 1))
+  kHardSwish = 14,    // x * max(0, min(1, x / 6 + 1 / 2))
 };
 struct ActParams {
   std::uint32_t op;  // ActOp

@@ -115,6 +115,20 @@ Status pow_op(Importer& im, const onnx::NodeProto& n) {
   return {};
 }
 
+// PRelu: the slope broadcasts to x (unidirectionally), as a binary step.
+Status prelu(Importer& im, const onnx::NodeProto& n) {
+  MYELIN_RETURN_IF_ERROR(need_in(n, 2, 2));
+  MYELIN_ASSIGN_OR_RETURN(const std::uint32_t x, float_operand(im, n.input(0)));
+  MYELIN_ASSIGN_OR_RETURN(const std::uint32_t slope, float_operand(im, n.input(1)));
+  const VShape xs = im.shapes[x], ss = im.shapes[slope];
+  if (ss.batched || ss.dims.size() > xs.dims.size())
+    return unimplemented("PRelu slope " + ss.str() + " does not broadcast to " + xs.str());
+  const std::uint32_t y = im.define(n.output(0), DType::kF32, xs.batched, xs.dims);
+  const std::uint32_t in[] = {x, slope}, outs[] = {y};
+  im.step(OpKind::kBinary, in, outs, BinaryParams{static_cast<std::uint32_t>(BinaryOp::kPRelu)});
+  return {};
+}
+
 Status transpose(Importer& im, const onnx::NodeProto& n) {
   MYELIN_RETURN_IF_ERROR(need_in(n, 1, 1));
   MYELIN_ASSIGN_OR_RETURN(const std::uint32_t x, im.operand(n.input(0)));
@@ -479,6 +493,8 @@ Status compile_more(Importer& im, const onnx::NodeProto& n, bool& known) {
   if (op == "Softsign") return act(im, n, ActOp::kSoftsign);
   if (op == "HardSigmoid")
     return act(im, n, ActOp::kHardSigmoid, im.attr_f("alpha", 0.2f), im.attr_f("beta", 0.5f));
+  if (op == "HardSwish") return act(im, n, ActOp::kHardSwish);
+  if (op == "PRelu") return prelu(im, n);
   if (op == "Clip") return clip(im, n);
   if (op == "Sqrt") return act(im, n, ActOp::kSqrt);
   if (op == "Pow") return pow_op(im, n);

@@ -37,6 +37,8 @@ inline float act(float x, float a, float b) {
   if constexpr (Op == ActOp::kHardSigmoid) return std::max(0.0f, std::min(1.0f, a * x + b));
   if constexpr (Op == ActOp::kSoftsign) return x / (1.0f + std::fabs(x));
   if constexpr (Op == ActOp::kSelu) return b * (x > 0 ? x : a * std::expm1(x));
+  if constexpr (Op == ActOp::kHardSwish)
+    return x * std::max(0.0f, std::min(1.0f, x * (1.0f / 6.0f) + 0.5f));
   return x;
 }
 
@@ -220,6 +222,7 @@ Status bind_activation(const BindCtx& c, RtStep& s) {
     MYELIN_ACT(kHardSigmoid)
     MYELIN_ACT(kSoftsign)
     MYELIN_ACT(kSelu)
+    MYELIN_ACT(kHardSwish)
 #undef MYELIN_ACT
   }
   return data_loss("unknown activation " + std::to_string(p.op));

@@ -161,6 +161,8 @@ TEST(TensorOps, ElementwiseMathsMatchesTheFormulas) {
       {unary("HardSigmoid", {Attr::of("alpha", 0.25f), Attr::of("beta", 0.4f)}),
        [](float v) { return std::max(0.0f, std::min(1.0f, 0.25f * v + 0.4f)); }},
       {unary("Softsign"), [](float v) { return v / (1 + std::fabs(v)); }},
+      {unary("HardSwish", {}, 14),
+       [](float v) { return v * std::max(0.0f, std::min(1.0f, v / 6 + 0.5f)); }},
       {unary("Neg"), [](float v) { return -v; }},
       {unary("Abs"), [](float v) { return std::fabs(v); }},
   };

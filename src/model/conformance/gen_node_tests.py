@@ -29,7 +29,8 @@ OPS = ["gemm", "matmul", "add", "sub", "mul", "div", "relu", "leakyrelu", "sigmo
        "clip", "sqrt", "pow", "exp", "log", "neg", "abs", "reciprocal", "reduce_sum",
        "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_l1", "reduce_l2",
        "reduce_sum_square", "reduce_log_sum", "reduce_log_sum_exp", "layer_normalization",
-       "constant", "constantofshape", "unsqueeze", "squeeze", "gather", "expand", "shape"]
+       "constant", "constantofshape", "unsqueeze", "squeeze", "gather", "expand", "shape",
+       "hardswish", "prelu"]
 # Other ops whose names start like one above.
 NOT = ("matmulinteger", "castlike", "constant_pad", "gather_elements", "gathernd")
 
