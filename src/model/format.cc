@@ -80,6 +80,18 @@ std::string_view to_string(OpKind op) noexcept {
       return "post_transform";
     case OpKind::kCast:
       return "cast";
+    case OpKind::kActivation:
+      return "activation";
+    case OpKind::kTranspose:
+      return "transpose";
+    case OpKind::kReduce:
+      return "reduce";
+    case OpKind::kLayerNorm:
+      return "layer_norm";
+    case OpKind::kGather:
+      return "gather";
+    case OpKind::kExpand:
+      return "expand";
   }
   return "unknown";
 }

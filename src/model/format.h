@@ -72,6 +72,12 @@ enum class OpKind : std::uint32_t {
   kClassifierPost = 11,  // scores -> label (int64) + probabilities
   kPostTransform = 12,   // regressor post_transform per row
   kCast = 13,            // f32 <-> i64
+  kActivation = 14,      // Erf Elu Softplus Clip Sqrt Pow Exp ... (ActParams)
+  kTranspose = 15,       // permutes axes; a batched value keeps axis 0 first
+  kReduce = 16,          // ReduceSum/Mean/Max/Min/Prod/L1/L2/... over adjacent axes
+  kLayerNorm = 17,       // LayerNormalization over the trailing axes
+  kGather = 18,          // Gather with constant indices
+  kExpand = 19,          // broadcast copy (Expand, ConstantOfShape of a batch shape)
 };
 std::string_view to_string(OpKind op) noexcept;
 
@@ -106,7 +112,14 @@ struct MatMulParams {
   float alpha, beta;
 };
 
-enum class BinaryOp : std::uint32_t { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3 };
+enum class BinaryOp : std::uint32_t {
+  kAdd = 0,
+  kSub = 1,
+  kMul = 2,
+  kDiv = 3,
+  kPow = 4,
+  kPRelu = 5,  // a < 0 ? a * b : a (b = slope)
+};
 struct BinaryParams {
   std::uint32_t op;  // BinaryOp
 };
@@ -176,6 +189,75 @@ struct CastParams {
   std::uint32_t pad;
 };
 
+// Elementwise maths with up to two constant parameters (ops_math.cc).
+enum class ActOp : std::uint32_t {
+  kErf = 0,
+  kElu = 1,       // a = alpha
+  kSoftplus = 2,  // log(1 + exp(x))
+  kClip = 3,      // min(max(x, a), b); NaN stays NaN
+  kSqrt = 4,
+  kPow = 5,  // x^a (a constant exponent)
+  kExp = 6,
+  kLog = 7,
+  kNeg = 8,
+  kAbs = 9,
+  kReciprocal = 10,
+  kHardSigmoid = 11,  // max(0, min(1, a*x + b))
+  kSoftsign = 12,     // x / (1 + |x|)
+  kSelu = 13,         // b * (x > 0 ? x : a * (exp(x) - 1))
+  kHardSwish = 14,    // x * max(0, min(1, x / 6 + 1 / 2))
+};
+struct ActParams {
+  std::uint32_t op;  // ActOp
+  float a, b;
+  std::uint32_t pad;
+};
+
+struct TransposeParams {
+  std::uint32_t rank;
+  std::uint32_t perm[kMaxRank];  // output axis i reads input axis perm[i]
+  std::uint32_t pad;
+};
+
+enum class ReduceOp : std::uint32_t {
+  kSum = 0,
+  kMean = 1,
+  kMax = 2,
+  kMin = 3,
+  kProd = 4,
+  kL1 = 5,
+  kL2 = 6,
+  kSumSquare = 7,
+  kLogSum = 8,
+  kLogSumExp = 9,
+};
+// Reduces axes [first, first + count) of the input, which must not include
+// the batch axis. The output's shape says whether they are kept as 1s.
+struct ReduceParams {
+  std::uint32_t op;  // ReduceOp
+  std::uint32_t first, count;
+  std::uint32_t pad;
+};
+
+// Outputs: Y, then optionally Mean and InvStdDev (the input's shape with
+// the normalised axes as 1s).
+struct LayerNormParams {
+  std::int32_t axis;  // normalised, >= 1 for a batched input
+  float epsilon;
+  Ref scale;  // f32[product of dims from axis]
+  Ref bias;   // same length, or empty
+};
+
+struct GatherParams {
+  std::int32_t axis;  // normalised; not the batch axis
+  std::uint32_t pad;
+  Ref indices;  // i64[count], each in [0, dims[axis])
+};
+
+struct ExpandParams {
+  std::uint32_t pad[2];  // the output value's shape is the target
+};
+
 // Tree ensembles. Nodes of all trees live in one array; a leaf points to
 // itself on both sides, so every traversal runs exactly its tree's depth in
 // steps with no leaf test (safe on any file). The children are an array so a
@@ -215,7 +297,10 @@ static_assert(sizeof(DenseParams) == 40 && sizeof(MatMulParams) == 12 &&
               sizeof(ArgMaxParams) == 8 && sizeof(ConcatParams) == 8 &&
               sizeof(ScalerParams) == 32 && sizeof(NormalizerParams) == 8 &&
               sizeof(ClassifierPostParams) == 24 && sizeof(PostTransformParams) == 8 &&
-              sizeof(CastParams) == 8 && sizeof(TreeParams) == 120);
+              sizeof(CastParams) == 8 && sizeof(TreeParams) == 120 && sizeof(ActParams) == 16 &&
+              sizeof(TransposeParams) == 40 && sizeof(ReduceParams) == 16 &&
+              sizeof(LayerNormParams) == 40 && sizeof(GatherParams) == 24 &&
+              sizeof(ExpandParams) == 8);
 
 // CRC-32C (Castagnoli), hardware-accelerated when SSE4.2 is present.
 std::uint32_t crc32c(std::span<const std::byte> bytes) noexcept;

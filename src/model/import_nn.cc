@@ -29,12 +29,13 @@ Status need_io(const onnx::NodeProto& n, int min_in, int max_in) {
 }
 
 // Dense from a constant weight matrix W laid out [n][k].
-Status dense(Importer& im, std::uint32_t x, const std::string& out, std::vector<float> w,
-             std::uint32_t k, std::uint32_t n, std::vector<float> bias) {
+Status dense(Importer& im, std::uint32_t x, std::string out, std::vector<float> w, std::uint32_t k,
+             std::uint32_t n, std::vector<float> bias) {
   const VShape xs = im.shapes[x];
   if (xs.dtype != DType::kF32) return invalid_argument("input is not float");
   if (xs.dims.size() < (xs.batched ? 2u : 1u) || xs.dims.back() != k)
     return invalid_argument("input shape " + xs.str() + " does not end in " + std::to_string(k));
+  if (xs.dims.size() == 2) fold_batchnorm_into_dense(im, out, w, k, n, bias);
   std::vector<std::int64_t> dims = xs.dims;
   dims.back() = n;
   const std::uint32_t y = im.define(out, DType::kF32, xs.batched, dims);
@@ -116,6 +117,10 @@ Status matmul(Importer& im, const onnx::NodeProto& n) {
   const VShape as = im.shapes[a], bs = im.shapes[b];
   if (as.dims.size() < 2 || bs.dims.size() < 2)
     return unimplemented("MatMul with a 1-D operand (" + as.str() + " x " + bs.str() + ")");
+  if (bs.batched && (!as.batched || as.dims.size() != bs.dims.size() || as.dims.size() < 3))
+    return unimplemented("MatMul of " + as.str() + " x " + bs.str() +
+                         ": a batched right-hand side needs a batched left-hand side of the same "
+                         "rank >= 3");
   std::vector<std::int64_t> dims = as.dims;
   dims.back() = bs.dims.back();
   const std::uint32_t y = im.define(n.output(0), DType::kF32, as.batched, dims);
@@ -224,8 +229,18 @@ Status reshape(Importer& im, const onnx::NodeProto& n) {
   const bool allowzero = im.attr_i("allowzero", 0) != 0;
   std::vector<std::int64_t> dims = sc->i;
   if (dims.size() > kMaxRank) return unimplemented("Reshape to rank > 8");
+  // A shape computed from the input's own (batch) size, as
+  // x.view(x.size(0), -1) exports it: the batch may only stay dimension 0.
   for (std::size_t d = 0; d < dims.size(); ++d) {
-    if (dims[d] != 0 || allowzero) continue;
+    if (!sc->is_batch(d)) continue;
+    if (d != 0 || !xs.batched)
+      return unimplemented("Reshape's shape puts the batch size at dimension " + std::to_string(d) +
+                           " of " + xs.str() +
+                           "; it depends on the batch size in a way myelin cannot compile");
+    dims[d] = -1;
+  }
+  for (std::size_t d = 0; d < dims.size(); ++d) {
+    if (sc->is_batch(d) || dims[d] != 0 || allowzero) continue;
     if (d >= xs.dims.size()) return invalid_argument("shape copies a dimension the input lacks");
     dims[d] = xs.dims[d];
   }
@@ -334,6 +349,9 @@ Status constant(Importer& im, const onnx::NodeProto& n) {
 
 Status compile_standard(Importer& im, const onnx::NodeProto& n, bool& known) {
   known = true;
+  bool folded = false;
+  MYELIN_RETURN_IF_ERROR(fold_node(im, n, folded));
+  if (folded) return {};
   const std::string& op = n.op_type();
   if (op == "Gemm") return gemm(im, n);
   if (op == "MatMul") return matmul(im, n);
@@ -355,8 +373,7 @@ Status compile_standard(Importer& im, const onnx::NodeProto& n, bool& known) {
   if (op == "Cast") return cast(im, n);
   if (op == "Concat") return concat(im, n);
   if (op == "Constant") return constant(im, n);
-  known = false;
-  return {};
+  return compile_more(im, n, known);
 }
 
 }  // namespace myelin::model::detail

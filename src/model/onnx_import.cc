@@ -122,6 +122,7 @@ Result<std::uint32_t> Importer::operand(const std::string& name) {
   if (!c)
     return not_found("input '" + name +
                      "' is not a graph input, an initializer or an earlier node's output");
+  if (c->depends_on_batch()) return batch_as_data(name);
   const Ref data =
       c->dtype == DType::kF32 ? b.add_array<float>(c->f) : b.add_array<std::int64_t>(c->i);
   const std::uint32_t id =
@@ -197,6 +198,7 @@ Status Importer::compile_node(const onnx::NodeProto& n, std::string_view domain,
                               std::int64_t op_opset) {
   node = &n;
   node_opset = op_opset;
+  if (skip.count(&n)) return {};  // fused into an earlier node
   bool known = false;
   Status s = domain.empty() || domain == "ai.onnx" ? compile_standard(*this, n, known)
              : domain == "ai.onnx.ml"              ? compile_ml(*this, n, known)
@@ -272,6 +274,17 @@ Result<std::vector<std::byte>> import_onnx(std::span<const std::byte> bytes,
     im.shapes.resize(id + 1);
     im.shapes[id] = VShape{DType::kF32, batched, dims};
     inputs.push_back(id);
+  }
+  for (const auto& n : g.node()) {
+    for (const auto& name : n.input()) {
+      if (name.empty()) continue;
+      ++im.readers[name];
+      im.last_reader[name] = &n;
+    }
+  }
+  for (const auto& out : g.output()) {
+    ++im.readers[out.name()];
+    im.last_reader[out.name()] = nullptr;
   }
   for (const auto& n : g.node()) {
     std::int64_t op_opset = n.domain() == "ai.onnx.ml" ? im.ml_opset : im.opset;

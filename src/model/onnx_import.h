@@ -8,8 +8,10 @@
 // domain and opset, anything it cannot run exactly.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -36,7 +38,16 @@ struct ConstTensor {
   std::vector<std::int64_t> dims;
   std::vector<float> f;
   std::vector<std::int64_t> i;
+  // Shape arithmetic with a dynamic batch (Shape -> Gather -> Concat -> ...):
+  // per element of an int64 tensor, 1 when the element "is the batch size"
+  // (its value in `i` is then -1). Empty when no element is. Such tensors
+  // may only be consumed as shapes (Reshape, Expand, ConstantOfShape).
+  std::vector<std::uint8_t> batch;
   [[nodiscard]] std::size_t count() const { return dtype == DType::kF32 ? f.size() : i.size(); }
+  [[nodiscard]] bool depends_on_batch() const {
+    return std::find(batch.begin(), batch.end(), 1) != batch.end();
+  }
+  [[nodiscard]] bool is_batch(std::size_t k) const { return k < batch.size() && batch[k] != 0; }
 };
 
 Result<ConstTensor> parse_tensor(const onnx::TensorProto& t);
@@ -61,6 +72,13 @@ class Importer {
   std::map<std::string, ConstTensor, std::less<>> consts;
   std::map<std::string, std::uint32_t, std::less<>> values;
   std::vector<VShape> shapes;  // by value id
+
+  // Who reads each name (node inputs and graph outputs), so a compiler can
+  // fuse a node into its only reader (BatchNormalization into Gemm); fused
+  // readers are skipped.
+  std::map<std::string, int, std::less<>> readers;
+  std::map<std::string, const onnx::NodeProto*, std::less<>> last_reader;
+  std::set<const onnx::NodeProto*> skip;
 
   // The node being compiled, for error context.
   const onnx::NodeProto* node = nullptr;
@@ -101,6 +119,18 @@ class Importer {
 // with an empty message for an op they do not know.
 Status compile_standard(Importer& im, const onnx::NodeProto& n, bool& known);
 Status compile_ml(Importer& im, const onnx::NodeProto& n, bool& known);
+// Constant folding (import_fold.cc): Shape of a runtime value, and any
+// foldable op whose inputs are all constants, evaluated on the host.
+Status fold_node(Importer& im, const onnx::NodeProto& n, bool& folded);
+// The ops torch exports beyond the dense path (import_ops.cc).
+Status compile_more(Importer& im, const onnx::NodeProto& n, bool& known);
+// Folds a BatchNormalization that is the only reader of the dense output
+// `out` into w [n][k] and bias; renames `out` to its output and skips it.
+void fold_batchnorm_into_dense(Importer& im, std::string& out, std::vector<float>& w,
+                               std::uint32_t k, std::uint32_t n, std::vector<float>& bias);
+// The error for a batch-dependent shape tensor used as data.
+Status batch_as_data(std::string_view name);
+
 Status compile_tree(Importer& im, const onnx::NodeProto& n, bool classifier);
 
 Result<PostTransform> parse_post_transform(const std::string& s);

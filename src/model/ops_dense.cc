@@ -127,7 +127,13 @@ Status bind_matmul(const BindCtx& c, RtStep& s) {
   if (a.rank < 2 || b.rank < 2)
     return unimplemented("MatMul/Gemm operands must have rank >= 2, got " + dims_string(a) +
                          " and " + dims_string(b));
-  if (b.batched) return unimplemented("MatMul/Gemm with a batched right-hand side");
+  // A batched B (attention-like scores): both operands are per sample, of
+  // equal rank >= 3, and each sample's matrices multiply on their own.
+  if (b.batched && (!a.batched || a.rank != b.rank || a.rank < 3))
+    return unimplemented(
+        "MatMul/Gemm with a batched right-hand side needs a batched left-hand "
+        "side of the same rank >= 3, got " +
+        dims_string(a) + " x " + dims_string(b));
   const bool m_batch = a.batched && a.rank == 2;
   if ((p.trans_a || p.trans_b || p.has_c) && a.rank != 2)
     return unimplemented("Gemm transposes and C need rank-2 operands");
@@ -140,7 +146,7 @@ Status bind_matmul(const BindCtx& c, RtStep& s) {
     return invalid_argument("inner dimensions differ: " + dims_string(a) + " x " + dims_string(b));
   const bool b_shared = b.rank == 2;
   if (!b_shared) {
-    if (b.rank != a.rank || a.batched)
+    if (b.rank != a.rank || a.batched != b.batched)
       return unimplemented("MatMul broadcasting beyond equal leading dimensions");
     for (std::size_t d = 0; d + 2 < a.rank; ++d) {
       if (a.dims[d] != b.dims[d])

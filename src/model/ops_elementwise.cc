@@ -16,6 +16,8 @@ inline float apply(float a, float b) {
   if constexpr (Op == BinaryOp::kAdd) return a + b;
   if constexpr (Op == BinaryOp::kSub) return a - b;
   if constexpr (Op == BinaryOp::kMul) return a * b;
+  if constexpr (Op == BinaryOp::kPow) return std::pow(a, b);
+  if constexpr (Op == BinaryOp::kPRelu) return a < 0 ? a * b : a;
   return a / b;
 }
 
@@ -232,6 +234,12 @@ Status bind_binary(const BindCtx& c, RtStep& s) {
       return {};
     case BinaryOp::kDiv:
       s.run = run_binary_t<BinaryOp::kDiv>;
+      return {};
+    case BinaryOp::kPow:
+      s.run = run_binary_t<BinaryOp::kPow>;
+      return {};
+    case BinaryOp::kPRelu:
+      s.run = run_binary_t<BinaryOp::kPRelu>;
       return {};
   }
   return data_loss("unknown binary op " + std::to_string(p.op));

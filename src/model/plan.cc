@@ -98,6 +98,12 @@ Result<RunFn> bind_step(OpKind op, const BindCtx& c, RtStep& s, std::size_t& par
     MYELIN_BIND(kTreeEnsemble, TreeParams, bind_tree)
     MYELIN_BIND(kClassifierPost, ClassifierPostParams, bind_classifier_post)
     MYELIN_BIND(kPostTransform, PostTransformParams, bind_post_transform)
+    MYELIN_BIND(kActivation, ActParams, bind_activation)
+    MYELIN_BIND(kTranspose, TransposeParams, bind_transpose)
+    MYELIN_BIND(kReduce, ReduceParams, bind_reduce)
+    MYELIN_BIND(kLayerNorm, LayerNormParams, bind_layer_norm)
+    MYELIN_BIND(kGather, GatherParams, bind_gather)
+    MYELIN_BIND(kExpand, ExpandParams, bind_expand)
 #undef MYELIN_BIND
     default:
       return data_loss("unknown op code " + std::to_string(static_cast<std::uint32_t>(op)));

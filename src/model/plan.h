@@ -119,6 +119,13 @@ Status bind_normalizer(const BindCtx& c, RtStep& s);
 Status bind_tree(const BindCtx& c, RtStep& s);
 Status bind_classifier_post(const BindCtx& c, RtStep& s);
 Status bind_post_transform(const BindCtx& c, RtStep& s);
+// ops_math.cc
+Status bind_activation(const BindCtx& c, RtStep& s);
+Status bind_transpose(const BindCtx& c, RtStep& s);
+Status bind_reduce(const BindCtx& c, RtStep& s);
+Status bind_layer_norm(const BindCtx& c, RtStep& s);
+Status bind_gather(const BindCtx& c, RtStep& s);
+Status bind_expand(const BindCtx& c, RtStep& s);
 
 // Helpers for binders.
 // Resolves `ref` as an array of `count` T, aligned for T; error names `what`.
