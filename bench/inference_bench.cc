@@ -1,7 +1,9 @@
 // `myelin bench inference`: seed 004's tables with real models (a linear
 // regressor, an XGBoost-trained tree ensemble, an MLP), the peers measured in
-// the same run (XGBoost C API, ONNX Runtime via onnxruntime-node,
-// scikit-learn), and the issue's targets with pass/fail.
+// the same run (XGBoost C API, ONNX Runtime through its C API and via
+// onnxruntime-node, scikit-learn), the dense figures as GFLOP/s and as a
+// share of the FMA peak measured in the same run, and the issue's targets
+// with pass/fail.
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "bench/bench_part.h"
+#include "bench/inference_ort_capi.h"
 #include "bench/inference_peers.h"
 #include "myelin/base/clock.h"
 #include "myelin/base/cpu_features.h"
@@ -26,6 +29,8 @@
 namespace myelin::bench {
 
 float dot_floor(const float* x, const float* w, std::size_t n, float bias);  // inference_floor.cc
+float fma_peak_avx2(std::size_t iters);                                      // inference_peak.cc
+float fma_peak_avx512(std::size_t iters);
 
 namespace {
 
@@ -136,6 +141,30 @@ LatencySummary cold_start(const std::string& path, std::size_t features, std::si
   return rec.summarize();
 }
 
+// FLOPs of a dense stack on `batch` rows: 2 per weight per row (bias,
+// activation and softmax not counted).
+double dense_flops(const std::vector<std::size_t>& layers, std::size_t batch) {
+  double f = 0;
+  for (std::size_t l = 0; l + 1 < layers.size(); ++l)
+    f += 2.0 * static_cast<double>(layers[l] * layers[l + 1]);
+  return f * static_cast<double>(batch);
+}
+
+// The FMA peak of one core in GFLOP/s, timed in blocks alternating with
+// `work` (so both see the same load from other processes); p50s of both.
+struct Peak {
+  std::string isa;
+  double gflops = 0;
+};
+template <typename F>
+std::pair<Peak, LatencySummary> fma_peak_beside(F&& work, bool avx512, std::size_t samples) {
+  constexpr std::size_t kIters = 4000;
+  const double lanes = avx512 ? 16 : 8;
+  auto [w, p] = time_interleaved(
+      work, [&] { g_sink = avx512 ? fma_peak_avx512(kIters) : fma_peak_avx2(kIters); }, samples);
+  return {{avx512 ? "avx512f (zmm)" : "avx2+fma (ymm)", kIters * 12.0 * lanes * 2.0 / p.p50}, w};
+}
+
 }  // namespace
 
 Result<perf::Report> run_inference_bench(const BenchOptions& options) {
@@ -219,6 +248,42 @@ Result<perf::Report> run_inference_bench(const BenchOptions& options) {
     sk_cases.push_back({"mlp_" + std::to_string(b), "mlp", {b, 784}, sk_samples, 5, 0, mlp_files});
   }
 
+  // ONNX Runtime through its C API, in this process (skipped with a note
+  // when the library is not installed).
+  const char* src_env = std::getenv("MYELIN_SOURCE_DIR");
+  const fs::path src_root = src_env ? fs::path(src_env) : fs::current_path();
+  const char* npm_env = std::getenv("MYELIN_ORT_NODE_DIR");
+  const fs::path npm_root = npm_env ? fs::path(npm_env) : src_root / "build/model-npm/node_modules";
+  auto ort_capi = OrtCapi::open(npm_root.string());
+  std::string ortc_err = ort_capi ? "" : std::string(ort_capi.error().message());
+  std::map<std::string, LatencySummary> ortc;
+  auto ortc_session = [&](const PeerCase& c, const float* x) -> std::unique_ptr<OrtCapiSession> {
+    if (!ort_capi) return nullptr;
+    auto m = Model::load(c.model);
+    if (!m) return nullptr;
+    const Shape os = m->output_shape(0, static_cast<std::size_t>(c.shape[0]));
+    const auto od = os.dims();
+    auto s = (*ort_capi)->session(c.model, c.shape, x, {od.begin(), od.end()});
+    if (!s) {
+      if (ortc_err.empty()) ortc_err = s.error().message();
+      return nullptr;
+    }
+    return std::move(*s);
+  };
+  for (const PeerCase& c : ort_cases) {
+    if (c.name.rfind("mlp_", 0) == 0) continue;  // timed beside myelin below
+    std::size_t elems = 1;
+    for (auto d : c.shape) elems *= static_cast<std::size_t>(d);
+    std::vector<float> x(elems);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(static_cast<float>(i)) * 0.5f;
+    if (auto s = ortc_session(c, x.data()))
+      ortc[c.name] = time_calls(
+          [&] {
+            if (!(*s)()) std::abort();
+          },
+          samples / 4);
+  }
+
   // ---- myelin and the in-process peers.
   struct Row {
     std::size_t n;
@@ -255,6 +320,8 @@ Result<perf::Report> run_inference_bench(const BenchOptions& options) {
   if (!trees) return trees.error();
   double max_diff = 0;
   std::map<int, LatencySummary> tree_m, tree_x, mlp_m;
+  std::vector<Peak> peaks;
+  double mlp_ortc_diff = 0;
   for (std::size_t b : {1u, 64u}) {
     Runner run(*trees, b, 30);
     run();
@@ -276,17 +343,56 @@ Result<perf::Report> run_inference_bench(const BenchOptions& options) {
     tree_m[static_cast<int>(b)] = m;
     tree_x[static_cast<int>(b)] = x;
     Runner mr(*Model::load((dir / "mlp.mylm").string()), b, 784);
-    mlp_m[static_cast<int>(b)] = time_calls(mr, samples / (b == 1 ? 2 : 8));
+    const std::size_t n = samples / (b == 1 ? 2 : 8);
+    const std::string name = "mlp_" + std::to_string(b);
+    const PeerCase pc{name, onnx_path("mlp"), {static_cast<std::int64_t>(b), 784}, 0, 0, 0, {}};
+    if (auto s = ortc_session(pc, mr.x.data())) {
+      // Same input, same answer first; then alternating blocks.
+      mr();
+      double diff = 0;
+      for (std::size_t i = 0; i < b * 10; ++i)
+        diff = std::max(diff, std::fabs(double{s->output()[i]} -
+                                        reinterpret_cast<const float*>(mr.y.data())[i]));
+      mlp_ortc_diff = std::max(mlp_ortc_diff, diff);
+      // Short blocks (>= 20 us): on this shared VM a block long enough to
+      // keep the caches warm across calls (~2 ms) is also long enough to be
+      // preempted in most samples, which moved the p50s 2-3x in trials.
+      auto [mt, ot] = time_interleaved(
+          mr,
+          [&] {
+            if (!(*s)()) std::abort();
+          },
+          n, 20'000);
+      mlp_m[static_cast<int>(b)] = mt;
+      ortc[name] = ot;
+    } else {
+      mlp_m[static_cast<int>(b)] = time_calls(mr, n);
+    }
+    if (b == 64) {
+      // The FMA peak beside the batch-64 MLP; the widest ISA this CPU has.
+      const bool avx512 = cpu_features().avx512f;
+      if (cpu_features().avx2 && cpu_features().fma) {
+        peaks.push_back(fma_peak_beside(mr, false, n).first);
+      }
+      if (avx512) {
+        peaks.push_back(fma_peak_beside(mr, true, n).first);
+      }
+    }
   }
   free_xgboost(*xgb);
   // Kernel families on the 1000-feature linear model and the MLP.
-  std::vector<std::pair<model::Isa, std::pair<LatencySummary, LatencySummary>>> isa_rows;
+  struct IsaRow {
+    model::Isa isa;
+    LatencySummary linear, mlp1, mlp64;
+  };
+  std::vector<IsaRow> isa_rows;
   for (model::Isa isa : {model::Isa::kScalar, model::Isa::kAvx2, model::Isa::kAvx512}) {
     auto lin = Model::load(onnx_path("linear_1000"), {isa});
     auto mlp = Model::load((dir / "mlp.mylm").string(), {isa});
     if (!lin || !mlp) continue;
-    Runner a(*lin, 1, 1000), b(*mlp, 1, 784);
-    isa_rows.push_back({isa, {time_calls(a, samples / 2), time_calls(b, samples / 8)}});
+    Runner a(*lin, 1, 1000), b(*mlp, 1, 784), c(*mlp, 64, 784);
+    isa_rows.push_back(
+        {isa, time_calls(a, samples / 2), time_calls(b, samples / 8), time_calls(c, samples / 16)});
   }
 
   // ---- external peers.
@@ -306,6 +412,26 @@ Result<perf::Report> run_inference_bench(const BenchOptions& options) {
     const auto v = peer_p50(res, name);
     return v ? cell_ns(*v * scale) : perf::Cell::str("n/a");
   };
+  auto ortc_p50 = [&](const std::string& name) -> std::optional<double> {
+    auto it = ortc.find(name);
+    if (it == ortc.end()) return std::nullopt;
+    return it->second.p50;
+  };
+  auto ortc_cell = [&](const std::string& name) {
+    const auto v = ortc_p50(name);
+    return v ? cell_ns(*v) : perf::Cell::str("n/a");
+  };
+  const double mlp_flops64 = dense_flops(mlp_layers, 64);
+  double peak = 0;
+  std::string peak_isa, peak_list;
+  for (const Peak& p : peaks) {
+    if (p.gflops > peak) {
+      peak = p.gflops;
+      peak_isa = p.isa;
+    }
+    peak_list +=
+        (peak_list.empty() ? "" : ", ") + p.isa + " " + perf::fixed(p.gflops, 1) + " GFLOP/s";
+  }
 
   perf::Report report;
   report.title = "myelin Benchmark: inference (seed 004, with real models)";
@@ -363,12 +489,13 @@ Result<perf::Report> run_inference_bench(const BenchOptions& options) {
                     {"myelin p99"},
                     {"dot floor p50"},
                     {"myelin / floor"},
-                    {"ONNX Runtime p50"},
-                    {"ORT / myelin"},
+                    {"ORT C API p50"},
+                    {"ORT C API / myelin"},
+                    {"ORT via Node p50"},
                     {"scikit-learn p50"}},
                    {}};
   bool ort_ok = true;
-  std::vector<std::string> ort_misses;
+  std::vector<std::string> ort_misses, capi3_misses;
   for (const Row& r : linear) {
     const std::string name = "linear_" + std::to_string(r.n);
     const auto o = peer_p50(ort, name);
@@ -376,15 +503,19 @@ Result<perf::Report> run_inference_bench(const BenchOptions& options) {
       ort_ok = false;
       ort_misses.push_back(name);
     }
+    const auto oc = ortc_p50(name);
+    if (!oc || *oc < 3 * r.m.p50) capi3_misses.push_back(name);
     warm.add_row({perf::Cell::num(static_cast<double>(r.n), std::to_string(r.n)), cell_ns(r.m.p50),
                   cell_ns(r.m.p99), cell_ns(r.floor.p50), cell_x(r.m.p50 / r.floor.p50),
-                  o ? cell_ns(*o) : perf::Cell::str("n/a"),
-                  o ? cell_x(*o / r.m.p50) : perf::Cell::str("n/a"), peer_cell(sk, name)});
-    data["warm_single"].push_back({{"features", r.n},
-                                   {"p50_ns", r.m.p50},
-                                   {"p99_ns", r.m.p99},
-                                   {"floor_p50_ns", r.floor.p50},
-                                   {"ort_p50_ns", o ? nlohmann::json(*o) : nlohmann::json()}});
+                  ortc_cell(name), oc ? cell_x(*oc / r.m.p50) : perf::Cell::str("n/a"),
+                  o ? cell_ns(*o) : perf::Cell::str("n/a"), peer_cell(sk, name)});
+    data["warm_single"].push_back(
+        {{"features", r.n},
+         {"p50_ns", r.m.p50},
+         {"p99_ns", r.m.p99},
+         {"floor_p50_ns", r.floor.p50},
+         {"ort_p50_ns", o ? nlohmann::json(*o) : nlohmann::json()},
+         {"ort_capi_p50_ns", oc ? nlohmann::json(*oc) : nlohmann::json()}});
   }
   report.add_section("Warm single inference (LinearRegressor, batch 1)")
       .paragraph(
@@ -396,9 +527,12 @@ Result<perf::Report> run_inference_bench(const BenchOptions& options) {
           "kernel called "
           "directly; the difference to myelin is the cost of the model around the arithmetic "
           "(input checks, "
-          "plan dispatch, output). ONNX Runtime: `await session.run(feeds)` with the input tensor "
-          "built once; it includes "
-          "the N-API crossing, ORT's Run, the output tensor and the promise. scikit-learn: "
+          "plan dispatch, output). ORT C API: OrtApi::Run from C++ in this process on a "
+          "single-threaded session (intra- and inter-op threads 1, sequential), input and output "
+          "tensors bound to prebuilt buffers, so the figure is ORT's own. ORT via Node: "
+          "`await session.run(feeds)` in onnxruntime-node with the input tensor built once; it "
+          "includes the N-API crossing, ORT's Run, the output tensor and the promise. "
+          "scikit-learn: "
           "LinearRegression.predict on a prebuilt numpy row, same weights.")
       .table(std::move(warm));
 
@@ -407,14 +541,15 @@ Result<perf::Report> run_inference_bench(const BenchOptions& options) {
                      {"myelin p50 / batch"},
                      {"p99"},
                      {"per sample"},
-                     {"ONNX Runtime p50"},
+                     {"ORT C API p50"},
+                     {"ORT via Node p50"},
                      {"scikit-learn p50"}},
                     {}};
   for (const auto& [b, s] : batch_rows) {
     const std::string name = "batch_" + std::to_string(b);
     batch.add_row({perf::Cell::num(static_cast<double>(b), std::to_string(b)), cell_ns(s.p50),
-                   cell_ns(s.p99), cell_ns(s.p50 / static_cast<double>(b)), peer_cell(ort, name),
-                   peer_cell(sk, name)});
+                   cell_ns(s.p99), cell_ns(s.p50 / static_cast<double>(b)), ortc_cell(name),
+                   peer_cell(ort, name), peer_cell(sk, name)});
     data["batch"].push_back({{"batch", b}, {"p50_ns", s.p50}, {"p99_ns", s.p99}});
   }
   report.add_section("Batch inference (LinearRegressor, 10 features)").table(std::move(batch));
@@ -425,7 +560,8 @@ Result<perf::Report> run_inference_bench(const BenchOptions& options) {
                   {"myelin p50"},
                   {"myelin p99"},
                   {"XGBoost C API p50"},
-                  {"ONNX Runtime p50"},
+                  {"ORT C API p50"},
+                  {"ORT via Node p50"},
                   {"scikit-learn p50"},
                   {"myelin samples/s"}},
                  {}};
@@ -434,14 +570,14 @@ Result<perf::Report> run_inference_bench(const BenchOptions& options) {
     tm.add_row(
         {perf::Cell::str("trees 100 x depth 6, 30 features"), perf::Cell::num(b, bn),
          cell_ns(tree_m[b].p50), cell_ns(tree_m[b].p99), cell_ns(tree_x[b].p50),
-         peer_cell(ort, "trees_" + bn), peer_cell(sk, "trees_" + bn),
+         ortc_cell("trees_" + bn), peer_cell(ort, "trees_" + bn), peer_cell(sk, "trees_" + bn),
          perf::Cell::num(b * 1e9 / tree_m[b].p50, perf::group_int(b * 1e9 / tree_m[b].p50))});
   }
   for (int b : {1, 64}) {
     const std::string bn = std::to_string(b);
     tm.add_row({perf::Cell::str("MLP 784-128-10"), perf::Cell::num(b, bn), cell_ns(mlp_m[b].p50),
-                cell_ns(mlp_m[b].p99), perf::Cell::str("-"), peer_cell(ort, "mlp_" + bn),
-                peer_cell(sk, "mlp_" + bn),
+                cell_ns(mlp_m[b].p99), perf::Cell::str("-"), ortc_cell("mlp_" + bn),
+                peer_cell(ort, "mlp_" + bn), peer_cell(sk, "mlp_" + bn),
                 perf::Cell::num(b * 1e9 / mlp_m[b].p50, perf::group_int(b * 1e9 / mlp_m[b].p50))});
   }
   report.add_section("Beyond the seed: tree ensemble and MLP")
@@ -469,12 +605,86 @@ Result<perf::Report> run_inference_bench(const BenchOptions& options) {
                    {"xgb_batch64_p50_ns", tree_x[64].p50},
                    {"max_abs_diff", max_diff}};
   data["mlp"] = {{"single_p50_ns", mlp_m[1].p50}, {"batch64_p50_ns", mlp_m[64].p50}};
+  for (const char* t : {"trees_1", "trees_64", "mlp_1", "mlp_64"}) {
+    const auto v = ortc_p50(t);
+    data["ort_capi_p50_ns"][t] = v ? nlohmann::json(*v) : nlohmann::json();
+  }
+
+  // Dense figures as GFLOP/s and as a share of the FMA peak measured here.
+  perf::Table dense{{{"Model", perf::Align::kLeft},
+                     {"Batch"},
+                     {"myelin p50"},
+                     {"myelin GFLOP/s"},
+                     {"myelin % of peak"},
+                     {"ORT C API p50"},
+                     {"ORT C API GFLOP/s"},
+                     {"ORT % of peak"},
+                     {"ORT C API / myelin"},
+                     {"ORT via Node p50"}},
+                    {}};
+  auto pct = [&](double gf) {
+    return peak > 0 ? perf::Cell::num(100 * gf / peak, perf::fixed(100 * gf / peak, 1) + "%")
+                    : perf::Cell::str("n/a");
+  };
+  for (int b : {1, 64}) {
+    const std::string bn = std::to_string(b);
+    const double fl = dense_flops(mlp_layers, static_cast<std::size_t>(b));
+    const double gm = fl / mlp_m[b].p50;
+    const auto oc = ortc_p50("mlp_" + bn);
+    dense.add_row(
+        {perf::Cell::str("MLP 784-128-10"), perf::Cell::num(b, bn), cell_ns(mlp_m[b].p50),
+         perf::Cell::num(gm, perf::fixed(gm, 1)), pct(gm), ortc_cell("mlp_" + bn),
+         oc ? perf::Cell::num(fl / *oc, perf::fixed(fl / *oc, 1)) : perf::Cell::str("n/a"),
+         oc ? pct(fl / *oc) : perf::Cell::str("n/a"),
+         oc ? cell_x(*oc / mlp_m[b].p50) : perf::Cell::str("n/a"), peer_cell(ort, "mlp_" + bn)});
+    data["dense"].push_back({{"model", "mlp_784_128_10"},
+                             {"batch", b},
+                             {"flops", fl},
+                             {"p50_ns", mlp_m[b].p50},
+                             {"gflops", gm},
+                             {"peak_share", peak > 0 ? gm / peak : 0.0},
+                             {"ort_capi_p50_ns", oc ? nlohmann::json(*oc) : nlohmann::json()}});
+  }
+  data["fma_peak"] = {{"isa", peak_isa}, {"gflops", peak}};
+  report.add_section("Dense layers against the FMA peak")
+      .paragraph(
+          "FMA peak of one core, measured in this run: a loop issuing only independent FMAs (12 "
+          "accumulators, nothing else), timed in blocks alternating with the batch-64 MLP so both "
+          "see the same load; p50 of its blocks: " +
+          (peak_list.empty() ? std::string("not measured (no AVX2+FMA)") : peak_list) +
+          ". The peak is the higher of these" + (peak_isa.empty() ? "" : " (" + peak_isa + ")") +
+          ". GFLOP/s count 2 per weight per row (bias, ReLU and softmax not counted: "
+          "784*128 + 128*10 weights). " +
+          (ortc_p50("mlp_64") ? "myelin and the ORT C API are timed in alternating blocks (>= "
+                                "20 us) on the same input buffer; their outputs agree to " +
+                                    perf::fixed(mlp_ortc_diff, 7) + " (max abs difference). "
+                              : "ORT C API not measured: " + ortc_err + ". ") +
+          "myelin's Dense layers with batch >= 2 run a packed GEMM "
+          "(weights packed into 16-column panels at load, register-blocked micro-kernel, k in "
+          "blocks of 256, bias and ReLU fused into the store); batch 1 runs the GEMV kernel.")
+      .table(std::move(dense));
+  if (const auto oc = ortc_p50("mlp_64"); oc && peak > 0) {
+    // What the 1.15x target asks of the hardware, computed, not assumed.
+    const double ort_share = mlp_flops64 / *oc / peak;
+    report.sections.back().paragraph(
+        "ONNX Runtime's batch-64 MLP runs at " + perf::fixed(100 * ort_share, 1) +
+        "% of the measured peak here, so 1.15x its speed needs " + perf::fixed(115 * ort_share, 1) +
+        "% of the peak" +
+        (1.15 * ort_share > 1 ? ": more than one core's FMA units can issue." : "."));
+  }
 
   // 5) Kernel families.
-  perf::Table isa{{{"Kernels", perf::Align::kLeft}, {"linear 1000 p50"}, {"MLP single p50"}}, {}};
-  for (const auto& [i, v] : isa_rows)
-    isa.add_row({perf::Cell::str(std::string(model::to_string(i))), cell_ns(v.first.p50),
-                 cell_ns(v.second.p50)});
+  perf::Table isa{{{"Kernels", perf::Align::kLeft},
+                   {"linear 1000 p50"},
+                   {"MLP single p50"},
+                   {"MLP batch 64 p50"},
+                   {"MLP batch 64 GFLOP/s"}},
+                  {}};
+  for (const IsaRow& r : isa_rows)
+    isa.add_row(
+        {perf::Cell::str(std::string(model::to_string(r.isa))), cell_ns(r.linear.p50),
+         cell_ns(r.mlp1.p50), cell_ns(r.mlp64.p50),
+         perf::Cell::num(mlp_flops64 / r.mlp64.p50, perf::fixed(mlp_flops64 / r.mlp64.p50, 1))});
   report.add_section("Kernel families (runtime dispatch; the same plan)").table(std::move(isa));
 
   // 6) Targets.
@@ -507,9 +717,40 @@ Result<perf::Report> run_inference_bench(const BenchOptions& options) {
        perf::Cell::str(
            "myelin_model_alloc_test (counting operator new; linear, MLP, trees; batch 1 and 64)"),
        perf::Cell::str("tested")});
+  if (peak > 0) {
+    const double share = mlp_flops64 / mlp_m[64].p50 / peak;
+    t.add_row({perf::Cell::str("MLP 784-128-10 batch 64: >= 80% of the measured FMA peak"),
+               perf::Cell::num(share, perf::fixed(100 * share, 1) + "% of " + perf::fixed(peak, 1) +
+                                          " GFLOP/s"),
+               pass(share >= 0.8)});
+  }
+  if (auto oc = ortc_p50("mlp_64")) {
+    const double vs = *oc / mlp_m[64].p50;
+    t.add_row({perf::Cell::str("MLP 784-128-10 batch 64: >= 1.15x ONNX Runtime (C API)"),
+               perf::Cell::num(
+                   vs, perf::fixed(vs, 2) + "x (" + ns(mlp_m[64].p50) + " vs " + ns(*oc) + ")"),
+               pass(vs >= 1.15)});
+  } else {
+    t.add_row({perf::Cell::str("MLP 784-128-10 batch 64: >= 1.15x ONNX Runtime (C API)"),
+               perf::Cell::str("ONNX Runtime C API not measured: " + ortc_err),
+               perf::Cell::str("not measured")});
+  }
+  for (int b : {1, 64}) {
+    const std::string tn = "trees_" + std::to_string(b);
+    if (const auto oc = ortc_p50(tn); !oc || *oc < 3 * tree_m[b].p50) capi3_misses.push_back(tn);
+  }
+  t.add_row({perf::Cell::str("linear and tree models: >= 3x faster than ONNX Runtime (C API)"),
+             perf::Cell::str(ortc.empty()           ? "ORT C API not measured: " + ortc_err
+                             : capi3_misses.empty() ? "all linear and tree models"
+                                                    : "missed: " + capi3_misses.front()),
+             ortc.empty() ? perf::Cell::str("not measured") : pass(capi3_misses.empty())});
   report.add_section("Targets").table(std::move(t));
   std::string peers =
-      "Peers: " + (ort_ver.empty() ? "ONNX Runtime not measured (" + ort_err + ")" : ort_ver) +
+      "Peers: " +
+      (ort_capi ? "ONNX Runtime " + (*ort_capi)->version() +
+                      " through its C API (libonnxruntime.so from onnxruntime-node, dlopen)"
+                : "ONNX Runtime C API not measured (" + ortc_err + ")") +
+      "; " + (ort_ver.empty() ? "ONNX Runtime via Node not measured (" + ort_err + ")" : ort_ver) +
       "; " + (sk_ver.empty() ? "scikit-learn not measured (" + sk_err + ")" : sk_ver) +
       "; XGBoost " + std::to_string(XGBOOST_VER_MAJOR) + "." + std::to_string(XGBOOST_VER_MINOR) +
       "." + std::to_string(XGBOOST_VER_PATCH) + " (C API, Debian libxgboost-dev).";

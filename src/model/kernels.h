@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "myelin/model/model.h"
+#include "src/model/gemm.h"
 
 namespace myelin::model::detail {
 
@@ -20,6 +21,9 @@ struct Kernels {
                 const float* bias, float* y);
   // Plain dot product.
   float (*dot)(const float* a, const float* b, std::size_t n);
+  // Dense on a batch (rows >= 2) with packed weights and a fused ReLU
+  // (gemm.h); `dense` stays the single-row (GEMV) path.
+  GemmFn gemm;
 };
 
 const Kernels& scalar_kernels() noexcept;

@@ -2,6 +2,7 @@
 #include <cstring>
 #include <string>
 
+#include "src/model/gemm.h"
 #include "src/model/plan.h"
 
 namespace myelin::model::detail {
@@ -12,9 +13,20 @@ const float* fptr(const ExecCtx& c, std::uint32_t id) {
 }
 float* fout(const ExecCtx& c, std::uint32_t id) { return static_cast<float*>(c.ptr[id]); }
 
+// s.aux: the packed weights (gemm.h); s.code: 1 when a ReLU is fused in.
 void run_dense(const RtStep& s, const ExecCtx& c) {
   const std::size_t rows = s.outer * (s.outer_batched ? c.batch : 1);
-  c.k->dense(fptr(c, s.in[0]), rows, s.mid, s.f0, s.inner, s.f1, fout(c, s.out[0]));
+  float* y = fout(c, s.out[0]);
+  if (rows >= 2) {
+    c.k->gemm(fptr(c, s.in[0]), rows, *static_cast<const PackedWeights*>(s.aux), s.code != 0, y);
+    return;
+  }
+  // One sample: the GEMV kernel on the weights as stored (no packing pays
+  // off for a single pass over them), then the fused ReLU if any.
+  c.k->dense(fptr(c, s.in[0]), rows, s.mid, s.f0, s.inner, s.f1, y);
+  if (s.code != 0) {
+    for (std::size_t j = 0; j < rows * s.inner; ++j) y[j] = y[j] > 0 ? y[j] : 0.0f;
+  }
 }
 
 // One output per row (linear regressors, binary classifiers): a dot product
@@ -109,8 +121,43 @@ Status bind_dense(const BindCtx& c, RtStep& s) {
   s.outer_batched = x.batched;
   s.mid = p.k;
   s.inner = p.n;
-  s.run = p.n == 1 ? run_dense_n1 : run_dense;
+  if (p.n == 1) {
+    s.run = run_dense_n1;
+    return {};
+  }
+  std::shared_ptr<PackedWeights> packed = pack_weights(s.f0, p.k, p.n, s.f1);
+  if (!packed)
+    return resource_exhausted("packing the weights of a " + std::to_string(p.n) + "x" +
+                              std::to_string(p.k) + " dense layer");
+  s.aux = packed.get();
+  s.keepalive = std::move(packed);
+  s.run = run_dense;
   return {};
+}
+
+void fuse_dense_relu(Plan& plan) {
+  auto& steps = plan.steps;
+  std::vector<std::uint32_t> readers(plan.values.size(), 0);
+  for (const RtStep& s : steps) {
+    for (std::uint32_t id : s.in) ++readers[id];
+  }
+  for (std::uint32_t id : plan.output_ids) ++readers[id];
+  for (std::size_t i = 0; i + 1 < steps.size(); ++i) {
+    RtStep& d = steps[i];
+    const RtStep& r = steps[i + 1];
+    if (d.run != run_dense || d.code != 0 || r.op != OpKind::kUnary ||
+        r.code != static_cast<std::uint32_t>(UnaryOp::kRelu) || r.in.size() != 1 ||
+        r.out.size() != 1 || r.in[0] != d.out[0] || readers[d.out[0]] != 1)
+      continue;
+    // The ReLU's output is now written by the dense step; the dense step's
+    // own output value keeps its (unused) workspace slot.
+    d.out = r.out;
+    d.code = 1;
+    steps.erase(steps.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+  }
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    for (std::uint32_t id : steps[i].out) plan.values[id].producer = static_cast<std::int32_t>(i);
+  }
 }
 
 Status bind_matmul(const BindCtx& c, RtStep& s) {

@@ -255,6 +255,7 @@ Status bind_unary(const BindCtx& c, RtStep& s) {
   s.mid = x.sample_elems;
   s.outer_batched = x.batched;
   s.alpha = p.alpha;
+  s.code = p.op;  // lets fuse_dense_relu() recognise a ReLU
   const auto op = static_cast<UnaryOp>(p.op);
   if (op == UnaryOp::kCopy) {
     if (x.dtype != y.dtype) return invalid_argument("copy changes the dtype");

@@ -291,6 +291,7 @@ Result<std::unique_ptr<Plan>> bind_plan(std::span<const std::byte> image,
     if (!run) return fail(std::move(run).error().with_context(where));
     s.run = *run;
   }
+  fuse_dense_relu(*plan);
   for (std::uint32_t id : plan->output_ids) {
     const ValueInfo& v = values[id];
     if (v.kind == ValueKind::kIntermediate && v.producer < 0)

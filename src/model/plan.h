@@ -4,8 +4,10 @@
 // the file's bounds and the value shapes (so a corrupt or hostile file is
 // refused, never executed), then decodes each step into an RtStep: a kernel
 // function pointer plus the sizes and pointers that kernel needs, pointing
-// into the image. Nothing is copied; the image must outlive the Plan, which
-// owns it (heap buffer or mmap).
+// into the image. Nothing is copied but the weights of Dense layers with
+// more than one output, which are also packed into the GEMM's panel layout
+// (gemm.h; n*k floats more per layer); the image must outlive the Plan,
+// which owns it (heap buffer or mmap).
 #pragma once
 
 #include <array>
@@ -126,6 +128,11 @@ Status bind_reduce(const BindCtx& c, RtStep& s);
 Status bind_layer_norm(const BindCtx& c, RtStep& s);
 Status bind_gather(const BindCtx& c, RtStep& s);
 Status bind_expand(const BindCtx& c, RtStep& s);
+
+// After binding: a Dense step whose only reader is the next step, a ReLU,
+// writes the ReLU's output itself (the ReLU fused into its store) and the
+// ReLU step is dropped. Graph outputs are never fused away.
+void fuse_dense_relu(Plan& plan);
 
 // Helpers for binders.
 // Resolves `ref` as an array of `count` T, aligned for T; error names `what`.
