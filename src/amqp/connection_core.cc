@@ -70,12 +70,18 @@ Result<std::shared_ptr<ConnectionCore>> ConnectionCore::connect(ConnectionConfig
   std::shared_ptr<ConnectionCore> core(
       new ConnectionCore(std::move(config), std::move(loop), std::move(*stream)));
   ConnectionCore* self = core.get();
+  // Work the loop runs later holds a weak reference, never `this`: the core
+  // may be freed (its last reference dropped in a callback) before it runs.
+  const std::weak_ptr<ConnectionCore> weak = core;
 
   Reply<Status> opened;
   auto opened_future = opened.future();
   self->opened_.emplace(std::move(opened));
-  MYELIN_RETURN_IF_ERROR(self->stream_->watch(*self->loop_, kIoReadable,
-                                              [self](std::uint32_t ev) { self->on_io(ev); }));
+  // The read loop holds a strong reference while it runs: a callback it
+  // calls (on_closed, a publish callback) may drop the last outside one.
+  MYELIN_RETURN_IF_ERROR(self->stream_->watch(*self->loop_, kIoReadable, [weak](std::uint32_t ev) {
+    if (auto alive = weak.lock()) alive->on_io(ev);
+  }));
   self->last_read_ = self->last_write_ = mono_now();
   {
     std::vector<std::byte> hello;
@@ -83,13 +89,17 @@ Result<std::shared_ptr<ConnectionCore>> ConnectionCore::connect(ConnectionConfig
     self->append(hello);
   }
   MYELIN_RETURN_IF_ERROR(self->loop_->start());
-  MYELIN_RETURN_IF_ERROR(self->submit([self] { self->flush(); }));
+  MYELIN_RETURN_IF_ERROR(self->submit([weak] {
+    if (auto alive = weak.lock()) alive->flush();
+  }));
 
   const Nanos timeout = self->config_.connect_timeout;
   if (opened_future.wait_for(timeout) != std::future_status::ready) {
-    (void)self->submit([self] {
-      self->fail_connection(deadline_exceeded("amqp: " + self->config_.describe() +
-                                              ": no connection.open-ok within the timeout"));
+    (void)self->submit([weak] {
+      if (auto alive = weak.lock()) {
+        alive->fail_connection(deadline_exceeded("amqp: " + alive->config_.describe() +
+                                                 ": no connection.open-ok within the timeout"));
+      }
     });
     return deadline_exceeded("amqp: connecting to " + self->config_.describe() + " took over " +
                              std::to_string(timeout.count() / 1'000'000) + " ms");
@@ -217,9 +227,11 @@ void ConnectionCore::schedule_flush() {
   // A microtask runs after the current batch of tasks: a burst of publishes
   // from many threads leaves in one write.
   if (!loop_
-           ->queue_microtask([this] {
-             flush_scheduled_ = false;
-             flush();
+           ->queue_microtask([weak = weak_from_this()] {
+             auto self = weak.lock();  // gone: the socket went with it
+             if (!self) return;
+             self->flush_scheduled_ = false;
+             self->flush();
            })
            .ok()) {
     flush_scheduled_ = false;
@@ -432,7 +444,9 @@ Status ConnectionCore::handle_connection_method(wire::Method&& m) {
     send_method(0, open);
     if (heartbeat_s_ > 0) {
       const Nanos period = std::chrono::milliseconds(heartbeat_s_ * 1000 / 4);
-      auto t = loop_->schedule_every(period, [this] { heartbeat_tick(); });
+      auto t = loop_->schedule_every(period, [weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->heartbeat_tick();
+      });
       if (t) heartbeat_timer_ = *t;
     }
     return ok_status();
