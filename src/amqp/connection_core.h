@@ -53,6 +53,7 @@ using Accepts = bool (*)(const wire::Method&);
 struct ChannelShared {
   std::atomic<bool> open{false};
   std::atomic<bool> abandoned{false};  // open_channel() timed out: close on open-ok
+  std::atomic<bool> closing{false};    // our channel.close is on its way
   mutable std::mutex mu;
   Status reason;  // guarded by mu
 };
@@ -112,6 +113,8 @@ struct ChannelState {
 
   std::unordered_map<std::string, ConsumerState> consumers;
   std::shared_ptr<ReturnHandler> on_return;
+  // The callers of close() while it is in flight (the first and any joiners).
+  std::shared_ptr<std::vector<std::shared_ptr<Reply<Status>>>> close_waiters;
 };
 
 class ConnectionCore : public std::enable_shared_from_this<ConnectionCore> {

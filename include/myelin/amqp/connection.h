@@ -163,7 +163,10 @@ class Channel {
   // basic.get: nullopt when the queue was empty.
   std::future<Result<std::optional<Delivery>>> get(std::string queue, bool no_ack = false);
 
-  // Acknowledgements; any thread. They fail only if the channel is gone.
+  // Acknowledgements; any thread. They fail (with the close reason) once the
+  // channel is closed or closing, by us, by the broker or with its
+  // connection: the broker forgets the channel's deliveries then (and
+  // requeues them), so there is nothing left to acknowledge.
   Status ack(std::uint64_t delivery_tag, bool multiple = false);
   Status nack(std::uint64_t delivery_tag, bool multiple = false, bool requeue = true);
   Status reject(std::uint64_t delivery_tag, bool requeue = true);
@@ -171,6 +174,8 @@ class Channel {
   // Where basic.return messages go (set before publishing mandatory ones).
   void set_return_handler(ReturnHandler handler);
 
+  // Closes the channel; a close while one is in flight joins it (both
+  // futures complete when the channel is closed). Ok when already closed.
   std::future<Status> close();
 
  private:
