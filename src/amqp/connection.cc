@@ -38,5 +38,6 @@ std::uint32_t Connection::frame_max() const noexcept { return core_->frame_max()
 std::uint16_t Connection::heartbeat_s() const noexcept { return core_->heartbeat_s(); }
 ConnectionStats Connection::stats() const { return core_->stats(); }
 const ConnectionConfig& Connection::config() const noexcept { return core_->config(); }
+bool Connection::in_loop_thread() const noexcept { return core_->in_loop_thread(); }
 
 }  // namespace myelin::amqp

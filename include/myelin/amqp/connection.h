@@ -229,6 +229,9 @@ class Connection {
   [[nodiscard]] std::uint16_t heartbeat_s() const noexcept;
   [[nodiscard]] ConnectionStats stats() const;
   [[nodiscard]] const ConnectionConfig& config() const noexcept;
+  // True on this connection's loop thread, where publish callbacks,
+  // on_closed and on_blocked run (blocking calls refuse to run there).
+  [[nodiscard]] bool in_loop_thread() const noexcept;
 
  private:
   explicit Connection(std::shared_ptr<detail::ConnectionCore> core);
