@@ -461,10 +461,14 @@ Status ConnectionCore::handle_connection_method(wire::Method&& m) {
     return ok_status();
   }
   if (auto* c = std::get_if<wire::ConnectionClose>(&m)) {
+    // The broker's reason is the connection's reason whatever the socket
+    // does next: a node shutting down (320) may reset the connection right
+    // after this frame, and then the close-ok write below fails.
+    broker_close_ = connection_close_status(*c);
     wire::ConnectionCloseOk ok;
     send_method(0, ok);
     flush();
-    finish(connection_close_status(*c));
+    finish(*broker_close_);
     return ok_status();
   }
   if (std::holds_alternative<wire::ConnectionCloseOk>(m)) {
@@ -498,6 +502,7 @@ Status ConnectionCore::handle_connection_method(wire::Method&& m) {
 
 void ConnectionCore::fail_connection(Status reason, std::uint16_t reply_code) {
   if (!stream_) return;
+  if (broker_close_) return finish(*broker_close_);  // the broker said why first
   if (reply_code != 0 && phase_ != Phase::kClosed) {
     // Tell the broker why, best effort, before the socket goes.
     wire::ConnectionClose c;

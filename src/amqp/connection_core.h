@@ -201,6 +201,9 @@ class ConnectionCore : public std::enable_shared_from_this<ConnectionCore> {
   std::atomic<bool> blocked_{false};
   std::optional<Reply<Status>> opened_;  // resolves connect()
   std::optional<Reply<Status>> closed_;  // resolves close()
+  // The broker's connection.close, once received: it stays the reason even
+  // when the socket fails while we answer it.
+  std::optional<Status> broker_close_;
 
   std::vector<std::byte> in_;
   std::size_t in_used_ = 0;
