@@ -15,13 +15,14 @@ Result<std::shared_ptr<Connection>> Connection::connect(ConnectionConfig config)
 Connection::Connection(std::shared_ptr<detail::ConnectionCore> core) : core_(std::move(core)) {}
 
 Connection::~Connection() {
-  if (core_->is_open()) (void)core_->close(std::chrono::seconds(2));
+  if (core_->is_open()) (void)core_->close(core_->config().close_timeout_on_destroy);
 }
 
 Result<std::shared_ptr<Channel>> Connection::open_channel(Nanos timeout) {
   return core_->open_channel(timeout);
 }
 
+Status Connection::close() { return core_->close(core_->config().close_timeout); }
 Status Connection::close(Nanos timeout) { return core_->close(timeout); }
 bool Connection::is_open() const noexcept { return core_->is_open(); }
 bool Connection::is_blocked() const noexcept { return core_->is_blocked(); }

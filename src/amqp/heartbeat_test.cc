@@ -133,5 +133,41 @@ TEST(AmqpHeartbeat, ASilentPeerIsDetectedWithinTwoIntervals) {
   EXPECT_FALSE(ch);
 }
 
+// Issue 22, finding 6: close() on a frozen connection waited a fixed 5 s and
+// ~Connection 2 s. Both now take their bound from the config.
+TEST(AmqpHeartbeat, CloseOnAFrozenConnectionWaitsTheConfiguredCloseTimeout) {
+  auto config = testing::broker_config();
+  SilenceableProxy proxy(config.host, config.port);
+  config.port = proxy.port();
+  config.heartbeat_s = 0;  // only the close timeout may end it
+  config.close_timeout = 300ms;
+  auto c = connect_or_fail(config);
+  ASSERT_TRUE(c);
+  proxy.blackhole();
+  const MonoTime t0 = mono_now();
+  const Status st = c->close();
+  const Nanos took = mono_now() - t0;
+  EXPECT_EQ(st.code(), ErrorCode::kDeadlineExceeded) << st.to_string();
+  EXPECT_GE(took, 300ms);
+  EXPECT_LT(took, 2s) << "close() ignored close_timeout";
+  EXPECT_FALSE(c->is_open());
+}
+
+TEST(AmqpHeartbeat, DestroyingAFrozenConnectionWaitsTheConfiguredTimeout) {
+  auto config = testing::broker_config();
+  SilenceableProxy proxy(config.host, config.port);
+  config.port = proxy.port();
+  config.heartbeat_s = 0;
+  config.close_timeout_on_destroy = 200ms;
+  auto c = connect_or_fail(config);
+  ASSERT_TRUE(c);
+  proxy.blackhole();
+  const MonoTime t0 = mono_now();
+  c.reset();
+  const Nanos took = mono_now() - t0;
+  EXPECT_GE(took, 200ms);
+  EXPECT_LT(took, 1500ms) << "~Connection ignored close_timeout_on_destroy";
+}
+
 }  // namespace
 }  // namespace myelin::amqp

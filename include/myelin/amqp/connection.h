@@ -204,15 +204,21 @@ class Connection {
   // Connects, authenticates (PLAIN), negotiates channel_max / frame_max /
   // heartbeat and opens the vhost; blocks until open or failed.
   static Result<std::shared_ptr<Connection>> connect(ConnectionConfig config);
-  ~Connection();  // closes (waits a bounded time for close-ok)
+  // Closes, waiting at most config().close_timeout_on_destroy for close-ok
+  // (not at all on the loop thread).
+  ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
   // Opens a channel (blocking until channel.open-ok or the timeout).
   Result<std::shared_ptr<Channel>> open_channel(Nanos timeout = std::chrono::seconds(10));
 
-  // Clean close handshake; later calls fail with kClosed.
-  Status close(Nanos timeout = std::chrono::seconds(5));
+  // Clean close handshake, waiting at most config().close_timeout (or
+  // `timeout`) for close-ok, then kDeadlineExceeded and the socket is
+  // dropped; later calls fail with kClosed. On the loop thread it starts the
+  // handshake and returns at once.
+  Status close();
+  Status close(Nanos timeout);
 
   [[nodiscard]] bool is_open() const noexcept;
   // connection.blocked from the broker (a resource alarm) until unblocked.
