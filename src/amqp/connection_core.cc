@@ -121,8 +121,8 @@ ConnectionCore::ConnectionCore(ConnectionConfig config, std::unique_ptr<EventLoo
 
 ConnectionCore::~ConnectionCore() {
   // Stop the loop first: it runs what was queued, then nothing touches us.
-  // (Tasks hold shared_ptrs to the core, so by now none is queued; timers and
-  // the fd callback hold raw pointers and die with the loop.)
+  // (Tasks hold shared_ptrs to the core, so by now none is queued; timers,
+  // microtasks and the fd callback hold weak ones and find the core gone.)
   if (loop_ && loop_->in_loop_thread()) {
     // The last reference went away in a callback on our own loop thread: the
     // loop cannot join itself, so a helper thread ends it.
@@ -134,6 +134,11 @@ ConnectionCore::~ConnectionCore() {
     }).detach();
   } else if (loop_) {
     (void)loop_->shutdown();
+    // The socket is still open when ~Connection ran on the loop thread (it
+    // starts the close there without waiting) and the last reference, a
+    // Channel say, went away later on another thread. Close it while the
+    // loop it is registered with still exists.
+    if (stream_) stream_->close();
     loop_.reset();
   }
 }

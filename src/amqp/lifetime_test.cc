@@ -13,6 +13,7 @@
 
 #include "myelin/amqp/connection.h"
 #include "src/amqp/broker_test_util.h"
+#include "src/amqp/proxy_test_util.h"
 
 namespace myelin::amqp {
 namespace {
@@ -72,6 +73,35 @@ TEST(AmqpLifetime, DroppingLastRefsInConfirmCallbackDoesNotTouchTheFreedConnecti
 
 TEST(AmqpLifetime, DroppingLastRefsInWrittenCallbackDoesNotTouchTheFreedConnection) {
   for (int i = 0; i < 5; ++i) drop_last_refs_in_publish_callback(false);
+}
+
+// The Connection dropped inside a callback (its close starts, unanswered: the
+// path is black-holed) and the last Channel dropped afterwards on this
+// thread: the core is destroyed off its loop with its socket still open.
+TEST(AmqpLifetime, DroppingTheLastChannelOffTheLoopWhileTheSocketIsOpen) {
+  auto config = broker_config();
+  testing::SilenceableProxy proxy(config.host, config.port);
+  config.port = proxy.port();
+  config.heartbeat_s = 0;
+  auto conn = connect_or_fail(config);
+  ASSERT_TRUE(conn);
+  auto ch = conn->open_channel();
+  ASSERT_TRUE(ch) << ch.error().to_string();
+  std::shared_ptr<Channel> channel = std::move(*ch);
+  const std::weak_ptr<Connection> weak = conn;
+  auto handles = std::make_shared<Handles>(Handles{std::move(conn), nullptr});
+  proxy.blackhole();
+  std::promise<void> dropped;
+  const Status st = channel->publish("", unique_name("nowhere"), Message{{}, "x"},
+                                     [handles, &dropped](const Status&) {
+                                       handles->connection.reset();  // close starts, unanswered
+                                       dropped.set_value();
+                                     });
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  handles.reset();
+  ASSERT_EQ(dropped.get_future().wait_for(10s), std::future_status::ready);
+  EXPECT_TRUE(weak.expired());
+  channel.reset();  // the last reference, off the loop
 }
 
 // Asks the node to close the connection named `name` (320 CONNECTION_FORCED);
