@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <future>
 #include <utility>
 
 namespace myelin::amqp::detail {
@@ -210,13 +211,23 @@ Status ConnectionCore::close(Nanos timeout) {
     self->send_method(0, c);
   });
   if (!submitted.ok()) return ok_status();  // the loop already stopped: closed
+  Status result;
   if (f.wait_for(timeout) != std::future_status::ready) {
     (void)submit([self] {
       self->finish(deadline_exceeded("amqp: no connection.close-ok within the close timeout"));
     });
-    return deadline_exceeded("amqp: close: the broker did not answer connection.close in time");
+    result = deadline_exceeded("amqp: close: the broker did not answer connection.close in time");
+  } else {
+    result = f.get();
   }
-  return f.get();
+  // close-ok was handled inside the loop's read callback, which holds a
+  // reference to the core until it returns. Wait for that, so that a caller
+  // that drops its reference next (~Connection) is the last one and tears
+  // the connection down on its own thread, joined, not on a helper thread.
+  auto idle = std::make_shared<std::promise<void>>();
+  auto idle_f = idle->get_future();
+  if (submit([idle] { idle->set_value(); }).ok()) (void)idle_f.wait_for(timeout);
+  return result;
 }
 
 // --- I/O -------------------------------------------------------------------
