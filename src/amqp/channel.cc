@@ -184,17 +184,18 @@ std::future<Status> Channel::confirm_select(std::size_t window) {
   auto core = core_;
   const std::uint16_t id = id_;
   const std::uint64_t epoch = epoch_;
-  const Status st = core->submit([core, id, epoch, window, reply] {
+  const auto shared = shared_;
+  const Status st = core->submit([core, shared, id, epoch, window, reply] {
     auto ch = core->channel(id, epoch);
-    if (!ch) return reply->fail(ch.error());
+    if (!ch) return reply->fail(gone(*shared, ch.error()));
     ChannelOp op;
     op.kind = ChannelOp::Kind::kRpc;
     (void)wire::append_method_frame(op.frames, id, wire::ConfirmSelect{});  // fixed size
     op.accepts = detail::accepts_one_of<wire::ConfirmSelectOk>;
-    op.done = [core, id, epoch, window, reply](Result<Incoming> in) {
+    op.done = [core, shared, id, epoch, window, reply](Result<Incoming> in) {
       if (!in) return reply->fail(in.error());
       auto state = core->channel(id, epoch);
-      if (!state) return reply->fail(state.error());
+      if (!state) return reply->fail(gone(*shared, state.error()));
       (*state)->confirm_mode = true;
       (*state)->window = window;
       reply->set(ok_status());
@@ -257,10 +258,11 @@ Status Channel::publish_batch(std::string exchange, std::string routing_key,
   auto core = core_;
   const std::uint16_t id = id_;
   const std::uint64_t epoch = epoch_;
-  return core->submit([core, id, epoch, op = std::make_shared<ChannelOp>(std::move(op))] {
+  const auto shared = shared_;
+  return core->submit([core, shared, id, epoch, op = std::make_shared<ChannelOp>(std::move(op))] {
     auto ch = core->channel(id, epoch);
     if (!ch) {
-      if (op->published) op->published(ch.error());
+      if (op->published) op->published(gone(*shared, ch.error()));
       return;
     }
     core->enqueue(**ch, std::move(*op));
@@ -343,13 +345,28 @@ std::future<Result<std::optional<Delivery>>> Channel::get(std::string queue, boo
       });
 }
 
+// Acks, nacks and rejects: an error when the channel is already closed (the
+// broker would never see the frame: it forgets a channel's deliveries when
+// the channel closes). One that races the close is dropped on the loop; the
+// broker requeues that delivery with the rest of the channel's.
 namespace {
-Status send_now(const std::shared_ptr<ConnectionCore>& core, std::uint16_t id, std::uint64_t epoch,
+Status send_now(const Channel& self, const std::shared_ptr<ConnectionCore>& core,
+                const detail::ChannelShared& shared, std::uint16_t id, std::uint64_t epoch,
                 wire::Method m) {
-  return core->submit([core, id, epoch, m = std::make_shared<wire::Method>(std::move(m))] {
-    auto ch = core->channel(id, epoch);
-    if (ch) core->send_method(id, *m);
-  });
+  if (!self.is_open()) {
+    Status why = self.close_reason();
+    return why.ok() ? closed("amqp: channel " + std::to_string(id) + " is closed") : why;
+  }
+  if (shared.closing.load(std::memory_order_acquire)) {
+    return closed("amqp: channel " + std::to_string(id) + " is closing");
+  }
+  const Status st =
+      core->submit([core, id, epoch, m = std::make_shared<wire::Method>(std::move(m))] {
+        auto ch = core->channel(id, epoch);
+        if (ch && (*ch)->phase == ChannelState::Phase::kOpen) core->send_method(id, *m);
+      });
+  if (!st.ok()) return closed("amqp: channel " + std::to_string(id) + ": the connection is closed");
+  return st;
 }
 }  // namespace
 
@@ -357,7 +374,7 @@ Status Channel::ack(std::uint64_t delivery_tag, bool multiple) {
   wire::BasicAck m;
   m.delivery_tag = delivery_tag;
   m.multiple = multiple;
-  return send_now(core_, id_, epoch_, m);
+  return send_now(*this, core_, *shared_, id_, epoch_, std::move(m));
 }
 
 Status Channel::nack(std::uint64_t delivery_tag, bool multiple, bool requeue) {
@@ -365,14 +382,14 @@ Status Channel::nack(std::uint64_t delivery_tag, bool multiple, bool requeue) {
   m.delivery_tag = delivery_tag;
   m.multiple = multiple;
   m.requeue = requeue;
-  return send_now(core_, id_, epoch_, m);
+  return send_now(*this, core_, *shared_, id_, epoch_, std::move(m));
 }
 
 Status Channel::reject(std::uint64_t delivery_tag, bool requeue) {
   wire::BasicReject m;
   m.delivery_tag = delivery_tag;
   m.requeue = requeue;
-  return send_now(core_, id_, epoch_, m);
+  return send_now(*this, core_, *shared_, id_, epoch_, std::move(m));
 }
 
 void Channel::set_return_handler(ReturnHandler handler) {

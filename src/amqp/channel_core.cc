@@ -210,9 +210,8 @@ Status ConnectionCore::handle_channel_incoming(ChannelState& ch, Incoming&& in) 
       return ok_status();
     }
     auto handler = it->second.on_delivery;
-    ch.strand->post([handler, delivery = std::make_shared<Delivery>(to_delivery(std::move(in)))] {
-      (*handler)(std::move(*delivery));
-    });
+    ch.strand->post_delivery([handler, delivery = std::make_shared<Delivery>(to_delivery(
+                                           std::move(in)))] { (*handler)(std::move(*delivery)); });
     return ok_status();
   }
   if (auto* a = std::get_if<wire::BasicAck>(&m)) {
@@ -331,8 +330,13 @@ void ConnectionCore::remove_consumer(ChannelState& ch, const std::string& tag, c
 
 void ConnectionCore::close_channel(ChannelState& ch, std::shared_ptr<Reply<Status>> reply) {
   if (ch.phase == ChannelState::Phase::kClosing) {
-    return reply->fail(failed_precondition(channel_name(ch.id) + " is already closing"));
+    // A close is in flight: this one completes with it.
+    ch.close_waiters->push_back(std::move(reply));
+    return;
   }
+  ch.shared->closing.store(true, std::memory_order_release);
+  ch.close_waiters = std::make_shared<std::vector<std::shared_ptr<Reply<Status>>>>();
+  ch.close_waiters->push_back(std::move(reply));
   ChannelOp op;
   op.kind = ChannelOp::Kind::kRpc;
   wire::ChannelClose c;
@@ -341,7 +345,7 @@ void ConnectionCore::close_channel(ChannelState& ch, std::shared_ptr<Reply<Statu
   (void)wire::append_method_frame(op.frames, ch.id, c);  // short fixed text: cannot fail
   op.accepts = accepts_one_of<wire::ChannelCloseOk>;
   const std::uint16_t id = ch.id;
-  op.done = [this, id, reply](Result<Incoming> in) {
+  op.done = [this, id, waiters = ch.close_waiters](Result<Incoming> in) {
     // An error here means channel_closed() is failing this op (the broker
     // closed the channel first, or the connection died): the channel is
     // already being torn down by the caller, which must not lose it under
@@ -353,7 +357,7 @@ void ConnectionCore::close_channel(ChannelState& ch, std::shared_ptr<Reply<Statu
         channels_.erase(it);
       }
     }
-    reply->set(ok_status());
+    for (auto& w : *waiters) w->set(ok_status());
   };
   ch.phase = ChannelState::Phase::kClosing;
   enqueue(ch, std::move(op));
@@ -385,6 +389,9 @@ void ConnectionCore::channel_closed(ChannelState& ch, const Status& reason) {
   std::deque<Unconfirmed> unconfirmed = std::move(ch.unconfirmed);
   ch.unconfirmed.clear();
   for (auto& u : unconfirmed) finish_publish(*u.batch, unsure);
+  // No delivery handler starts from here on (the broker requeues what the
+  // strand still held); the cancel handlers below still run.
+  ch.strand->close_deliveries();
   for (auto& [tag, consumer] : ch.consumers) {
     if (consumer.on_cancel && *consumer.on_cancel) {
       ch.strand->post([cb = consumer.on_cancel, reason] { (*cb)(reason); });

@@ -89,6 +89,19 @@ ChannelPool::~ChannelPool() = default;
 
 Result<ChannelPool::Lease> ChannelPool::acquire(Nanos timeout) {
   detail::PoolState& s = *state_;
+  if (s.connection->in_loop_thread()) {
+    // Waiting here would stall the only thread that can free a channel,
+    // answer an open or send a heartbeat.
+    return failed_precondition(
+        "channel pool: acquire blocks, so it cannot be called from a callback on the "
+        "connection's loop thread (a publish callback, on_closed, on_blocked); use try_acquire "
+        "there, or acquire from another thread");
+  }
+  return acquire_for(timeout);
+}
+
+Result<ChannelPool::Lease> ChannelPool::acquire_for(Nanos timeout) {
+  detail::PoolState& s = *state_;
   const MonoTime start = mono_now();
   const MonoTime deadline = start + timeout;
   bool waited = false;
@@ -151,7 +164,9 @@ Result<ChannelPool::Lease> ChannelPool::try_acquire() {
                                 " channels are in use");
     }
   }
-  return acquire(Nanos(0));
+  // Never waits for a release; on the loop thread, opening a channel is
+  // refused by open_channel itself.
+  return acquire_for(Nanos(0));
 }
 
 ChannelPoolStats ChannelPool::stats() const {

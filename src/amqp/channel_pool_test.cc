@@ -149,5 +149,49 @@ TEST(ChannelPool, LeasesMoveAndReleaseExactlyOnce) {
   EXPECT_TRUE((*pool)->try_acquire());
 }
 
+// Issue 22, finding 4: from a publish callback (the loop thread) with the
+// pool exhausted, acquire used to wait its whole timeout with the loop
+// stalled (no heartbeats, no I/O). It must refuse at once instead.
+TEST(ChannelPool, AcquireOnTheLoopThreadFailsFastInsteadOfBlocking) {
+  auto c = connect_or_fail();
+  ASSERT_TRUE(c);
+  auto pool = ChannelPool::create(c, {.size = 1});
+  ASSERT_TRUE(pool) << pool.error().to_string();
+  auto held = (*pool)->acquire();  // exhausts the pool
+  ASSERT_TRUE(held) << held.error().to_string();
+  auto other = c->open_channel();
+  ASSERT_TRUE(other) << other.error().to_string();
+  struct Outcome {
+    bool on_loop = false;
+    Status acquire, try_acquire;
+    Nanos took{0};
+  };
+  std::promise<Outcome> result;
+  ChannelPool* p = pool->get();
+  const Status st = (*other)->publish("", unique_name("nowhere"), Message{{}, "x"},
+                                      [&, p, conn = c.get()](const Status&) {
+                                        Outcome o;
+                                        o.on_loop = conn->in_loop_thread();
+                                        const MonoTime t0 = mono_now();
+                                        auto a = p->acquire(3s);
+                                        o.took = mono_now() - t0;
+                                        o.acquire = a ? ok_status() : a.error();
+                                        auto t = p->try_acquire();
+                                        o.try_acquire = t ? ok_status() : t.error();
+                                        result.set_value(std::move(o));
+                                      });
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  auto f = result.get_future();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  const Outcome o = f.get();
+  EXPECT_TRUE(o.on_loop);
+  EXPECT_EQ(o.acquire.code(), ErrorCode::kFailedPrecondition) << o.acquire.to_string();
+  EXPECT_NE(o.acquire.message().find("loop thread"), std::string_view::npos)
+      << o.acquire.to_string();
+  EXPECT_LT(o.took, 100ms) << "acquire blocked the loop thread";
+  EXPECT_EQ(o.try_acquire.code(), ErrorCode::kResourceExhausted) << o.try_acquire.to_string();
+  EXPECT_TRUE(c->is_open());
+}
+
 }  // namespace
 }  // namespace myelin::amqp

@@ -134,12 +134,20 @@ Result<ConnectionConfig> ConnectionConfig::from_uri(std::string_view uri) {
       MYELIN_ASSIGN_OR_RETURN(auto ms,
                               parse_number<std::uint32_t>(value, "connection_timeout", 3'600'000u));
       c.connect_timeout = std::chrono::milliseconds(ms);
+    } else if (key == "close_timeout") {
+      MYELIN_ASSIGN_OR_RETURN(auto ms,
+                              parse_number<std::uint32_t>(value, "close_timeout", 3'600'000u));
+      c.close_timeout = std::chrono::milliseconds(ms);
+    } else if (key == "close_timeout_on_destroy") {
+      MYELIN_ASSIGN_OR_RETURN(
+          auto ms, parse_number<std::uint32_t>(value, "close_timeout_on_destroy", 3'600'000u));
+      c.close_timeout_on_destroy = std::chrono::milliseconds(ms);
     } else if (key == "name") {
       MYELIN_ASSIGN_OR_RETURN(c.name, percent_decode(value, "name"));
     } else {
       return invalid_argument("amqp uri: unknown query parameter '" + std::string(key) +
                               "' (known: heartbeat, frame_max, channel_max, connection_timeout, "
-                              "name)");
+                              "close_timeout, close_timeout_on_destroy, name)");
     }
   }
   return c;

@@ -57,5 +57,23 @@ TEST(AmqpUri, BadInputNamesThePart) {
   EXPECT_EQ(tls.error().code(), ErrorCode::kUnimplemented);
 }
 
+TEST(AmqpUri, CloseTimeoutsAndTheirDefaults) {
+  auto c = ConnectionConfig::from_uri("amqp://h/?close_timeout=750&close_timeout_on_destroy=125");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->close_timeout, std::chrono::milliseconds(750));
+  EXPECT_EQ(c->close_timeout_on_destroy, std::chrono::milliseconds(125));
+  auto d = ConnectionConfig::from_uri("amqp://h/");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->close_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(d->close_timeout_on_destroy, std::chrono::seconds(2));
+  // A serving worker's default: a dead path is noticed in well under 20 s
+  // (1.75 heartbeats at most; docs/amqp.md section 7).
+  EXPECT_LE(d->heartbeat_s * 1750, 20'000) << "default heartbeat " << d->heartbeat_s << " s";
+  EXPECT_GT(d->heartbeat_s, 0);
+  auto bad = ConnectionConfig::from_uri("amqp://h/?close_timeout=soon");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("close_timeout"), std::string_view::npos);
+}
+
 }  // namespace
 }  // namespace myelin::amqp

@@ -15,13 +15,14 @@ Result<std::shared_ptr<Connection>> Connection::connect(ConnectionConfig config)
 Connection::Connection(std::shared_ptr<detail::ConnectionCore> core) : core_(std::move(core)) {}
 
 Connection::~Connection() {
-  if (core_->is_open()) (void)core_->close(std::chrono::seconds(2));
+  if (core_->is_open()) (void)core_->close(core_->config().close_timeout_on_destroy);
 }
 
 Result<std::shared_ptr<Channel>> Connection::open_channel(Nanos timeout) {
   return core_->open_channel(timeout);
 }
 
+Status Connection::close() { return core_->close(core_->config().close_timeout); }
 Status Connection::close(Nanos timeout) { return core_->close(timeout); }
 bool Connection::is_open() const noexcept { return core_->is_open(); }
 bool Connection::is_blocked() const noexcept { return core_->is_blocked(); }
@@ -38,5 +39,6 @@ std::uint32_t Connection::frame_max() const noexcept { return core_->frame_max()
 std::uint16_t Connection::heartbeat_s() const noexcept { return core_->heartbeat_s(); }
 ConnectionStats Connection::stats() const { return core_->stats(); }
 const ConnectionConfig& Connection::config() const noexcept { return core_->config(); }
+bool Connection::in_loop_thread() const noexcept { return core_->in_loop_thread(); }
 
 }  // namespace myelin::amqp

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <future>
 #include <utility>
 
 namespace myelin::amqp::detail {
@@ -70,12 +71,18 @@ Result<std::shared_ptr<ConnectionCore>> ConnectionCore::connect(ConnectionConfig
   std::shared_ptr<ConnectionCore> core(
       new ConnectionCore(std::move(config), std::move(loop), std::move(*stream)));
   ConnectionCore* self = core.get();
+  // Work the loop runs later holds a weak reference, never `this`: the core
+  // may be freed (its last reference dropped in a callback) before it runs.
+  const std::weak_ptr<ConnectionCore> weak = core;
 
   Reply<Status> opened;
   auto opened_future = opened.future();
   self->opened_.emplace(std::move(opened));
-  MYELIN_RETURN_IF_ERROR(self->stream_->watch(*self->loop_, kIoReadable,
-                                              [self](std::uint32_t ev) { self->on_io(ev); }));
+  // The read loop holds a strong reference while it runs: a callback it
+  // calls (on_closed, a publish callback) may drop the last outside one.
+  MYELIN_RETURN_IF_ERROR(self->stream_->watch(*self->loop_, kIoReadable, [weak](std::uint32_t ev) {
+    if (auto alive = weak.lock()) alive->on_io(ev);
+  }));
   self->last_read_ = self->last_write_ = mono_now();
   {
     std::vector<std::byte> hello;
@@ -83,13 +90,17 @@ Result<std::shared_ptr<ConnectionCore>> ConnectionCore::connect(ConnectionConfig
     self->append(hello);
   }
   MYELIN_RETURN_IF_ERROR(self->loop_->start());
-  MYELIN_RETURN_IF_ERROR(self->submit([self] { self->flush(); }));
+  MYELIN_RETURN_IF_ERROR(self->submit([weak] {
+    if (auto alive = weak.lock()) alive->flush();
+  }));
 
   const Nanos timeout = self->config_.connect_timeout;
   if (opened_future.wait_for(timeout) != std::future_status::ready) {
-    (void)self->submit([self] {
-      self->fail_connection(deadline_exceeded("amqp: " + self->config_.describe() +
-                                              ": no connection.open-ok within the timeout"));
+    (void)self->submit([weak] {
+      if (auto alive = weak.lock()) {
+        alive->fail_connection(deadline_exceeded("amqp: " + alive->config_.describe() +
+                                                 ": no connection.open-ok within the timeout"));
+      }
     });
     return deadline_exceeded("amqp: connecting to " + self->config_.describe() + " took over " +
                              std::to_string(timeout.count() / 1'000'000) + " ms");
@@ -111,8 +122,8 @@ ConnectionCore::ConnectionCore(ConnectionConfig config, std::unique_ptr<EventLoo
 
 ConnectionCore::~ConnectionCore() {
   // Stop the loop first: it runs what was queued, then nothing touches us.
-  // (Tasks hold shared_ptrs to the core, so by now none is queued; timers and
-  // the fd callback hold raw pointers and die with the loop.)
+  // (Tasks hold shared_ptrs to the core, so by now none is queued; timers,
+  // microtasks and the fd callback hold weak ones and find the core gone.)
   if (loop_ && loop_->in_loop_thread()) {
     // The last reference went away in a callback on our own loop thread: the
     // loop cannot join itself, so a helper thread ends it.
@@ -124,6 +135,11 @@ ConnectionCore::~ConnectionCore() {
     }).detach();
   } else if (loop_) {
     (void)loop_->shutdown();
+    // The socket is still open when ~Connection ran on the loop thread (it
+    // starts the close there without waiting) and the last reference, a
+    // Channel say, went away later on another thread. Close it while the
+    // loop it is registered with still exists.
+    if (stream_) stream_->close();
     loop_.reset();
   }
 }
@@ -195,13 +211,23 @@ Status ConnectionCore::close(Nanos timeout) {
     self->send_method(0, c);
   });
   if (!submitted.ok()) return ok_status();  // the loop already stopped: closed
+  Status result;
   if (f.wait_for(timeout) != std::future_status::ready) {
     (void)submit([self] {
       self->finish(deadline_exceeded("amqp: no connection.close-ok within the close timeout"));
     });
-    return deadline_exceeded("amqp: close: the broker did not answer connection.close in time");
+    result = deadline_exceeded("amqp: close: the broker did not answer connection.close in time");
+  } else {
+    result = f.get();
   }
-  return f.get();
+  // close-ok was handled inside the loop's read callback, which holds a
+  // reference to the core until it returns. Wait for that, so that a caller
+  // that drops its reference next (~Connection) is the last one and tears
+  // the connection down on its own thread, joined, not on a helper thread.
+  auto idle = std::make_shared<std::promise<void>>();
+  auto idle_f = idle->get_future();
+  if (submit([idle] { idle->set_value(); }).ok()) (void)idle_f.wait_for(timeout);
+  return result;
 }
 
 // --- I/O -------------------------------------------------------------------
@@ -217,9 +243,11 @@ void ConnectionCore::schedule_flush() {
   // A microtask runs after the current batch of tasks: a burst of publishes
   // from many threads leaves in one write.
   if (!loop_
-           ->queue_microtask([this] {
-             flush_scheduled_ = false;
-             flush();
+           ->queue_microtask([weak = weak_from_this()] {
+             auto self = weak.lock();  // gone: the socket went with it
+             if (!self) return;
+             self->flush_scheduled_ = false;
+             self->flush();
            })
            .ok()) {
     flush_scheduled_ = false;
@@ -432,7 +460,9 @@ Status ConnectionCore::handle_connection_method(wire::Method&& m) {
     send_method(0, open);
     if (heartbeat_s_ > 0) {
       const Nanos period = std::chrono::milliseconds(heartbeat_s_ * 1000 / 4);
-      auto t = loop_->schedule_every(period, [this] { heartbeat_tick(); });
+      auto t = loop_->schedule_every(period, [weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->heartbeat_tick();
+      });
       if (t) heartbeat_timer_ = *t;
     }
     return ok_status();
@@ -447,10 +477,14 @@ Status ConnectionCore::handle_connection_method(wire::Method&& m) {
     return ok_status();
   }
   if (auto* c = std::get_if<wire::ConnectionClose>(&m)) {
+    // The broker's reason is the connection's reason whatever the socket
+    // does next: a node shutting down (320) may reset the connection right
+    // after this frame, and then the close-ok write below fails.
+    broker_close_ = connection_close_status(*c);
     wire::ConnectionCloseOk ok;
     send_method(0, ok);
     flush();
-    finish(connection_close_status(*c));
+    finish(*broker_close_);
     return ok_status();
   }
   if (std::holds_alternative<wire::ConnectionCloseOk>(m)) {
@@ -484,6 +518,7 @@ Status ConnectionCore::handle_connection_method(wire::Method&& m) {
 
 void ConnectionCore::fail_connection(Status reason, std::uint16_t reply_code) {
   if (!stream_) return;
+  if (broker_close_) return finish(*broker_close_);  // the broker said why first
   if (reply_code != 0 && phase_ != Phase::kClosed) {
     // Tell the broker why, best effort, before the socket goes.
     wire::ConnectionClose c;

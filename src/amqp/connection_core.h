@@ -53,6 +53,7 @@ using Accepts = bool (*)(const wire::Method&);
 struct ChannelShared {
   std::atomic<bool> open{false};
   std::atomic<bool> abandoned{false};  // open_channel() timed out: close on open-ok
+  std::atomic<bool> closing{false};    // our channel.close is on its way
   mutable std::mutex mu;
   Status reason;  // guarded by mu
 };
@@ -112,6 +113,8 @@ struct ChannelState {
 
   std::unordered_map<std::string, ConsumerState> consumers;
   std::shared_ptr<ReturnHandler> on_return;
+  // The callers of close() while it is in flight (the first and any joiners).
+  std::shared_ptr<std::vector<std::shared_ptr<Reply<Status>>>> close_waiters;
 };
 
 class ConnectionCore : public std::enable_shared_from_this<ConnectionCore> {
@@ -198,6 +201,9 @@ class ConnectionCore : public std::enable_shared_from_this<ConnectionCore> {
   std::atomic<bool> blocked_{false};
   std::optional<Reply<Status>> opened_;  // resolves connect()
   std::optional<Reply<Status>> closed_;  // resolves close()
+  // The broker's connection.close, once received: it stays the reason even
+  // when the socket fails while we answer it.
+  std::optional<Status> broker_close_;
 
   std::vector<std::byte> in_;
   std::size_t in_used_ = 0;

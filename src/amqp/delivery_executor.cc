@@ -6,27 +6,44 @@
 
 namespace myelin::amqp::detail {
 
-void Strand::post(std::function<void()> job) {
+void Strand::post(std::function<void()> job, bool delivery) {
   {
     std::lock_guard lock(mu_);
-    jobs_.push_back(std::move(job));
+    if (delivery && deliveries_closed_.load(std::memory_order_relaxed)) return;
+    jobs_.push_back(Job{std::move(job), delivery});
     if (scheduled_) return;
     scheduled_ = true;
   }
   state_->schedule(shared_from_this());
 }
 
+void Strand::close_deliveries() {
+  std::deque<Job> dropped;  // destroyed outside the lock
+  std::lock_guard lock(mu_);
+  deliveries_closed_.store(true, std::memory_order_release);
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    if (it->delivery) {
+      dropped.push_back(std::move(*it));
+      it = jobs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void Strand::drain() {
-  std::deque<std::function<void()>> batch;
+  std::deque<Job> batch;
   {
     std::lock_guard lock(mu_);
     batch.swap(jobs_);
   }
   for (auto& job : batch) {
+    // Checked before each job: the channel may close while this batch runs.
+    if (job.delivery && deliveries_closed_.load(std::memory_order_acquire)) continue;
     // A handler that throws must not take the pool thread (and the process)
     // with it; the exception stops at this boundary.
     try {
-      job();
+      job.fn();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "myelin amqp: a consumer callback threw: %s\n", e.what());
     } catch (...) {

@@ -8,8 +8,14 @@
 // pool finish what was posted, then joins; destroyed on one of its own
 // threads (a handler dropped the last reference), it detaches that thread,
 // which keeps the shared state alive until it returns.
+//
+// When its channel closes, a strand stops starting deliveries: those still
+// queued are dropped (the broker requeues them, and they could not be acked
+// anyway), so no consumer handler starts after the channel's close has been
+// reported. Cancel and return handlers posted with post() still run.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -26,15 +32,25 @@ struct ExecutorState;
 class Strand : public std::enable_shared_from_this<Strand> {
  public:
   explicit Strand(std::shared_ptr<ExecutorState> state) : state_(std::move(state)) {}
-  void post(std::function<void()> job);
+  void post(std::function<void()> job) { post(std::move(job), false); }
+  // A consumer delivery: dropped, queued or not, once close_deliveries() ran.
+  void post_delivery(std::function<void()> job) { post(std::move(job), true); }
+  // Any thread; a delivery already running finishes.
+  void close_deliveries();
 
  private:
   friend struct ExecutorState;
+  struct Job {
+    std::function<void()> fn;
+    bool delivery = false;
+  };
+  void post(std::function<void()> job, bool delivery);
   void drain();  // on a pool thread
   std::shared_ptr<ExecutorState> state_;
   std::mutex mu_;
-  std::deque<std::function<void()>> jobs_;
+  std::deque<Job> jobs_;
   bool scheduled_ = false;
+  std::atomic<bool> deliveries_closed_{false};
 };
 
 struct ExecutorState {

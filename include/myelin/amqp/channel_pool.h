@@ -83,15 +83,19 @@ class ChannelPool {
   // kDeadlineExceeded when no channel freed up within `timeout`; the
   // connection's error when it is gone. The timeout bounds the wait for a
   // release; opening a new channel (below the bound) takes a broker round
-  // trip and is bounded by open_channel's own 10 s.
+  // trip and is bounded by open_channel's own 10 s. Refused at once
+  // (kFailedPrecondition) on the connection's loop thread, where waiting
+  // would stall the connection.
   Result<Lease> acquire(Nanos timeout = std::chrono::seconds(5));
-  // kResourceExhausted when every channel is leased out.
+  // kResourceExhausted when every channel is leased out. On the loop thread
+  // it hands out an idle channel but cannot open one (kFailedPrecondition).
   Result<Lease> try_acquire();
 
   [[nodiscard]] ChannelPoolStats stats() const;
 
  private:
   explicit ChannelPool(std::shared_ptr<detail::PoolState> state) : state_(std::move(state)) {}
+  Result<Lease> acquire_for(Nanos timeout);
   std::shared_ptr<detail::PoolState> state_;
 };
 

@@ -2,7 +2,9 @@
 //
 // Built field by field or parsed from an AMQP URI:
 //   amqp://user:pass@host:port/vhost?heartbeat=10&frame_max=131072&channel_max=64
-//         &connection_timeout=5000&name=worker-1
+//         &connection_timeout=5000&close_timeout=5000&close_timeout_on_destroy=2000
+//         &name=worker-1
+// (the timeouts in milliseconds)
 // Percent-escapes are decoded in user, password and vhost ("%2f" is "/").
 // An empty path means vhost "/". Only amqp:// (plain TCP) is supported;
 // amqps:// is refused with a clear error. A value object: no thread rules.
@@ -27,9 +29,19 @@ struct ConnectionConfig {
   // broker's wins.
   std::uint16_t channel_max = 2047;
   std::uint32_t frame_max = 131072;
-  // Seconds; 0 asks for no heartbeats (the broker may still insist).
-  std::uint16_t heartbeat_s = 60;
+  // Seconds; 0 asks for no heartbeats (the broker may still insist). A
+  // silent peer (a black-holed path, a frozen broker) is noticed 1.5 to 1.75
+  // heartbeats after its last byte, so this bounds how long a serving worker
+  // keeps taking requests it cannot answer. 10 s notices within ~18 s for
+  // one small frame each way every 5 s; RabbitMQ's own default (60 s) would
+  // leave a worker deaf for up to 105 s.
+  std::uint16_t heartbeat_s = 10;
   Nanos connect_timeout = std::chrono::seconds(10);
+  // How long Connection::close() waits for the broker's close-ok before it
+  // drops the socket anyway (kDeadlineExceeded), and how long ~Connection
+  // waits (it blocks the thread that drops the last reference).
+  Nanos close_timeout = std::chrono::seconds(5);
+  Nanos close_timeout_on_destroy = std::chrono::seconds(2);
   // Shown by the broker's management tools as connection_name.
   std::string name = "myelin";
   // Threads that run consumer callbacks (per-channel order is kept).

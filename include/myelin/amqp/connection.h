@@ -163,7 +163,10 @@ class Channel {
   // basic.get: nullopt when the queue was empty.
   std::future<Result<std::optional<Delivery>>> get(std::string queue, bool no_ack = false);
 
-  // Acknowledgements; any thread. They fail only if the channel is gone.
+  // Acknowledgements; any thread. They fail (with the close reason) once the
+  // channel is closed or closing, by us, by the broker or with its
+  // connection: the broker forgets the channel's deliveries then (and
+  // requeues them), so there is nothing left to acknowledge.
   Status ack(std::uint64_t delivery_tag, bool multiple = false);
   Status nack(std::uint64_t delivery_tag, bool multiple = false, bool requeue = true);
   Status reject(std::uint64_t delivery_tag, bool requeue = true);
@@ -171,6 +174,8 @@ class Channel {
   // Where basic.return messages go (set before publishing mandatory ones).
   void set_return_handler(ReturnHandler handler);
 
+  // Closes the channel; a close while one is in flight joins it (both
+  // futures complete when the channel is closed). Ok when already closed.
   std::future<Status> close();
 
  private:
@@ -199,15 +204,21 @@ class Connection {
   // Connects, authenticates (PLAIN), negotiates channel_max / frame_max /
   // heartbeat and opens the vhost; blocks until open or failed.
   static Result<std::shared_ptr<Connection>> connect(ConnectionConfig config);
-  ~Connection();  // closes (waits a bounded time for close-ok)
+  // Closes, waiting at most config().close_timeout_on_destroy for close-ok
+  // (not at all on the loop thread).
+  ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
   // Opens a channel (blocking until channel.open-ok or the timeout).
   Result<std::shared_ptr<Channel>> open_channel(Nanos timeout = std::chrono::seconds(10));
 
-  // Clean close handshake; later calls fail with kClosed.
-  Status close(Nanos timeout = std::chrono::seconds(5));
+  // Clean close handshake, waiting at most config().close_timeout (or
+  // `timeout`) for close-ok, then kDeadlineExceeded and the socket is
+  // dropped; later calls fail with kClosed. On the loop thread it starts the
+  // handshake and returns at once.
+  Status close();
+  Status close(Nanos timeout);
 
   [[nodiscard]] bool is_open() const noexcept;
   // connection.blocked from the broker (a resource alarm) until unblocked.
@@ -224,6 +235,9 @@ class Connection {
   [[nodiscard]] std::uint16_t heartbeat_s() const noexcept;
   [[nodiscard]] ConnectionStats stats() const;
   [[nodiscard]] const ConnectionConfig& config() const noexcept;
+  // True on this connection's loop thread, where publish callbacks,
+  // on_closed and on_blocked run (blocking calls refuse to run there).
+  [[nodiscard]] bool in_loop_thread() const noexcept;
 
  private:
   explicit Connection(std::shared_ptr<detail::ConnectionCore> core);
