@@ -80,7 +80,8 @@ Status linear_classifier(Importer& im, const onnx::NodeProto& n) {
   im.step(OpKind::kClassifierPost, mid, outs,
           ClassifierPostParams{
               static_cast<std::uint32_t>(post),
-              static_cast<std::uint32_t>(binary ? BinaryMode::kSigned : BinaryMode::kNone),
+              // ONNX Runtime writes [1-s, s] (label s > 0) without a transform.
+              static_cast<std::uint32_t>(binary ? BinaryMode::kComplement : BinaryMode::kNone),
               im.b.add_array<std::int64_t>(labels)});
   return {};
 }
