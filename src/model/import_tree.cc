@@ -164,10 +164,17 @@ Status compile_tree(Importer& im, const onnx::NodeProto& n, bool classifier) {
     if (labels.empty()) return invalid_argument("no classlabels_int64s");
     std::set<std::int64_t> ids(w_id.begin(), w_id.end());
     binary = labels.size() == 2 && ids.size() == 1;
+    // Only the second class carries weights: ONNX Runtime's convention (one
+    // score, the first class's is 0). With two base values the spec's
+    // per-class scores and argmax apply instead (ORT rewrites the scores).
+    second_only = binary && *ids.begin() == 1;
+    if (second_only && im.attr_floats("base_values").size() == 2) binary = second_only = false;
     nt = binary ? 1 : static_cast<std::uint32_t>(labels.size());
   } else {
-    nt = static_cast<std::uint32_t>(im.attr_i("n_targets", 1));
-    if (nt == 0 || nt > 65536) return invalid_argument("n_targets " + std::to_string(nt));
+    const std::int64_t targets = im.attr_i("n_targets", 1);
+    if (targets < 1 || targets > 65536)
+      return invalid_argument("n_targets " + std::to_string(targets) + " is outside [1, 65536]");
+    nt = static_cast<std::uint32_t>(targets);
   }
   const std::string agg_s = im.attr_s("aggregate_function", "SUM");
   const Aggregate agg = agg_s == "SUM"       ? Aggregate::kSum
