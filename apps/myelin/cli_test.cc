@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "src/model/test_models.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -248,6 +250,44 @@ TEST_F(Cli, PredictRejectsBadModelsAndInputsInOneLine) {
   Outcome missing = run({"predict", "--model", "missing.onnx", "--input", "short.json"});
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.err.find("missing.onnx"), std::string::npos) << missing.err;
+}
+
+TEST_F(Cli, CompileRefusesDevicesBeforeReading) {
+  // /dev/zero used to be read until std::bad_alloc.
+  expect_usage_error({"compile", "/dev/zero", "-o", "zero.mylm"}, "/dev/zero: not a regular file");
+  expect_usage_error({"compile", ".", "-o", "dir.mylm"}, ".: not a regular file");
+  EXPECT_FALSE(fs::exists(dir_ / "zero.mylm"));
+}
+
+TEST_F(Cli, CompileNamesTheInputAndExitsTwoForABadModel) {
+  std::ofstream(dir_ / "bad.onnx") << "garbage";
+  expect_usage_error({"compile", "bad.onnx", "-o", "out.mylm"}, "bad.onnx: not a valid ONNX model");
+  // A model refused when the compiled plan is bound (here: over the memory
+  // budget) names the input, not the output it was about to write.
+  const std::string wide = myelin::model::testing::GraphBuilder()
+                               .input("X", {-1, std::int64_t{1} << 28})
+                               .output("Y", {-1, std::int64_t{1} << 28})
+                               .node("Relu", {"X"}, {"Y"})
+                               .bytes();
+  std::ofstream(dir_ / "wide.onnx", std::ios::binary) << wide;
+  expect_usage_error({"compile", "wide.onnx", "-o", "out.mylm"}, "wide.onnx: the plan needs");
+  EXPECT_FALSE(fs::exists(dir_ / "out.mylm"));
+}
+
+TEST_F(Cli, PredictEscapesANonUtf8OutputName) {
+  // nlohmann::json threw on the name, which surfaced as "internal error".
+  const std::string onnx = myelin::model::testing::GraphBuilder()
+                               .input("X", {-1, 2})
+                               .output("Y\xff", {-1, 2})
+                               .node("Relu", {"X"}, {"Y\xff"})
+                               .bytes();
+  std::ofstream(dir_ / "name.onnx", std::ios::binary) << onnx;
+  std::ofstream(dir_ / "in.json") << R"({"X": [[1, -2]]})";
+  const Outcome r = run({"predict", "--model", "name.onnx", "--input", "in.json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.contains("Y\\xff")) << r.out;
+  EXPECT_EQ(j["Y\\xff"]["data"], nlohmann::json::parse("[1.0, 0.0]"));
 }
 
 }  // namespace

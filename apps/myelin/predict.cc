@@ -83,7 +83,7 @@ int run_predict(const PredictFlags& f) {
     } else {
       for (auto v : t.as<float>()) values.push_back(v);
     }
-    result[m->outputs()[i].name] = {
+    result[escape_name(m->outputs()[i].name)] = {
         {"dtype", std::string(to_string(t.dtype))},
         {"shape", std::vector<std::int64_t>(t.shape.dims().begin(), t.shape.dims().end())},
         {"data", values}};
@@ -93,6 +93,42 @@ int run_predict(const PredictFlags& f) {
 }
 
 }  // namespace
+
+std::string escape_name(std::string_view name) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < name.size()) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    // The length of a well-formed UTF-8 sequence starting with c (RFC 3629), else 0.
+    std::size_t len = c < 0x80                   ? 1
+                      : (c >= 0xC2 && c <= 0xDF) ? 2
+                      : (c >= 0xE0 && c <= 0xEF) ? 3
+                      : (c >= 0xF0 && c <= 0xF4) ? 4
+                                                 : 0;
+    if (len > 1 && i + len <= name.size()) {
+      const auto c1 = static_cast<unsigned char>(name[i + 1]);
+      const unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+      const unsigned char hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+      bool ok = c1 >= lo && c1 <= hi;
+      for (std::size_t k = 2; ok && k < len; ++k)
+        ok = (static_cast<unsigned char>(name[i + k]) & 0xC0) == 0x80;
+      if (!ok) len = 0;
+    } else if (len > 1) {
+      len = 0;
+    }
+    if (len == 0) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+      ++i;
+      continue;
+    }
+    out.append(name.substr(i, len));
+    i += len;
+  }
+  return out;
+}
 
 // Flattens a nested array; the shape comes from the first element at each level.
 Status flatten_json(const nlohmann::json& j, std::vector<std::int64_t>& dims, std::size_t depth,

@@ -171,6 +171,10 @@ enum class BinaryMode : std::uint32_t {
   kNone = 0,         // c == num_labels: argmax label, per-class transform
   kSigned = 1,       // c == 1, 2 labels: label = s > 0; scores [-s, s] (or logistic)
   kProbability = 2,  // c == 1, 2 labels: label = s > 0.5; scores [1 - s, s]
+  // ONNX Runtime's conventions where the spec is silent (docs/model-format.md):
+  kComplement = 3,  // c == 1, 2 labels: label = s > 0; scores [1 - s, s]
+  kSecondZero = 4,  // c == 1 (the second label's score): label = s > 0; [post(0), post(s)]
+  kSecondHalf = 5,  // as kSecondZero with label = s > 0.5 (all leaf weights >= 0)
 };
 struct ClassifierPostParams {
   std::uint32_t post;         // PostTransform

@@ -1,6 +1,8 @@
 // ai.onnx.ml operators (trees: import_tree.cc) → plan steps.
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
+
 #include "src/model/onnx_import.h"
 
 namespace myelin::model::detail {
@@ -80,7 +82,8 @@ Status linear_classifier(Importer& im, const onnx::NodeProto& n) {
   im.step(OpKind::kClassifierPost, mid, outs,
           ClassifierPostParams{
               static_cast<std::uint32_t>(post),
-              static_cast<std::uint32_t>(binary ? BinaryMode::kSigned : BinaryMode::kNone),
+              // ONNX Runtime writes [1-s, s] (label s > 0) without a transform.
+              static_cast<std::uint32_t>(binary ? BinaryMode::kComplement : BinaryMode::kNone),
               im.b.add_array<std::int64_t>(labels)});
   return {};
 }
@@ -135,6 +138,13 @@ Status zipmap(Importer& im, const onnx::NodeProto& n) {
   if (n.input_size() != 1 || n.output_size() != 1) return invalid_argument("expected 1 input");
   MYELIN_ASSIGN_OR_RETURN(const std::uint32_t x, im.operand(n.input(0)));
   const VShape xs = im.shapes[x];
+  // Column i is the probability of label i: the counts must agree.
+  const std::size_t labels = std::max(im.attr_ints("classlabels_int64s").size(),
+                                      im.attr_strings("classlabels_strings").size());
+  if (xs.dims.size() != 2 || xs.dims[1] < 0 || static_cast<std::size_t>(xs.dims[1]) != labels)
+    return invalid_argument("input '" + n.input(0) + "' has shape " + xs.str() + " but " +
+                            std::to_string(labels) + " class labels; expected [N, " +
+                            std::to_string(labels) + "]");
   const std::uint32_t y = im.define(n.output(0), xs.dtype, xs.batched, xs.dims);
   const std::uint32_t in[] = {x}, outs[] = {y};
   im.step(OpKind::kUnary, in, outs, UnaryParams{static_cast<std::uint32_t>(UnaryOp::kCopy), 0});

@@ -79,7 +79,7 @@ Status compile_tree(Importer& im, const onnx::NodeProto& n, bool classifier) {
 
   std::vector<TreeNode> nodes(nn);
   std::vector<std::uint8_t> node_mode(nn, 0);
-  std::vector<bool> is_leaf(nn, false), has_parent(nn, false);
+  std::vector<bool> is_leaf(nn, false);
   std::set<std::uint8_t> cmp_used;
   bool nan_left_any = false;
   for (std::uint32_t g = 0; g < nn; ++g) {
@@ -100,7 +100,6 @@ Status compile_tree(Importer& im, const onnx::NodeProto& n, bool classifier) {
       auto it = index.find({tree_ids[k], id});
       if (it == index.end())
         return invalid_argument(where + ": child node " + std::to_string(id) + " does not exist");
-      has_parent[it->second] = true;
       return it->second;
     };
     MYELIN_ASSIGN_OR_RETURN(const std::uint32_t t, child(true_ids[k]));
@@ -117,19 +116,17 @@ Status compile_tree(Importer& im, const onnx::NodeProto& n, bool classifier) {
     cmp_used.insert(node_mode[g]);
   }
 
-  // Roots and depths; a cycle or an unreachable node is an error.
+  // Roots and depths. A tree's root is its first-listed node, as in ONNX
+  // Runtime and onnx.reference (not the node without a parent): nodes the
+  // root does not reach are ignored. A node reached twice is an error.
   std::vector<std::uint32_t> roots, depths;
-  std::map<std::int64_t, std::vector<std::uint32_t>> tree_roots;
-  for (std::uint32_t g = 0; g < nn; ++g) {
-    if (!has_parent[g]) tree_roots[tree_ids[attr_of[g]]].push_back(g);
-  }
+  std::map<std::int64_t, std::uint32_t> tree_roots;
+  for (std::size_t k = 0; k < nn; ++k)
+    tree_roots.emplace(tree_ids[k], index[{tree_ids[k], node_ids[k]}]);
   std::vector<std::uint8_t> seen(nn, 0);
   for (const auto& [tid, r] : tree_roots) {
-    if (r.size() != 1)
-      return invalid_argument("tree " + std::to_string(tid) + " has " + std::to_string(r.size()) +
-                              " roots");
     std::uint32_t depth = 0;
-    std::vector<std::pair<std::uint32_t, std::uint32_t>> stack = {{r[0], 0}};
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> stack = {{r, 0}};
     while (!stack.empty()) {
       auto [g, d] = stack.back();
       stack.pop_back();
@@ -145,13 +142,8 @@ Status compile_tree(Importer& im, const onnx::NodeProto& n, bool classifier) {
         stack.push_back({nodes[g].child[1], d + 1});
       }
     }
-    roots.push_back(r[0]);
+    roots.push_back(r);
     depths.push_back(depth);
-  }
-  for (std::uint32_t g = 0; g < nn; ++g) {
-    if (!seen[g])
-      return invalid_argument("tree " + std::to_string(tree_ids[attr_of[g]]) +
-                              " has a cycle or an unreachable node");
   }
 
   // Leaf weights.
@@ -164,7 +156,7 @@ Status compile_tree(Importer& im, const onnx::NodeProto& n, bool classifier) {
     return invalid_argument(pfx + "* attribute arrays differ in length");
   std::vector<std::int64_t> labels;
   std::uint32_t nt = 0;
-  bool binary = false;
+  bool binary = false, second_only = false;
   if (classifier) {
     if (!im.attr_strings("classlabels_strings").empty())
       return unimplemented("string class labels (use classlabels_int64s)");
@@ -172,10 +164,17 @@ Status compile_tree(Importer& im, const onnx::NodeProto& n, bool classifier) {
     if (labels.empty()) return invalid_argument("no classlabels_int64s");
     std::set<std::int64_t> ids(w_id.begin(), w_id.end());
     binary = labels.size() == 2 && ids.size() == 1;
+    // Only the second class carries weights: ONNX Runtime's convention (one
+    // score, the first class's is 0). With two base values the spec's
+    // per-class scores and argmax apply instead (ORT rewrites the scores).
+    second_only = binary && *ids.begin() == 1;
+    if (second_only && im.attr_floats("base_values").size() == 2) binary = second_only = false;
     nt = binary ? 1 : static_cast<std::uint32_t>(labels.size());
   } else {
-    nt = static_cast<std::uint32_t>(im.attr_i("n_targets", 1));
-    if (nt == 0 || nt > 65536) return invalid_argument("n_targets " + std::to_string(nt));
+    const std::int64_t targets = im.attr_i("n_targets", 1);
+    if (targets < 1 || targets > 65536)
+      return invalid_argument("n_targets " + std::to_string(targets) + " is outside [1, 65536]");
+    nt = static_cast<std::uint32_t>(targets);
   }
   const std::string agg_s = im.attr_s("aggregate_function", "SUM");
   const Aggregate agg = agg_s == "SUM"       ? Aggregate::kSum
@@ -211,6 +210,10 @@ Status compile_tree(Importer& im, const onnx::NodeProto& n, bool classifier) {
       slot += v;
   }
   std::vector<float> base = im.attr_floats("base_values");
+  // One base value when only the second class is weighted: ONNX Runtime adds
+  // it to the first class's score, which it then never writes (the spec
+  // wants one per class, so it is silent here): ignored, as in ORT.
+  if (second_only && base.size() == 1) base.clear();
   if (!base.empty() && base.size() != nt)
     return unimplemented(std::to_string(base.size()) + " base_values for " + std::to_string(nt) +
                          " score columns");
@@ -265,7 +268,11 @@ Status compile_tree(Importer& im, const onnx::NodeProto& n, bool classifier) {
                                  ? im.define(n.output(1), DType::kF32, xs.batched, {rows, nl})
                                  : im.temp("probabilities", DType::kF32, xs.batched, {rows, nl});
   const std::uint32_t outs[] = {label, prob};
-  const BinaryMode mode = !binary        ? BinaryMode::kNone
+  // ONNX Runtime's label threshold is 0.5 when every weight is >= 0, else 0,
+  // on the raw score whatever the post transform.
+  const BinaryMode mode = !binary ? BinaryMode::kNone
+                          : second_only
+                              ? (all_positive ? BinaryMode::kSecondHalf : BinaryMode::kSecondZero)
                           : all_positive ? BinaryMode::kProbability
                                          : BinaryMode::kSigned;
   im.step(OpKind::kClassifierPost, mid, outs,

@@ -9,7 +9,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
+#include <stdexcept>
 
 #include "src/model/onnx_import.h"
 #include "src/model/plan.h"
@@ -64,8 +66,31 @@ std::string TensorInfo::to_string() const {
 
 Model::~Model() = default;
 
+// No exception crosses the API: an allocation that fails while loading or
+// predicting (std::bad_alloc, or protobuf's length_error) becomes an error
+// naming what was being done.
+template <typename F>
+auto no_throw(std::string_view what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return resource_exhausted(std::string(what) + ": out of memory");
+  } catch (const std::length_error&) {
+    return resource_exhausted(std::string(what) + ": out of memory (length error)");
+  }
+}
+
 Result<Model> Model::load(std::span<const std::byte> bytes, const LoadOptions& options,
                           std::string_view origin) {
+  return no_throw(origin, [&]() -> Result<Model> { return load_bytes(bytes, options, origin); });
+}
+
+Result<Model> Model::load_bytes(std::span<const std::byte> bytes, const LoadOptions& options,
+                                std::string_view origin) {
+  if (options.max_model_bytes != 0 && bytes.size() > options.max_model_bytes)
+    return out_of_range(std::string(origin) + ": " + std::to_string(bytes.size()) +
+                        " bytes, over the model budget max_model_bytes = " +
+                        std::to_string(options.max_model_bytes));
   if (is_mylm(bytes)) {
     auto copy = aligned_copy(bytes);
     std::span<const std::byte> image(copy.get(), bytes.size());
@@ -82,10 +107,14 @@ Result<Model> Model::load(std::span<const std::byte> bytes, const LoadOptions& o
 
 Result<std::vector<std::byte>> Model::compile_onnx(std::span<const std::byte> onnx,
                                                    std::string_view origin) {
-  return detail::import_onnx(onnx, origin);
+  return no_throw(origin, [&] { return detail::import_onnx(onnx, origin); });
 }
 
 Result<Model> Model::load(const std::string& path, const LoadOptions& options) {
+  return no_throw(path, [&] { return load_file(path, options); });
+}
+
+Result<Model> Model::load_file(const std::string& path, const LoadOptions& options) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno_error("open " + path, errno);
   struct stat st {};
@@ -103,6 +132,13 @@ Result<Model> Model::load(const std::string& path, const LoadOptions& options) {
     ::close(fd);
     return parse_error(path + ": empty file");
   }
+  // Refused before mapping: MAP_POPULATE would read the whole file.
+  if (options.max_model_bytes != 0 && size > options.max_model_bytes) {
+    ::close(fd);
+    return out_of_range(path + ": " + std::to_string(size) +
+                        " bytes, over the model budget max_model_bytes = " +
+                        std::to_string(options.max_model_bytes));
+  }
   auto map = std::make_shared<Mapping>();
   map->addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
   const int e = errno;
@@ -118,7 +154,7 @@ Result<Model> Model::load(const std::string& path, const LoadOptions& options) {
     MYELIN_ASSIGN_OR_RETURN(auto plan, detail::bind_plan(bytes, map, "mylm (mmap)", path, options));
     return Model(std::shared_ptr<const Plan>(std::move(plan)));
   }
-  return load(bytes, options, path);
+  return load_bytes(bytes, options, path);
 }
 
 std::span<const TensorInfo> Model::inputs() const noexcept { return plan_->input_info; }
@@ -141,9 +177,23 @@ std::vector<StepInfo> Model::steps() const {
   return out;
 }
 
+std::uint64_t Model::workspace_bytes(std::size_t batch) const noexcept {
+  return detail::workspace_bytes(*plan_, batch);
+}
+
 Result<Workspace> Model::make_workspace(std::size_t max_batch) const {
   if (max_batch == 0 || max_batch > (std::size_t{1} << 24))
     return invalid_argument("max_batch must be in [1, 2^24], got " + std::to_string(max_batch));
+  const std::uint64_t need = workspace_bytes(max_batch);
+  if (plan_->max_request_bytes != 0 && need > plan_->max_request_bytes)
+    return out_of_range(plan_->origin + ": a workspace for batch " + std::to_string(max_batch) +
+                        " needs " + std::to_string(need) +
+                        " bytes, over the request budget max_request_bytes = " +
+                        std::to_string(plan_->max_request_bytes));
+  return no_throw(plan_->origin, [&] { return make_workspace_unchecked(max_batch); });
+}
+
+Result<Workspace> Model::make_workspace_unchecked(std::size_t max_batch) const {
   Workspace ws;
   ws.plan_ = plan_.get();
   ws.max_batch_ = max_batch;
@@ -182,6 +232,39 @@ Shape Model::output_shape(std::size_t index, std::size_t batch) const {
   return *Shape::from(std::span<const std::int64_t>(d.data(), v.rank));
 }
 
+Result<std::size_t> Model::check_inputs(std::span<const TensorView> inputs,
+                                        std::size_t max_batch) const {
+  const Plan& plan = *plan_;
+  if (inputs.size() != plan.input_ids.size()) [[unlikely]]
+    return invalid_argument(plan.origin + ": expected " + std::to_string(plan.input_ids.size()) +
+                            " inputs, got " + std::to_string(inputs.size()));
+  // The batch: from the first batched input (all batched inputs must agree).
+  std::size_t batch = 0;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const TensorView& in = inputs[i];
+    const ValueInfo& v = plan.values[plan.input_ids[i]];
+    bool ok = in.shape.rank() == v.rank;
+    for (std::size_t d = (v.batched ? 1 : 0); ok && d < v.rank; ++d) ok = in.shape[d] == v.dims[d];
+    if (!ok) [[unlikely]]
+      return invalid_argument(plan.origin + ": input '" + std::string(v.name) + "' has shape " +
+                              shape_text(in.shape) + ", expected " + detail::dims_string(v));
+    if (!v.batched) continue;
+    if (in.shape[0] < 1) [[unlikely]]
+      return invalid_argument(plan.origin + ": input '" + std::string(v.name) + "' has batch " +
+                              std::to_string(in.shape[0]) + "; need >= 1");
+    const auto n = static_cast<std::size_t>(in.shape[0]);
+    if (batch == 0) batch = n;
+    if (n != batch) [[unlikely]]
+      return invalid_argument(plan.origin + ": input '" + std::string(v.name) + "' has batch " +
+                              std::to_string(n) + " but another input has " +
+                              std::to_string(batch));
+    if (n > max_batch) [[unlikely]]
+      return invalid_argument(plan.origin + ": batch " + std::to_string(n) +
+                              " exceeds the workspace capacity " + std::to_string(max_batch));
+  }
+  return batch == 0 ? std::size_t{1} : batch;
+}
+
 Status Model::predict(std::span<const TensorView> inputs,
                       std::span<const MutableTensorView> outputs, Workspace& ws) const {
   const Plan& plan = *plan_;
@@ -193,33 +276,13 @@ Status Model::predict(std::span<const TensorView> inputs,
                             " inputs and " + std::to_string(plan.output_ids.size()) +
                             " outputs, got " + std::to_string(inputs.size()) + " and " +
                             std::to_string(outputs.size()));
-  // The batch: from the first batched input (all batched inputs must agree).
-  std::size_t batch = 0;
+  MYELIN_ASSIGN_OR_RETURN(std::size_t batch, check_inputs(inputs, ws.max_batch_));
   void** ptr = ws.ptrs_.data();
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const TensorView& in = inputs[i];
     const std::uint32_t id = plan.input_ids[i];
     const ValueInfo& v = plan.values[id];
-    bool ok = in.shape.rank() == v.rank;
-    for (std::size_t d = (v.batched ? 1 : 0); ok && d < v.rank; ++d) ok = in.shape[d] == v.dims[d];
-    if (!ok) [[unlikely]]
-      return invalid_argument(plan.origin + ": input '" + std::string(v.name) + "' has shape " +
-                              shape_text(in.shape) + ", expected " + detail::dims_string(v));
-    std::size_t n = 1;
-    if (v.batched) {
-      if (in.shape[0] < 1) [[unlikely]]
-        return invalid_argument(plan.origin + ": input '" + std::string(v.name) + "' has batch " +
-                                std::to_string(in.shape[0]) + "; need >= 1");
-      n = static_cast<std::size_t>(in.shape[0]);
-      if (batch == 0) batch = n;
-      if (n != batch) [[unlikely]]
-        return invalid_argument(plan.origin + ": input '" + std::string(v.name) + "' has batch " +
-                                std::to_string(n) + " but another input has " +
-                                std::to_string(batch));
-      if (n > ws.max_batch_) [[unlikely]]
-        return invalid_argument(plan.origin + ": batch " + std::to_string(n) +
-                                " exceeds the workspace capacity " + std::to_string(ws.max_batch_));
-    }
+    const std::size_t n = v.batched ? batch : 1;
     const std::size_t elems = v.elems(n);
     if (in.dtype == DType::kF32 && in.data.size() == elems * 4) [[likely]] {
       ptr[id] = const_cast<std::byte*>(in.data.data());
@@ -235,7 +298,6 @@ Status Model::predict(std::span<const TensorView> inputs,
                               detail::dims_string(v) + " (" + std::to_string(elems) + " elements)");
     }
   }
-  if (batch == 0) batch = 1;
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     const MutableTensorView& out = outputs[i];
     const std::uint32_t id = plan.output_ids[i];
@@ -266,23 +328,37 @@ Status Model::predict(std::span<const TensorView> inputs,
 }
 
 Result<std::vector<Tensor>> Model::predict(std::span<const TensorView> inputs) const {
-  std::size_t batch = 1;
-  for (std::size_t i = 0; i < inputs.size() && i < plan_->input_ids.size(); ++i) {
-    if (plan_->input_info[i].batched && inputs[i].shape.rank() > 0 && inputs[i].shape[0] > 0)
-      batch = static_cast<std::size_t>(inputs[i].shape[0]);
+  // Shapes first, then the budget, and only then allocate: a request's
+  // claimed batch never costs memory before it is known to fit.
+  MYELIN_ASSIGN_OR_RETURN(const std::size_t batch, check_inputs(inputs, std::size_t{1} << 24));
+  const Plan& plan = *plan_;
+  constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
+  std::uint64_t need = workspace_bytes(batch);
+  auto add = [&need](std::uint64_t b) { need = b > kMax - need ? kMax : need + b; };
+  for (const TensorView& in : inputs) add(in.data.size());
+  for (std::uint32_t id : plan.output_ids) {
+    const ValueInfo& v = plan.values[id];
+    add(v.sample_elems * dtype_size(v.dtype) * (v.batched ? batch : 1));
   }
-  MYELIN_ASSIGN_OR_RETURN(Workspace ws, make_workspace(batch));
-  std::vector<Tensor> out(plan_->output_ids.size());
-  std::vector<MutableTensorView> views;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    out[i].dtype = plan_->output_info[i].dtype;
-    out[i].shape = output_shape(i, batch);
-    out[i].bytes.resize(plan_->values[plan_->output_ids[i]].elems(batch) *
-                        dtype_size(out[i].dtype));
-    views.push_back({out[i].dtype, out[i].shape, out[i].bytes});
-  }
-  MYELIN_RETURN_IF_ERROR(predict(inputs, views, ws));
-  return out;
+  if (plan.max_request_bytes != 0 && need > plan.max_request_bytes)
+    return out_of_range(plan.origin + ": the request (batch " + std::to_string(batch) + ") needs " +
+                        std::to_string(need) +
+                        " bytes of inputs, outputs and workspace, over the request budget "
+                        "max_request_bytes = " +
+                        std::to_string(plan.max_request_bytes));
+  return no_throw(plan.origin, [&]() -> Result<std::vector<Tensor>> {
+    MYELIN_ASSIGN_OR_RETURN(Workspace ws, make_workspace_unchecked(batch));
+    std::vector<Tensor> out(plan.output_ids.size());
+    std::vector<MutableTensorView> views;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      out[i].dtype = plan.output_info[i].dtype;
+      out[i].shape = output_shape(i, batch);
+      out[i].bytes.resize(plan.values[plan.output_ids[i]].elems(batch) * dtype_size(out[i].dtype));
+      views.push_back({out[i].dtype, out[i].shape, out[i].bytes});
+    }
+    MYELIN_RETURN_IF_ERROR(predict(inputs, views, ws));
+    return out;
+  });
 }
 
 }  // namespace myelin::model

@@ -31,6 +31,21 @@ std::vector<T> raw_as(const std::string& raw) {
 
 std::string domain_name(std::string_view d) { return d.empty() ? "ai.onnx" : std::string(d); }
 
+// The opsets whose operators myelin implements (docs/model-format.md): an
+// opset outside these ranges may change an operator's meaning, so it is
+// refused rather than guessed at.
+constexpr std::int64_t kMinOpset = 1, kMaxOpset = 21;
+constexpr std::int64_t kMinMlOpset = 1, kMaxMlOpset = 4;
+
+Status check_opset(std::string_view domain, std::int64_t version) {
+  const bool ml = domain == "ai.onnx.ml";
+  const std::int64_t lo = ml ? kMinMlOpset : kMinOpset, hi = ml ? kMaxMlOpset : kMaxOpset;
+  if (version >= lo && version <= hi) return {};
+  return unimplemented("opset " + std::to_string(version) + " of domain " + domain_name(domain) +
+                       " is not supported (myelin implements " + std::to_string(lo) + " to " +
+                       std::to_string(hi) + ")");
+}
+
 }  // namespace
 
 std::uint64_t VShape::sample_elems() const {
@@ -221,9 +236,14 @@ Result<std::vector<std::byte>> import_onnx(std::span<const std::byte> bytes,
     return parse_error(where + ": not a valid ONNX model (protobuf parse failed)");
   if (!m.has_graph()) return parse_error(where + ": ONNX model has no graph");
   Importer im(where);
+  bool has_opset = false, has_ml_opset = false;
   for (const auto& o : m.opset_import()) {
-    if (o.domain().empty() || o.domain() == "ai.onnx") im.opset = o.version();
-    if (o.domain() == "ai.onnx.ml") im.ml_opset = o.version();
+    const bool std_domain = o.domain().empty() || o.domain() == "ai.onnx";
+    if (!std_domain && o.domain() != "ai.onnx.ml") continue;
+    if (Status s = check_opset(o.domain(), o.version()); !s.ok())
+      return std::move(s).with_context(where);
+    (std_domain ? im.opset : im.ml_opset) = o.version();
+    (std_domain ? has_opset : has_ml_opset) = true;
   }
   const onnx::GraphProto& g = m.graph();
   for (const auto& t : g.initializer()) {
@@ -256,7 +276,11 @@ Result<std::vector<std::byte>> import_onnx(std::span<const std::byte> bytes,
     bool batched = false;
     for (int d = 0; d < tt.shape().dim_size(); ++d) {
       const auto& dim = tt.shape().dim(d);
-      if (dim.has_dim_value() && dim.dim_value() >= 0) {
+      if (dim.has_dim_value() && dim.dim_value() < 0) {
+        return invalid_argument(what + ": dimension " + std::to_string(d) + " is negative (" +
+                                std::to_string(dim.dim_value()) + ")");
+      }
+      if (dim.has_dim_value()) {
         dims.push_back(dim.dim_value());
       } else if (d == 0) {
         batched = true;
@@ -287,8 +311,13 @@ Result<std::vector<std::byte>> import_onnx(std::span<const std::byte> bytes,
     im.last_reader[out.name()] = nullptr;
   }
   for (const auto& n : g.node()) {
-    std::int64_t op_opset = n.domain() == "ai.onnx.ml" ? im.ml_opset : im.opset;
-    if (n.domain() != "" && n.domain() != "ai.onnx" && n.domain() != "ai.onnx.ml") op_opset = 0;
+    const bool ml = n.domain() == "ai.onnx.ml";
+    std::int64_t op_opset = ml ? im.ml_opset : im.opset;
+    if (n.domain() != "" && n.domain() != "ai.onnx" && !ml) op_opset = 0;
+    if ((n.domain().empty() || n.domain() == "ai.onnx" || ml) && !(ml ? has_ml_opset : has_opset))
+      return unimplemented(where + ": node '" + (n.name().empty() ? n.op_type() : n.name()) +
+                           "' (" + n.op_type() + ") is in domain " + domain_name(n.domain()) +
+                           ", which the model's opset_import does not list");
     for (const auto& o : m.opset_import()) {
       if (o.domain() == n.domain()) op_opset = o.version();
     }
@@ -303,6 +332,7 @@ Result<std::vector<std::byte>> import_onnx(std::span<const std::byte> bytes,
     outputs.push_back(*id);
   }
   if (outputs.empty()) return invalid_argument(where + ": the graph has no outputs");
+  if (inputs.empty()) return invalid_argument(where + ": the graph has no inputs");
   im.b.set_io(std::move(inputs), std::move(outputs));
   return im.b.finish();
 }

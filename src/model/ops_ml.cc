@@ -100,7 +100,12 @@ void run_classifier_post(const RtStep& s, const ExecCtx& c) {
       continue;
     }
     const float v = zr[0];
-    if (post == PostTransform::kLogistic) {
+    if (mode == BinaryMode::kSecondZero || mode == BinaryMode::kSecondHalf) {
+      // The first label carries no weights: its score is 0, transformed like the other.
+      pr[0] = post == PostTransform::kLogistic ? 0.5f : 0.0f;
+      pr[1] = post == PostTransform::kLogistic ? sigmoid(v) : v;
+      label[r] = s.labels[v > (mode == BinaryMode::kSecondHalf ? 0.5f : 0.0f) ? 1 : 0];
+    } else if (post == PostTransform::kLogistic) {
       const float p = sigmoid(v);
       pr[0] = 1.0f - p;
       pr[1] = p;
@@ -112,7 +117,7 @@ void run_classifier_post(const RtStep& s, const ExecCtx& c) {
     } else {
       pr[0] = 1.0f - v;
       pr[1] = v;
-      label[r] = s.labels[v > 0.5f ? 1 : 0];
+      label[r] = s.labels[v > (mode == BinaryMode::kComplement ? 0.0f : 0.5f) ? 1 : 0];
     }
   }
 }
@@ -198,7 +203,7 @@ Status bind_classifier_post(const BindCtx& c, RtStep& s) {
   if (c.rec.num_inputs != 1 || c.rec.num_outputs != 2)
     return data_loss("classifier_post takes 1 input and 2 outputs");
   if (p.post > static_cast<std::uint32_t>(PostTransform::kSoftmaxZero) ||
-      p.binary_mode > static_cast<std::uint32_t>(BinaryMode::kProbability))
+      p.binary_mode > static_cast<std::uint32_t>(BinaryMode::kSecondHalf))
     return data_loss("unsupported post transform or binary mode");
   const ValueInfo& z = c.values[s.in[0]];
   const ValueInfo& label = c.values[s.out[0]];

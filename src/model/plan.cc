@@ -124,6 +124,22 @@ TensorInfo make_info(const ValueInfo& v) {
 
 }  // namespace
 
+std::uint64_t workspace_bytes(const Plan& plan, std::size_t batch) noexcept {
+  constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
+  std::uint64_t total = 0;
+  for (const ValueInfo& v : plan.values) {
+    if (v.kind == ValueKind::kConstant) continue;
+    // sample_elems <= 2^32 and an element is <= 8 bytes, so this cannot wrap.
+    const std::uint64_t sample = v.sample_elems * dtype_size(v.dtype);
+    const std::uint64_t n = v.batched ? batch : 1;
+    if (n != 0 && sample > (kMax - kAlign) / n) return kMax;
+    const std::uint64_t bytes = (sample * n + kAlign - 1) / kAlign * kAlign;
+    if (bytes > kMax - total) return kMax;
+    total += bytes;
+  }
+  return total;
+}
+
 Result<const std::byte*> resolve(std::span<const std::byte> img, const Ref& ref,
                                  std::size_t elem_size, std::size_t count, std::string_view what) {
   if (elem_size != 0 && count > std::numeric_limits<std::uint64_t>::max() / elem_size)
@@ -220,11 +236,14 @@ Result<std::unique_ptr<Plan>> bind_plan(std::span<const std::byte> image,
   MYELIN_RETURN_IF_ERROR(bind_values(image, h, plan->values).with_context(origin));
   auto& values = plan->values;
 
-  MYELIN_ASSIGN_OR_RETURN(
-      const std::byte* io,
-      resolve(image, h.io, 4, std::size_t{h.num_inputs} + h.num_outputs, "I/O table"));
+  if (h.num_inputs == 0 || h.num_outputs == 0)
+    return fail(data_loss("the plan has " + std::to_string(h.num_inputs) + " inputs and " +
+                          std::to_string(h.num_outputs) +
+                          " outputs; a model needs at least one of each"));
+  auto io = resolve(image, h.io, 4, std::size_t{h.num_inputs} + h.num_outputs, "I/O table");
+  if (!io) return fail(std::move(io).error());
   std::vector<std::uint32_t> ids(std::size_t{h.num_inputs} + h.num_outputs);
-  if (!ids.empty()) std::memcpy(ids.data(), io, ids.size() * 4);
+  if (!ids.empty()) std::memcpy(ids.data(), *io, ids.size() * 4);
   std::vector<std::uint8_t> fed(values.size(), 0);  // 1 input, 2 output
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const bool is_input = i < h.num_inputs;
@@ -244,8 +263,9 @@ Result<std::unique_ptr<Plan>> bind_plan(std::span<const std::byte> image,
       return fail(data_loss(value_label(values[i], i) + " is an input missing from the I/O table"));
   }
 
-  MYELIN_ASSIGN_OR_RETURN(const std::byte* steps,
-                          resolve(image, h.steps, sizeof(StepRec), h.num_steps, "step table"));
+  auto step_table = resolve(image, h.steps, sizeof(StepRec), h.num_steps, "step table");
+  if (!step_table) return fail(std::move(step_table).error());
+  const std::byte* steps = *step_table;
   plan->steps.resize(h.num_steps);
   for (std::uint32_t i = 0; i < h.num_steps; ++i) {
     StepRec rec;
@@ -253,17 +273,17 @@ Result<std::unique_ptr<Plan>> bind_plan(std::span<const std::byte> image,
     RtStep& s = plan->steps[i];
     std::string where = "step " + std::to_string(i);
     if (rec.name.len > kMaxName) return fail(data_loss(where + ": name too long"));
-    MYELIN_ASSIGN_OR_RETURN(const std::byte* name,
-                            resolve(image, rec.name, 1, rec.name.len, where));
-    s.name = std::string_view(reinterpret_cast<const char*>(name), rec.name.len);
+    auto name = resolve(image, rec.name, 1, rec.name.len, where);
+    if (!name) return fail(std::move(name).error());
+    s.name = std::string_view(reinterpret_cast<const char*>(*name), rec.name.len);
     where += " ('" + std::string(s.name) + "')";
     s.op = static_cast<OpKind>(rec.op);
     if (rec.num_inputs > kMaxStepIds || rec.num_outputs > kMaxStepIds)
       return fail(data_loss(where + ": too many operands"));
-    MYELIN_ASSIGN_OR_RETURN(
-        const std::byte* sids,
-        resolve(image, rec.ids, 4, std::size_t{rec.num_inputs} + rec.num_outputs, where + " ids"));
-    const auto* u = reinterpret_cast<const std::uint32_t*>(sids);
+    auto sids =
+        resolve(image, rec.ids, 4, std::size_t{rec.num_inputs} + rec.num_outputs, where + " ids");
+    if (!sids) return fail(std::move(sids).error());
+    const auto* u = reinterpret_cast<const std::uint32_t*>(*sids);
     s.in = {u, rec.num_inputs};
     s.out = {u + rec.num_inputs, rec.num_outputs};
     for (std::uint32_t id : s.in) {
@@ -280,8 +300,9 @@ Result<std::unique_ptr<Plan>> bind_plan(std::span<const std::byte> image,
                               ", which is an input, a constant or written already"));
       v.producer = static_cast<std::int32_t>(i);
     }
-    MYELIN_ASSIGN_OR_RETURN(const std::byte* params,
-                            resolve(image, rec.params, 1, rec.params.len, where + " params"));
+    auto params_ref = resolve(image, rec.params, 1, rec.params.len, where + " params");
+    if (!params_ref) return fail(std::move(params_ref).error());
+    const std::byte* params = *params_ref;
     if (rec.params.len != 0 && rec.params.off % kAlign != 0)
       return fail(data_loss(where + ": params are not 64-byte aligned"));
     BindCtx ctx{image, values, rec, params};
@@ -298,6 +319,16 @@ Result<std::unique_ptr<Plan>> bind_plan(std::span<const std::byte> image,
       return fail(data_loss("output " + value_label(v, id) + " is never written"));
     if (v.kind != ValueKind::kIntermediate) plan->copied_outputs.push_back(id);
   }
+  // The model budget: its weights (the image) and one sample's workspace.
+  const std::uint64_t per_sample = workspace_bytes(*plan, 1);
+  if (options.max_model_bytes != 0 &&
+      (per_sample > options.max_model_bytes || image.size() > options.max_model_bytes - per_sample))
+    return fail(out_of_range("the plan needs " + std::to_string(image.size()) +
+                             " bytes of weights and " + std::to_string(per_sample) +
+                             " bytes of workspace per sample, over the model budget "
+                             "max_model_bytes = " +
+                             std::to_string(options.max_model_bytes)));
+  plan->max_request_bytes = options.max_request_bytes;
   for (std::uint32_t id : plan->input_ids) plan->input_info.push_back(make_info(values[id]));
   for (std::uint32_t id : plan->output_ids) plan->output_info.push_back(make_info(values[id]));
   return plan;

@@ -93,7 +93,12 @@ struct Plan {
   // Outputs that no step writes (a graph input or constant routed straight
   // out): copied after the steps run.
   std::vector<std::uint32_t> copied_outputs;
+  std::uint64_t max_request_bytes = 0;  // LoadOptions; 0: no limit
 };
+
+// The bytes Model::make_workspace(batch) reserves: every input and
+// intermediate at `batch`, each rounded up to kAlign (saturating).
+std::uint64_t workspace_bytes(const Plan& plan, std::size_t batch) noexcept;
 
 // Validates `image` and builds the plan. `origin` prefixes every error.
 Result<std::unique_ptr<Plan>> bind_plan(std::span<const std::byte> image,

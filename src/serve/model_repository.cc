@@ -124,7 +124,10 @@ Result<std::shared_ptr<ServedModel>> ModelRepository::load_source(const Source& 
     MYELIN_ASSIGN_OR_RETURN(config,
                             parse_model_config(text.str(), source.config_path, options_.defaults));
   }
-  auto m = model::Model::load(source.path);
+  model::LoadOptions lo;
+  lo.max_model_bytes = config.max_model_mb << 20;
+  lo.max_request_bytes = config.max_request_mb << 20;
+  auto m = model::Model::load(source.path, lo);
   if (!m) return std::move(m).error();
   auto served = std::make_shared<ServedModel>(
       ServedModel{source.name, source.version, source.path, *m, config,

@@ -38,8 +38,19 @@ struct Plan;
 enum class Isa : std::uint8_t { kAuto, kScalar, kAvx2, kAvx512 };
 std::string_view to_string(Isa isa) noexcept;
 
+// The largest ONNX file myelin parses (protobuf's limit); `myelin compile`
+// and Model::load refuse a bigger file before reading it.
+inline constexpr std::uint64_t kMaxOnnxFileBytes = (std::uint64_t{1} << 31) - 1;
+
 struct LoadOptions {
   Isa isa = Isa::kAuto;
+  // Memory budgets, so that an untrusted model or request cannot exhaust
+  // memory (0: no limit). A model whose plan (weights, plus the workspace of
+  // one sample) exceeds max_model_bytes is refused at load. A request — or a
+  // Workspace — whose inputs, outputs and workspace exceed max_request_bytes
+  // is refused before anything is allocated (ErrorCode::kOutOfRange).
+  std::uint64_t max_model_bytes = std::uint64_t{2} << 30;
+  std::uint64_t max_request_bytes = std::uint64_t{1} << 30;
 };
 
 // A graph input or output as predict() sees it.
@@ -132,8 +143,11 @@ class Model {
   [[nodiscard]] std::string_view source() const noexcept;
   [[nodiscard]] Isa isa() const noexcept;
 
-  // Allocates scratch for batches of up to `max_batch` samples (>= 1).
+  // Allocates scratch for batches of up to `max_batch` samples (>= 1); an
+  // error when its size exceeds the model's max_request_bytes.
   [[nodiscard]] Result<Workspace> make_workspace(std::size_t max_batch = 1) const;
+  // The bytes make_workspace(batch) allocates (saturating, no allocation).
+  [[nodiscard]] std::uint64_t workspace_bytes(std::size_t batch) const noexcept;
 
   // The shape predict() will produce for output `index` at batch size `batch`.
   [[nodiscard]] Shape output_shape(std::size_t index, std::size_t batch) const;
@@ -144,11 +158,18 @@ class Model {
   Status predict(std::span<const TensorView> inputs, std::span<const MutableTensorView> outputs,
                  Workspace& workspace) const;
 
-  // Convenience: allocates a workspace and the outputs.
+  // Convenience: checks the inputs' shapes and the request budget, then
+  // allocates a workspace and the outputs.
   [[nodiscard]] Result<std::vector<Tensor>> predict(std::span<const TensorView> inputs) const;
 
  private:
   explicit Model(std::shared_ptr<const detail::Plan> plan) : plan_(std::move(plan)) {}
+  static Result<Model> load_file(const std::string& path, const LoadOptions& options);
+  static Result<Model> load_bytes(std::span<const std::byte> bytes, const LoadOptions& options,
+                                  std::string_view origin);
+  [[nodiscard]] Result<Workspace> make_workspace_unchecked(std::size_t max_batch) const;
+  // Checks the inputs against the graph's shapes; returns the batch size.
+  Result<std::size_t> check_inputs(std::span<const TensorView> inputs, std::size_t max_batch) const;
   std::shared_ptr<const detail::Plan> plan_;
 };
 

@@ -157,6 +157,35 @@ class Repository(ServerTestCase):
                                     json=infer_json(e2e.shipped_rows("logistic_regression"))),
                           503, "badcfg")
 
+    def test_memory_budgets_in_config(self):
+        """max_model_mb refuses a model whose row needs 8 MiB of workspace;
+        max_request_mb refuses a batch workspace over budget; both name the
+        figure and the budget."""
+        from onnx import TensorProto, helper
+        self.make_repo(broken=False, bad_config=False)
+        wide = 1 << 20
+        graph = helper.make_graph(
+            [helper.make_node("Relu", ["X"], ["Y"])], "wide",
+            [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", wide])],
+            [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", wide])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        os.makedirs(os.path.join(self.root, "wide", "1"))
+        with open(os.path.join(self.root, "wide", "1", "model.onnx"), "wb") as f:
+            f.write(model.SerializeToString())
+        self.write(os.path.join(self.root, "wide", "config.toml"), "max_model_mb = 4\n")
+        self.add_version("bigbatch", 1, source="mlp")
+        self.write(os.path.join(self.root, "bigbatch", "config.toml"),
+                   "max_batch_size = 65536\nmax_request_mb = 1\n")
+        self.start()
+        idx = self.index()
+        self.assertEqual(idx["wide"]["state"], "UNAVAILABLE", idx["wide"])
+        self.assertIn("max_model_bytes = 4194304", idx["wide"]["reason"])
+        self.assertIn("workspace per sample", idx["wide"]["reason"])
+        self.assertEqual(idx["bigbatch"]["state"], "UNAVAILABLE", idx["bigbatch"])
+        self.assertIn("batch 65536", idx["bigbatch"]["reason"])
+        self.assertIn("max_request_bytes = 1048576", idx["bigbatch"]["reason"])
+        self.assertEqual(idx["mlp"]["state"], "READY")
+
     def test_unload_makes_new_requests_503(self):
         self.make_repo(broken=False, bad_config=False)
         self.start()
