@@ -45,6 +45,16 @@ const std::map<std::string, std::string>& refused() {
       {"test_pow_types_float32_uint64", "uint64 tensors"},
       {"test_pow_types_int32_float32", "int32 graph inputs (myelin takes float inputs)"},
       {"test_pow_types_int32_int32", "int32 graph inputs (myelin takes float inputs)"},
+      // Constant graphs: once gen_node_tests.py makes their int inputs
+      // initializers, nothing is left to feed, and a model with no inputs
+      // is refused (issue 21 §3). The torch suite runs Constant and
+      // ConstantOfShape inside real graphs.
+      {"test_constant", "no graph inputs"},
+      {"test_constantofshape_float_ones", "no graph inputs"},
+      {"test_constantofshape_int_shape_zero", "no graph inputs"},
+      {"test_constantofshape_int_zeros", "no graph inputs"},
+      {"test_pow_types_int64_float32", "no graph inputs"},
+      {"test_pow_types_int64_int64", "no graph inputs"},
   };
   return m;
 }
@@ -121,8 +131,6 @@ TEST(OnnxNodeConformance, EverySupportedOpMatchesOnnxReferenceOutputs) {
                                      "reduce_log_sum",
                                      "reduce_log_sum_exp",
                                      "layer_normalization",
-                                     "constant",
-                                     "constantofshape",
                                      "unsqueeze",
                                      "squeeze",
                                      "gather",
