@@ -2,6 +2,9 @@
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
@@ -140,6 +143,65 @@ Result<std::uint32_t> extension_uint(X509* cert, const char* oid, std::string_vi
                        " is not a small non-negative INTEGER");
   }
   return static_cast<std::uint32_t>(v);
+}
+
+bool verify_ecdsa_rs(EVP_PKEY* key, const EVP_MD* md, std::span<const std::byte> message,
+                     std::span<const std::byte> r, std::span<const std::byte> s) {
+  ECDSA_SIG* sig = ECDSA_SIG_new();
+  BIGNUM* br = BN_bin2bn(reinterpret_cast<const unsigned char*>(r.data()),
+                         static_cast<int>(r.size()), nullptr);
+  BIGNUM* bs = BN_bin2bn(reinterpret_cast<const unsigned char*>(s.data()),
+                         static_cast<int>(s.size()), nullptr);
+  if (sig == nullptr || br == nullptr || bs == nullptr || ECDSA_SIG_set0(sig, br, bs) != 1) {
+    BN_free(br);
+    BN_free(bs);
+    ECDSA_SIG_free(sig);
+    ERR_clear_error();
+    return false;
+  }
+  unsigned char* der = nullptr;
+  const int der_len = i2d_ECDSA_SIG(sig, &der);
+  ECDSA_SIG_free(sig);
+  bool ok = false;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  if (der_len > 0 && ctx != nullptr && EVP_DigestVerifyInit(ctx, nullptr, md, nullptr, key) == 1) {
+    ok = EVP_DigestVerify(ctx, der, static_cast<std::size_t>(der_len),
+                          reinterpret_cast<const unsigned char*>(message.data()),
+                          message.size()) == 1;
+  }
+  EVP_MD_CTX_free(ctx);
+  OPENSSL_free(der);
+  ERR_clear_error();
+  return ok;
+}
+
+Result<PkeyPtr> p256_public_key(std::span<const std::byte, 64> xy) {
+  unsigned char point[65];
+  point[0] = 0x04;  // uncompressed
+  std::memcpy(point + 1, xy.data(), 64);
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>("prime256v1"),
+                                       0),
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point),
+      OSSL_PARAM_construct_end()};
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
+  EVP_PKEY* key = nullptr;
+  const bool ok = ctx != nullptr && EVP_PKEY_fromdata_init(ctx) == 1 &&
+                  EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) == 1;
+  EVP_PKEY_CTX_free(ctx);
+  if (!ok) {
+    EVP_PKEY_free(key);
+    ERR_clear_error();
+    return parse_error("attestation key is not a point on P-256");
+  }
+  // EVP_PKEY_fromdata does not check that the point is on the curve.
+  EVP_PKEY_CTX* check = EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr);
+  const bool on_curve = check != nullptr && EVP_PKEY_public_check(check) == 1;
+  EVP_PKEY_CTX_free(check);
+  ERR_clear_error();
+  PkeyPtr owned(key);
+  if (!on_curve) return parse_error("attestation key is not a point on P-256");
+  return owned;
 }
 
 std::string common_name(X509* cert) {

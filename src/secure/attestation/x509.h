@@ -55,6 +55,15 @@ Result<std::vector<std::byte>> extension_value(X509* cert, const char* oid, std:
 // value below 2^32.
 Result<std::uint32_t> extension_uint(X509* cert, const char* oid, std::string_view role);
 
+// ECDSA verification of `message` hashed with `md`, the signature given as
+// big-endian r and s (as TEE reports store them, not DER). False on any
+// failure, a malformed signature included.
+bool verify_ecdsa_rs(EVP_PKEY* key, const EVP_MD* md, std::span<const std::byte> message,
+                     std::span<const std::byte> r, std::span<const std::byte> s);
+
+// A P-256 public key from its big-endian coordinates x || y.
+Result<PkeyPtr> p256_public_key(std::span<const std::byte, 64> xy);
+
 // The subject's common name, or "" if it has none.
 std::string common_name(X509* cert);
 
