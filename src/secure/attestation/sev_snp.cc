@@ -1,8 +1,6 @@
 #include "myelin/secure/sev_snp.h"
 
-#include <openssl/bn.h>
 #include <openssl/core_names.h>
-#include <openssl/ecdsa.h>
 #include <openssl/err.h>
 
 #include <algorithm>
@@ -70,13 +68,6 @@ bool scalar_at(std::span<const std::byte> b, std::size_t at, std::array<std::byt
   return true;
 }
 
-struct SigFree {
-  void operator()(ECDSA_SIG* s) const noexcept { ECDSA_SIG_free(s); }
-};
-struct BnFree {
-  void operator()(BIGNUM* b) const noexcept { BN_free(b); }
-};
-
 Status check_report_signature(std::span<const std::byte> bytes, const Report& report,
                               EVP_PKEY* vcek_key) {
   char group[64] = {};
@@ -87,29 +78,9 @@ Status check_report_signature(std::span<const std::byte> bytes, const Report& re
     ERR_clear_error();
     return authentication_failed("VCEK key is not an ECDSA P-384 key");
   }
-  std::unique_ptr<BIGNUM, BnFree> r(BN_bin2bn(
-      reinterpret_cast<const unsigned char*>(report.sig_r.data()), L::kP384Bytes, nullptr));
-  std::unique_ptr<BIGNUM, BnFree> s(BN_bin2bn(
-      reinterpret_cast<const unsigned char*>(report.sig_s.data()), L::kP384Bytes, nullptr));
-  std::unique_ptr<ECDSA_SIG, SigFree> sig(ECDSA_SIG_new());
-  if (!r || !s || !sig || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) {
-    return internal_error("ECDSA_SIG allocation failed");
-  }
-  (void)r.release();  // owned by sig now
-  (void)s.release();
-  unsigned char* der = nullptr;
-  const int der_len = i2d_ECDSA_SIG(sig.get(), &der);
-  if (der_len <= 0) return internal_error("ECDSA signature encoding failed");
-  std::unique_ptr<unsigned char, void (*)(unsigned char*)> der_owner(
-      der, [](unsigned char* p) { OPENSSL_free(p); });
-  secure::detail::MdCtx ctx(EVP_MD_CTX_new());
-  const int rc =
-      ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha384(), nullptr, vcek_key) == 1
-          ? EVP_DigestVerify(ctx.get(), der, static_cast<std::size_t>(der_len),
-                             reinterpret_cast<const unsigned char*>(bytes.data()), kSignedSize)
-          : -1;
-  ERR_clear_error();
-  if (rc != 1) {
+  const bool ok = secure::detail::verify_ecdsa_rs(vcek_key, EVP_sha384(), bytes.first(kSignedSize),
+                                                  report.sig_r, report.sig_s);
+  if (!ok) {
     return authentication_failed(
         "signature (ECDSA P-384, SHA-384 over bytes 0x000-0x29F) does not verify with the VCEK");
   }
