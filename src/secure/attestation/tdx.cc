@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
@@ -312,9 +313,11 @@ Result<Quote> parse_quote(std::span<const std::byte> b) {
   return q;
 }
 
-Result<std::string> evaluate_tcb(std::string_view tcb_info_json, const PckTcb& pck,
-                                 std::span<const std::byte, 16> tee_tcb_svn,
-                                 std::chrono::sys_seconds at) {
+namespace {
+
+Result<std::string> evaluate_tcb_json(std::string_view tcb_info_json, const PckTcb& pck,
+                                      std::span<const std::byte, 16> tee_tcb_svn,
+                                      std::chrono::sys_seconds at) {
   const nlohmann::json doc = nlohmann::json::parse(tcb_info_json, nullptr, false);
   if (doc.is_discarded() || !doc.is_object() || !doc.contains("tcbInfo") ||
       !doc["tcbInfo"].is_object()) {
@@ -375,6 +378,20 @@ Result<std::string> evaluate_tcb(std::string_view tcb_info_json, const PckTcb& p
   return authentication_failed("TCB info: no TCB level matches (PCK SGX TCB " + sgx_text +
                                ", PCESVN " + std::to_string(pck.pce_svn) + "; TEE TCB SVN " +
                                tee_text + "): the TCB is not supported");
+}
+
+}  // namespace
+
+Result<std::string> evaluate_tcb(std::string_view tcb_info_json, const PckTcb& pck,
+                                 std::span<const std::byte, 16> tee_tcb_svn,
+                                 std::chrono::sys_seconds at) {
+  // nlohmann::json throws on misuse; every access above checks the type
+  // first, and this boundary keeps any exception from crossing the API.
+  try {
+    return evaluate_tcb_json(tcb_info_json, pck, tee_tcb_svn, at);
+  } catch (const std::exception& e) {
+    return parse_error(std::string("TCB info: ") + e.what());
+  }
 }
 
 std::array<std::byte, 64> binding_report_data(std::span<const std::byte, 32> report_data) {
