@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -142,5 +143,28 @@ Status check_policy(const Report& report, Product product, const Policy& policy)
 // "host_data", "id_key_digest", "author_key_digest", "family_id", "image_id",
 // "guest_svn" (u32 LE), "policy" (u64 LE), "reported_tcb" (u64 LE), "chip_id".
 VerifiedEvidence to_evidence(const Verified& verified);
+
+// The channel's verifier (attestation.h): evidence is one report (0x4A0 bytes). The
+// policy is fixed at construction except REPORT_DATA, which must be
+// binding_report_data(expected) for the session's `expected`; `now` gives
+// the verification time (the wall clock in a server, a fixed time in tests).
+// `recorded_report_data`, for tests only, replaces that binding with a
+// recorded value so recorded real evidence can run through a handshake: it
+// disables the session binding. Thread-safe if `now` is.
+class Verifier final : public AttestationVerifier {
+ public:
+  using WallClock = std::function<std::chrono::sys_seconds()>;
+  Verifier(Collateral collateral, Policy policy, WallClock now,
+           std::optional<std::array<std::byte, 64>> recorded_report_data = std::nullopt);
+  [[nodiscard]] std::string_view kind() const noexcept override { return "sev-snp"; }
+  Result<VerifiedEvidence> verify(std::span<const std::byte> evidence,
+                                  std::span<const std::byte, 32> expected) const override;
+
+ private:
+  Collateral collateral_;
+  Policy policy_;
+  WallClock now_;
+  std::optional<std::array<std::byte, 64>> recorded_report_data_;
+};
 
 }  // namespace myelin::secure::snp

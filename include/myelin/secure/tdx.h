@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -140,5 +141,27 @@ Status check_policy(const Quote& quote, const Policy& policy);
 // "mrconfigid", "mrowner", "mrownerconfig", "mrseam", "td_attributes" (u64
 // LE), "xfam" (u64 LE), "tee_tcb_svn".
 VerifiedEvidence to_evidence(const Verified& verified);
+
+// The channel's verifier (attestation.h): evidence is one quote. The
+// policy is fixed at construction except REPORT_DATA, which must be
+// binding_report_data(expected) for the session's `expected`; `now` gives
+// the verification time (the wall clock in a server, a fixed time in tests).
+// `recorded_report_data`, for tests only, replaces that binding with a
+// recorded value so recorded real evidence can run through a handshake: it
+// disables the session binding. Thread-safe if `now` is.
+class Verifier final : public AttestationVerifier {
+ public:
+  using WallClock = std::function<std::chrono::sys_seconds()>;
+  Verifier(Policy policy, WallClock now,
+           std::optional<std::array<std::byte, 64>> recorded_report_data = std::nullopt);
+  [[nodiscard]] std::string_view kind() const noexcept override { return "tdx"; }
+  Result<VerifiedEvidence> verify(std::span<const std::byte> evidence,
+                                  std::span<const std::byte, 32> expected) const override;
+
+ private:
+  Policy policy_;
+  WallClock now_;
+  std::optional<std::array<std::byte, 64>> recorded_report_data_;
+};
 
 }  // namespace myelin::secure::tdx

@@ -320,4 +320,20 @@ VerifiedEvidence to_evidence(const Verified& v) {
   return e;
 }
 
+Verifier::Verifier(Collateral collateral, Policy policy, WallClock now,
+                   std::optional<std::array<std::byte, 64>> recorded_report_data)
+    : collateral_(std::move(collateral)),
+      policy_(std::move(policy)),
+      now_(std::move(now)),
+      recorded_report_data_(recorded_report_data) {}
+
+Result<VerifiedEvidence> Verifier::verify(std::span<const std::byte> evidence,
+                                          std::span<const std::byte, 32> expected) const {
+  Policy policy = policy_;
+  policy.report_data =
+      recorded_report_data_ ? *recorded_report_data_ : binding_report_data(expected);
+  MYELIN_ASSIGN_OR_RETURN(Verified v, verify_report(evidence, collateral_, policy, now_()));
+  return to_evidence(v);
+}
+
 }  // namespace myelin::secure::snp

@@ -265,3 +265,38 @@ TEST(SevSnp, TcbLayout) {
 
 }  // namespace
 }  // namespace myelin::secure::snp
+
+namespace myelin::secure::snp {
+namespace {
+
+TEST(SevSnpVerifier, BindsTheSessionOrARecordedValue) {
+  Fixture f;
+  auto clock = [] { return kAt; };
+  std::array<std::byte, 32> session{};
+  session[0] = std::byte{7};
+  // Production mode: REPORT_DATA must be this session's binding, which a
+  // recorded report cannot carry.
+  Verifier bound(f.collateral, Policy{}, clock);
+  auto refused = bound.verify(f.report, session);
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(contains(refused.error(), "REPORT_DATA does not carry the expected binding"))
+      << refused.error().to_string();
+  // Test mode: the recorded value stands in for the binding.
+  Verifier recorded(f.collateral, Policy{}, clock, f.policy.report_data);
+  EXPECT_EQ(recorded.kind(), "sev-snp");
+  auto ok = recorded.verify(f.report, session);
+  ASSERT_TRUE(ok) << ok.error().to_string();
+  MeasurementPolicy mp{
+      {{"measurement",
+        {std::vector<std::byte>(f.report.begin() + 0x90, f.report.begin() + 0xC0)}}}};
+  EXPECT_TRUE(mp.check(*ok).ok());
+  mp.rules[0].allowed[0][0] ^= std::byte{1};
+  EXPECT_FALSE(mp.check(*ok).ok());
+  // The clock is the verifier's: past the VCEK's validity, refused.
+  Verifier late(
+      f.collateral, Policy{}, [] { return td::utc(2031, 1, 1); }, f.policy.report_data);
+  EXPECT_FALSE(late.verify(f.report, session));
+}
+
+}  // namespace
+}  // namespace myelin::secure::snp

@@ -487,4 +487,19 @@ VerifiedEvidence to_evidence(const Verified& v) {
   return e;
 }
 
+Verifier::Verifier(Policy policy, WallClock now,
+                   std::optional<std::array<std::byte, 64>> recorded_report_data)
+    : policy_(std::move(policy)),
+      now_(std::move(now)),
+      recorded_report_data_(recorded_report_data) {}
+
+Result<VerifiedEvidence> Verifier::verify(std::span<const std::byte> evidence,
+                                          std::span<const std::byte, 32> expected) const {
+  Policy policy = policy_;
+  policy.report_data =
+      recorded_report_data_ ? *recorded_report_data_ : binding_report_data(expected);
+  MYELIN_ASSIGN_OR_RETURN(Verified v, verify_quote(evidence, policy, now_()));
+  return to_evidence(v);
+}
+
 }  // namespace myelin::secure::tdx

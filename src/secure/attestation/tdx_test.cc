@@ -209,3 +209,32 @@ TEST(Tdx, TcbLevelAlgorithm) {
 
 }  // namespace
 }  // namespace myelin::secure::tdx
+
+namespace myelin::secure::tdx {
+namespace {
+
+TEST(TdxVerifier, BindsTheSessionOrARecordedValue) {
+  const auto q = quote();
+  auto clock = [] { return kAt; };
+  std::array<std::byte, 32> session{};
+  Verifier bound(Policy{}, clock);
+  auto refused = bound.verify(q, session);
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(contains(refused.error(), "REPORT_DATA does not carry the expected binding"))
+      << refused.error().to_string();
+  Verifier recorded(Policy{}, clock, binding_policy(q).report_data);
+  EXPECT_EQ(recorded.kind(), "tdx");
+  auto ok = recorded.verify(q, session);
+  ASSERT_TRUE(ok) << ok.error().to_string();
+  MeasurementPolicy mp{
+      {{"mrtd", {std::vector<std::byte>(q.begin() + 48 + 136, q.begin() + 48 + 184)}}}};
+  EXPECT_TRUE(mp.check(*ok).ok());
+  mp.rules[0].name = "rtmr0";
+  EXPECT_FALSE(mp.check(*ok).ok());
+  Verifier late(
+      Policy{}, [] { return td::utc(2053, 7, 1); }, binding_policy(q).report_data);
+  EXPECT_FALSE(late.verify(q, session));
+}
+
+}  // namespace
+}  // namespace myelin::secure::tdx
