@@ -291,3 +291,70 @@ TEST_F(Cli, PredictEscapesANonUtf8OutputName) {
 }
 
 }  // namespace
+
+// `myelin attest verify` on the real evidence of src/secure/attestation/testdata.
+class AttestCli : public Cli {
+ protected:
+  static std::string data(const std::string& rel) {
+    const char* src = std::getenv("MYELIN_SOURCE_DIR");
+    return std::string(src != nullptr ? src : ".") + "/src/secure/attestation/testdata/" + rel;
+  }
+};
+
+TEST_F(AttestCli, RealSnpReportVerifies) {
+  const Outcome r = run({"attest", "verify", data("sev-snp/report.hex"), "--platform", "snp",
+                         "--collateral", data("sev-snp"), "--at", "2026-12-07"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("product Milan"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("reported_tcb: bootloader=3 tee=0 snp=8 microcode=115"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("  measurement "), std::string::npos) << r.out;
+}
+
+TEST_F(AttestCli, RealTdxQuoteVerifiesIn2023AndExpiresBy2053) {
+  const Outcome r = run({"attest", "verify", data("tdx/quote.dat"), "--platform", "tdx",
+                         "--collateral", data("tdx"), "--at", "2023-07-01T01:00:00Z"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("  mrtd "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  rtmr3 "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tcb status: not evaluated"), std::string::npos) << r.out;
+  const Outcome late = run({"attest", "verify", data("tdx/quote.dat"), "--platform", "tdx",
+                            "--collateral", data("tdx"), "--at", "2053-07-01"});
+  EXPECT_EQ(late.exit_code, 1);
+  EXPECT_NE(late.err.find("expired"), std::string::npos) << late.err;
+}
+
+TEST_F(AttestCli, RejectionsNameTheReason) {
+  // The TCB info names levels this quote's PCK TCB is below.
+  fs::copy_file(data("tdx/sample_tcbInfo_response"), dir_ / "tcb_info.json");
+  const Outcome tcb = run({"attest", "verify", data("tdx/quote.dat"), "--platform", "tdx",
+                           "--collateral", dir_.string(), "--at", "2023-07-01T01:00:00Z"});
+  EXPECT_EQ(tcb.exit_code, 1);
+  EXPECT_NE(tcb.err.find("no TCB level matches"), std::string::npos) << tcb.err;
+  const Outcome binding =
+      run({"attest", "verify", data("sev-snp/report.hex"), "--platform", "snp", "--collateral",
+           data("sev-snp"), "--at", "2026-12-07", "--report-data", std::string(64, '0')});
+  EXPECT_EQ(binding.exit_code, 1);
+  EXPECT_NE(binding.err.find("REPORT_DATA does not carry the expected binding"), std::string::npos)
+      << binding.err;
+  const Outcome wrong = run({"attest", "verify", data("tdx/quote.dat"), "--platform", "snp",
+                             "--collateral", data("sev-snp"), "--at", "2026-12-07"});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("4935 bytes, expected 1184"), std::string::npos) << wrong.err;
+  const Outcome missing = run({"attest", "verify", data("sev-snp/report.hex"), "--platform", "snp",
+                               "--collateral", dir_.string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("vcek.pem"), std::string::npos) << missing.err;
+}
+
+TEST_F(AttestCli, BadFlagsAreUsageErrors) {
+  expect_usage_error({"attest", "verify", "x", "--platform", "sgx", "--collateral", "d"},
+                     "--platform");
+  expect_usage_error({"attest", "verify", "x", "--platform", "snp"}, "--collateral");
+  expect_usage_error(
+      {"attest", "verify", "x", "--platform", "snp", "--collateral", "d", "--at", "yesterday"},
+      "--at");
+  expect_usage_error(
+      {"attest", "verify", "x", "--platform", "snp", "--collateral", "d", "--report-data", "abc"},
+      "--report-data");
+}

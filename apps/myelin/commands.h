@@ -25,5 +25,6 @@ void register_inspect(CLI::App& app, Context& ctx);
 void register_compile(CLI::App& app, Context& ctx);
 void register_serve(CLI::App& app, Context& ctx);
 void register_infer(CLI::App& app, Context& ctx);
+void register_attest(CLI::App& app, Context& ctx);
 
 }  // namespace myelin::cli

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   myelin::cli::register_compile(app, ctx);
   myelin::cli::register_serve(app, ctx);
   myelin::cli::register_infer(app, ctx);
+  myelin::cli::register_attest(app, ctx);
 
   try {
     app.parse(argc, argv);
