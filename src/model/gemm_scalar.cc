@@ -40,10 +40,15 @@ std::unique_ptr<PackedWeights> pack_weights(const float* w, std::size_t k, std::
 // column loop is innermost so a compiler can use its vector unit across the
 // 16 columns; the loop over k must not be vectorised (GCC 12 otherwise
 // vectorises it as a reduction with shuffles, measured ~2x slower than the
-// plain dot products this replaces).
-[[gnu::optimize("no-tree-loop-vectorize")]] void gemm_scalar(const float* x, std::size_t rows,
-                                                             const PackedWeights& w, bool relu,
-                                                             float* y) {
+// plain dot products this replaces). GCC only: clang (the fuzz preset) has
+// no optimize attribute and rejects an unknown one under -Werror.
+#if defined(__GNUC__) && !defined(__clang__)
+#define MYELIN_NO_LOOP_VECTORIZE [[gnu::optimize("no-tree-loop-vectorize")]]
+#else
+#define MYELIN_NO_LOOP_VECTORIZE
+#endif
+MYELIN_NO_LOOP_VECTORIZE void gemm_scalar(const float* x, std::size_t rows, const PackedWeights& w,
+                                          bool relu, float* y) {
   const std::size_t k = w.k, n = w.n;
   for (std::size_t r = 0; r < rows; r += 2) {
     const bool two = r + 1 < rows;
