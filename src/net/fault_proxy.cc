@@ -519,19 +519,24 @@ class FaultProxyImpl {
         (void)loop_->cancel(c->connect_timer);
         c->connect_timer = 0;
       }
-    } else {
-      const int in_dir = side == 0 ? kDown : kUp;
-      if ((ev & (kIoWritable | kIoError | kIoHangup)) != 0) c->pipe[in_dir].blocked = false;
+      pump(id);
+      return;
     }
-    pump(id);
+    const int in_dir = side == 0 ? kDown : kUp;
+    if ((ev & (kIoWritable | kIoError | kIoHangup)) != 0) c->pipe[in_dir].blocked = false;
+    // Only the socket that became ready is read: a read of the other would
+    // be a wasted system call on every event.
+    const bool readable = (ev & (kIoReadable | kIoError | kIoHangup)) != 0;
+    pump(id, readable ? 1u << (side == 0 ? kUp : kDown) : 0u);
   }
 
-  // Moves what can move in both directions, then re-arms the sockets.
-  void pump(std::uint64_t id) {
+  // Moves what can move in both directions (reading the sources in
+  // `read_dirs`, a bit per direction), then re-arms the sockets.
+  void pump(std::uint64_t id, unsigned read_dirs = 3u) {
     for (int dir : {kUp, kDown}) {
       Conn* c = find(id);
       if (c == nullptr) return;
-      if (!read_side(*c, dir)) return;
+      if ((read_dirs & (1u << dir)) != 0 && !read_side(*c, dir)) return;
       c = find(id);
       if (c == nullptr || !flush(*c, dir)) return;
     }
