@@ -41,6 +41,12 @@ The queue is deleted at the end. Only loopback hosts are accepted.
 Usage: bench/amqp_recovery_peer.py --broker HOST:PORT --proxy-bin PATH
          [--fault reset|blackhole|refuse|restart] [--fault-at S] [--heal-after S]
          [--duration S] [--publishers N] [--heartbeat S] [--reconnect-interval S]
+         [--timeout S]
+
+Found while writing it: aiormq 6.4.2 (Debian's, under aio-pika 8.2.5) sends
+heartbeats but never checks the broker's; a black hole is noticed only when
+a read has waited (timeout + 1) * 3 seconds, 183 s with the default timeout
+of 60. --timeout sets it (it is also the connect timeout).
 """
 
 import argparse
@@ -123,9 +129,10 @@ class Run:
         self.stop = asyncio.Event()
 
     def on_close(self, _conn, exc=None):
-        if self.lost_ns is None and self.fault_ns is not None:
+        if self.lost_ns is None and self.fault_ns is not None and not self.stop.is_set():
             self.lost_ns = time.monotonic_ns()
-        emit("connection_lost", reason=repr(exc))
+        # by_us: the close at the end of the run, not a fault.
+        emit("connection_lost", reason=repr(exc), by_us=self.stop.is_set())
 
     def on_reconnect(self, _conn):
         if self.reconnected_ns is None and self.fault_ns is not None:
@@ -167,7 +174,7 @@ class Run:
             proxy = Proxy(a.proxy_bin, a.broker)
         address = proxy.address if proxy else a.broker
         url = (f"amqp://guest:guest@{address}/?heartbeat={a.heartbeat}"
-               f"&reconnect_interval={a.reconnect_interval}")
+               f"&reconnect_interval={a.reconnect_interval}&timeout={a.timeout}")
         emit("start", fault=a.fault, publishers=a.publishers, heartbeat_s=a.heartbeat,
              reconnect_interval_s=a.reconnect_interval, url=url,
              aio_pika=aio_pika.__version__)
@@ -244,6 +251,11 @@ def main():
     p.add_argument("--publishers", type=int, default=4)
     p.add_argument("--heartbeat", type=int, default=2)
     p.add_argument("--reconnect-interval", type=float, default=0.5)
+    # aiormq 6.4 never checks the broker's heartbeats: a silent peer is seen
+    # only when a read waits (timeout + 1) * 3 s, `timeout` being also the
+    # connect timeout (URL parameter). Its default, 60, means 183 s.
+    p.add_argument("--timeout", type=int, default=60,
+                   help="aiormq timeout= (connect; read timeout is (T+1)*3 s)")
     p.add_argument("--publish-timeout", type=float, default=5.0)
     p.add_argument("--drain-timeout", type=float, default=15.0)
     a = p.parse_args()
