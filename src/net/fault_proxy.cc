@@ -335,7 +335,12 @@ class FaultProxyImpl {
   void accept_ready() {
     for (int i = 0; i < 64; ++i) {
       const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-      if (fd < 0) return;  // EAGAIN, or a transient error (EMFILE...): try at the next event
+      if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          pause_accepting();
+        }
+        return;  // EAGAIN, or a per-connection error (ECONNABORTED...): next event
+      }
       accepted_.fetch_add(1, std::memory_order_relaxed);
       if (refuse_) {
         refused_.fetch_add(1, std::memory_order_relaxed);
@@ -372,6 +377,16 @@ class FaultProxyImpl {
         connect_upstream(id);
       }
     }
+  }
+
+  // Out of descriptors: the pending connection stays in the backlog and the
+  // listening socket stays readable, so watching it would spin the loop.
+  // Stop watching it for 50 ms, then try again.
+  void pause_accepting() {
+    (void)loop_->unregister_fd(listen_fd_);
+    (void)loop_->schedule(std::chrono::milliseconds(50), [this] {
+      (void)loop_->register_fd(listen_fd_, kIoReadable, [this](std::uint32_t) { accept_ready(); });
+    });
   }
 
   void start_awaiting() {
