@@ -43,8 +43,9 @@ class Cli : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  Outcome run(std::vector<std::string> args) {
-    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+  Outcome run(std::vector<std::string> args, const std::string& input = {}) {
+    const fs::path out = dir_ / "stdout", err = dir_ / "stderr", in = dir_ / "stdin";
+    std::ofstream(in, std::ios::binary) << input;
     const pid_t pid = ::fork();
     if (pid == 0) {
       std::vector<char*> argv;
@@ -52,7 +53,8 @@ class Cli : public ::testing::Test {
       argv.push_back(bin.data());
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
-      if (!std::freopen(out.c_str(), "w", stdout) || !std::freopen(err.c_str(), "w", stderr))
+      if (!std::freopen(in.c_str(), "r", stdin) || !std::freopen(out.c_str(), "w", stdout) ||
+          !std::freopen(err.c_str(), "w", stderr))
         _exit(127);
       ::chdir(dir_.c_str());
       ::execv(bin.c_str(), argv.data());
@@ -290,6 +292,32 @@ TEST_F(Cli, PredictEscapesANonUtf8OutputName) {
   EXPECT_EQ(j["Y\\xff"]["data"], nlohmann::json::parse("[1.0, 0.0]"));
 }
 
+// myelin faultproxy: one answer line per stdin command; a bad line is an
+// error line and the proxy keeps running; end of input stops it.
+TEST_F(Cli, FaultProxyAnswersEachStdinCommand) {
+  const Outcome r = run({"faultproxy", "--upstream", "127.0.0.1:9"},
+                        "blackhole on\nlatency abc\n\nstats\nheal\nquit\nreset\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> lines;
+  std::istringstream out(r.out);
+  for (std::string line; std::getline(out, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 5u) << r.out;
+  EXPECT_EQ(lines[0].rfind("listening 127.0.0.1:", 0), 0u) << lines[0];
+  EXPECT_EQ(lines[1].rfind("ok blackhole ", 0), 0u) << lines[1];
+  EXPECT_GT(std::stoll(lines[1].substr(13)), 0);
+  EXPECT_EQ(lines[2], "error latency: 'abc' is not a number of milliseconds in [0, 3600000]");
+  EXPECT_EQ(lines[3],
+            "stats accepted=0 active=0 refused=0 resets=0 upstream_failures=0 up_bytes=0 "
+            "down_bytes=0");
+  EXPECT_EQ(lines[4].rfind("ok heal ", 0), 0u) << lines[4];  // nothing after quit
+}
+
+TEST_F(Cli, FaultProxyUsageErrors) {
+  expect_usage_error({"faultproxy"}, "--upstream");
+  expect_usage_error({"faultproxy", "--upstream", "nohost"}, "--upstream");
+  expect_usage_error({"faultproxy", "--upstream", "127.0.0.1:70000"}, "--upstream");
+  expect_usage_error({"faultproxy", "--upstream", "127.0.0.1:5672", "--listen", "x:y"}, "--listen");
+}
 }  // namespace
 
 // `myelin attest verify` on the real evidence of src/secure/attestation/testdata.

@@ -26,5 +26,6 @@ void register_compile(CLI::App& app, Context& ctx);
 void register_serve(CLI::App& app, Context& ctx);
 void register_infer(CLI::App& app, Context& ctx);
 void register_attest(CLI::App& app, Context& ctx);
+void register_faultproxy(CLI::App& app, Context& ctx);
 
 }  // namespace myelin::cli

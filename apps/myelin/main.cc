@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   myelin::cli::register_serve(app, ctx);
   myelin::cli::register_infer(app, ctx);
   myelin::cli::register_attest(app, ctx);
+  myelin::cli::register_faultproxy(app, ctx);
 
   try {
     app.parse(argc, argv);
