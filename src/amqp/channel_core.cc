@@ -141,6 +141,13 @@ void ConnectionCore::enqueue(ChannelState& ch, ChannelOp op) {
 void ConnectionCore::pump(ChannelState& ch) {
   while (!ch.in_flight && !ch.pending.empty() && stream_) {
     ChannelOp& front = ch.pending.front();
+    // A broker under a resource alarm (connection.blocked) stops reading a
+    // connection at its next publish, so publishes wait here instead, in
+    // order with what the caller issued after them, until unblocked. The
+    // rest of the connection (heartbeats, acks, other channels' RPCs) goes on.
+    if (front.kind == ChannelOp::Kind::kPublish && blocked_.load(std::memory_order_relaxed)) {
+      return;
+    }
     if (front.kind == ChannelOp::Kind::kPublish && ch.confirm_mode && !ch.unconfirmed.empty() &&
         ch.unconfirmed.size() + front.publishes > ch.window) {
       return;  // back-pressure: wait for confirms to free the window

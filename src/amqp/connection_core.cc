@@ -560,6 +560,8 @@ Status ConnectionCore::handle_connection_method(wire::Method&& m) {
   }
   if (std::holds_alternative<wire::ConnectionUnblocked>(m)) {
     blocked_.store(false, std::memory_order_release);
+    // Publishes held while blocked go out now, channel by channel in order.
+    for (auto& [id, ch] : channels_) pump(*ch);
     std::function<void(bool, const std::string&)> cb;
     {
       std::lock_guard lock(mu_);

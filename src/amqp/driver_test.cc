@@ -245,11 +245,11 @@ TEST_F(AmqpDriver, ConnectionsShareOneLoopAndOneCanGoWhileTheOtherRuns) {
   auto c2 = open(std::move(d2), *b2, 2);
   ASSERT_TRUE(c1 && c2);
   // Dropping c1 closes it cleanly on the shared loop (the broker answers).
-  auto answer = std::async(std::launch::async, [&b1] {
-    const Status got = b1->expect_method<wire::ConnectionClose>();
+  auto answer = std::async(std::launch::async, [broker1 = b1.get()] {
+    const Status got = broker1->expect_method<wire::ConnectionClose>();
     if (!got.ok()) return got;
-    MYELIN_RETURN_IF_ERROR(b1->send(0, wire::ConnectionCloseOk{}));
-    return b1->closed_by_client() ? ok_status() : internal_error("c1's stream stayed open");
+    MYELIN_RETURN_IF_ERROR(broker1->send(0, wire::ConnectionCloseOk{}));
+    return broker1->closed_by_client() ? ok_status() : internal_error("c1's stream stayed open");
   });
   c1.reset();
   const Status closed_cleanly = answer.get();
@@ -306,6 +306,56 @@ TEST_F(AmqpDriver, UnconfirmedPublishFailsWithConnectionLostAndUnsentOneDoesNot)
   ASSERT_EQ(second.wait_for(5s), std::future_status::ready);
   const Status unsent = second.get();
   EXPECT_EQ(unsent.code(), ErrorCode::kUnavailable) << unsent.to_string();
+}
+
+// connection.blocked holds publishes in the client (the broker would stop
+// reading the whole connection at the next one); what was issued after a
+// held publish on its channel waits behind it; unblocked sends them in order.
+TEST_F(AmqpDriver, BlockedConnectionHoldsPublishesUntilUnblocked) {
+  auto [driver, broker] = pipe();
+  auto conn = open(std::move(driver), *broker, /*heartbeat_s=*/0);
+  ASSERT_TRUE(conn);
+  std::promise<std::string> blocked_reason;
+  conn->on_blocked([&blocked_reason](bool blocked, const std::string& reason) {
+    if (blocked) blocked_reason.set_value(reason);
+  });
+  auto ch_pending = std::async(std::launch::async, [&conn] { return conn->open_channel(5s); });
+  ASSERT_TRUE(broker->expect_method<wire::ChannelOpen>(1).ok());
+  ASSERT_TRUE(broker->send(1, wire::ChannelOpenOk{}).ok());
+  auto ch = ch_pending.get();
+  ASSERT_TRUE(ch) << ch.error().to_string();
+
+  wire::ConnectionBlocked blocked;
+  blocked.reason = "low on memory";
+  ASSERT_TRUE(broker->send(0, blocked).ok());
+  auto reason_f = blocked_reason.get_future();
+  ASSERT_EQ(reason_f.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(reason_f.get(), "low on memory");
+  EXPECT_TRUE(conn->is_blocked());
+
+  auto held = (*ch)->publish("", "q", Message{{}, "held"}, PublishOptions{});
+  auto qos = (*ch)->qos(10);  // issued after the publish: waits behind it
+  settle();
+  EXPECT_TRUE(broker->idle()) << "a publish went out while the connection was blocked";
+  EXPECT_EQ(held.wait_for(0s), std::future_status::timeout);
+
+  ASSERT_TRUE(broker->send(0, wire::ConnectionUnblocked{}).ok());
+  auto publish = broker->expect<wire::BasicPublish>(1);
+  ASSERT_TRUE(publish) << publish.error().to_string();
+  for (std::uint8_t type : {wire::kFrameHeader, wire::kFrameBody}) {
+    auto f = broker->next();
+    ASSERT_TRUE(f) << f.error().to_string();
+    EXPECT_EQ(f->type, type);
+  }
+  ASSERT_EQ(held.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(held.get().ok());  // no confirm mode: ok once written
+  EXPECT_FALSE(conn->is_blocked());
+  ASSERT_TRUE(broker->expect_method<wire::BasicQos>(1).ok());
+  ASSERT_TRUE(broker->send(1, wire::BasicQosOk{}).ok());
+  ASSERT_EQ(qos.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(qos.get().ok());
+  broker->close();
+  EXPECT_TRUE(eventually([&] { return !conn->is_open(); }));
 }
 
 }  // namespace
