@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <future>
+#include <random>
 #include <utility>
 
 namespace myelin::amqp::detail {
@@ -55,6 +56,38 @@ bool offers_mechanism(std::string_view offered, std::string_view want) {
   return false;
 }
 
+std::string endpoint_name(const Endpoint& e) {
+  const bool v6 = e.host.find(':') != std::string::npos;
+  return (v6 ? "[" + e.host + "]" : e.host) + ":" + std::to_string(e.port);
+}
+
+// A TCP connection to the first reachable endpoint; `config` then names it.
+Result<std::unique_ptr<net::Stream>> dial(ConnectionConfig& config) {
+  std::vector<Endpoint> order = config.endpoints;
+  if (order.empty()) order.push_back(Endpoint{config.host, config.port});
+  if (config.shuffle_endpoints && order.size() > 1) {
+    std::mt19937 rng(std::random_device{}());
+    std::shuffle(order.begin(), order.end(), rng);
+  }
+  std::string failures;
+  for (const Endpoint& e : order) {
+    auto tcp = net::connect_tcp(e.host, e.port, config.connect_timeout);
+    if (tcp) {
+      config.host = e.host;
+      config.port = e.port;
+      return std::move(*tcp);
+    }
+    if (order.size() == 1) {
+      return unavailable("amqp: cannot connect to " + config.describe() + ": " +
+                         std::string(tcp.error().message()));
+    }
+    failures += (failures.empty() ? "" : "; ") + endpoint_name(e) + " (" +
+                std::string(tcp.error().message()) + ")";
+  }
+  return unavailable("amqp: cannot connect to any of " + std::to_string(order.size()) +
+                     " endpoints: " + failures);
+}
+
 FieldTable client_properties(const ConnectionConfig& config) {
   FieldTable caps;
   for (const char* cap :
@@ -85,12 +118,7 @@ Result<std::shared_ptr<ConnectionCore>> ConnectionCore::connect(ConnectionConfig
   }
   std::unique_ptr<net::Stream> stream = std::move(driver.stream);
   if (!stream) {
-    auto tcp = net::connect_tcp(config.host, config.port, config.connect_timeout);
-    if (!tcp) {
-      return unavailable("amqp: cannot connect to " + config.describe() + ": " +
-                         std::string(tcp.error().message()));
-    }
-    stream = std::move(*tcp);
+    MYELIN_ASSIGN_OR_RETURN(stream, dial(config));
   }
   std::unique_ptr<EventLoop> owned;
   EventLoop* loop = driver.loop;

@@ -4,7 +4,12 @@
 // stream dies with publishes unconfirmed. The broker is a ScriptedBroker on
 // a memory pipe and the loop runs on a FakeClock: no RabbitMQ, no sleeps;
 // time moves only when the test says so.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <future>
@@ -356,6 +361,85 @@ TEST_F(AmqpDriver, BlockedConnectionHoldsPublishesUntilUnblocked) {
   EXPECT_TRUE(qos.get().ok());
   broker->close();
   EXPECT_TRUE(eventually([&] { return !conn->is_open(); }));
+}
+
+// A loopback TCP socket bound to a free port; listening or not (a bound,
+// non-listening port refuses connections, deterministically).
+class LoopbackPort {
+ public:
+  explicit LoopbackPort(bool listen) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    if (listen) {
+      EXPECT_EQ(::listen(fd_, 4), 0);
+    }
+    EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    port_ = ntohs(a.sin_port);
+  }
+  ~LoopbackPort() { ::close(fd_); }
+  LoopbackPort(const LoopbackPort&) = delete;
+  LoopbackPort& operator=(const LoopbackPort&) = delete;
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+  // The next accepted connection as a Stream (5 s at most).
+  std::unique_ptr<net::Stream> accept() {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 5000) != 1) return nullptr;
+    const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) return nullptr;
+    auto s = net::Stream::adopt(fd, "client");
+    return s ? std::move(*s) : nullptr;
+  }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+TEST(AmqpEndpoints, ConnectSkipsAnUnreachableNodeAndRecordsTheOneItReached) {
+  LoopbackPort dead(/*listen=*/false);
+  LoopbackPort live(/*listen=*/true);
+  ConnectionConfig c;
+  c.heartbeat_s = 0;
+  c.connect_timeout = 5s;
+  c.endpoints = {{"127.0.0.1", dead.port()}, {"127.0.0.1", live.port()}};
+  auto pending = std::async(std::launch::async, [c] { return Connection::connect(c); });
+  auto stream = live.accept();
+  ASSERT_TRUE(stream) << "the client never reached the second endpoint";
+  ScriptedBroker broker(std::move(stream));
+  const Status hs = broker.handshake(2047, 131072, 0);
+  ASSERT_TRUE(hs.ok()) << hs.to_string();
+  auto conn = pending.get();
+  ASSERT_TRUE(conn) << conn.error().to_string();
+  EXPECT_EQ((*conn)->config().port, live.port());
+  EXPECT_EQ((*conn)->config().describe(),
+            "amqp://guest@127.0.0.1:" + std::to_string(live.port()) + "/");
+  broker.close();
+  EXPECT_TRUE(eventually([&] { return !(*conn)->is_open(); }));
+}
+
+TEST(AmqpEndpoints, NoReachableNodeNamesEveryEndpointTried) {
+  LoopbackPort a(/*listen=*/false);
+  LoopbackPort b(/*listen=*/false);
+  for (bool shuffle : {false, true}) {
+    ConnectionConfig c;
+    c.connect_timeout = 5s;
+    c.endpoints = {{"127.0.0.1", a.port()}, {"127.0.0.1", b.port()}};
+    c.shuffle_endpoints = shuffle;
+    auto conn = Connection::connect(c);
+    ASSERT_FALSE(conn);
+    const Status& why = conn.error();
+    EXPECT_EQ(why.code(), ErrorCode::kUnavailable) << why.to_string();
+    EXPECT_NE(why.message().find("any of 2 endpoints"), std::string_view::npos) << why.to_string();
+    for (std::uint16_t port : {a.port(), b.port()}) {
+      EXPECT_NE(why.message().find("127.0.0.1:" + std::to_string(port) + " ("),
+                std::string_view::npos)
+          << why.to_string();
+    }
+  }
 }
 
 }  // namespace
