@@ -141,6 +141,13 @@ void ConnectionCore::enqueue(ChannelState& ch, ChannelOp op) {
 void ConnectionCore::pump(ChannelState& ch) {
   while (!ch.in_flight && !ch.pending.empty() && stream_) {
     ChannelOp& front = ch.pending.front();
+    // A broker under a resource alarm (connection.blocked) stops reading a
+    // connection at its next publish, so publishes wait here instead, in
+    // order with what the caller issued after them, until unblocked. The
+    // rest of the connection (heartbeats, acks, other channels' RPCs) goes on.
+    if (front.kind == ChannelOp::Kind::kPublish && blocked_.load(std::memory_order_relaxed)) {
+      return;
+    }
     if (front.kind == ChannelOp::Kind::kPublish && ch.confirm_mode && !ch.unconfirmed.empty() &&
         ch.unconfirmed.size() + front.publishes > ch.window) {
       return;  // back-pressure: wait for confirms to free the window
@@ -363,7 +370,7 @@ void ConnectionCore::close_channel(ChannelState& ch, std::shared_ptr<Reply<Statu
   enqueue(ch, std::move(op));
 }
 
-void ConnectionCore::channel_closed(ChannelState& ch, const Status& reason) {
+void ConnectionCore::channel_closed(ChannelState& ch, const Status& reason, bool connection_ended) {
   if (ch.phase == ChannelState::Phase::kClosed) return;
   const bool was_open = ch.shared->open.exchange(false, std::memory_order_acq_rel);
   if (was_open) counters_.channels_open.fetch_sub(1, std::memory_order_relaxed);
@@ -383,9 +390,15 @@ void ConnectionCore::channel_closed(ChannelState& ch, const Status& reason) {
     if (op.kind == ChannelOp::Kind::kRpc && op.done) op.done(reason);
     if (op.kind == ChannelOp::Kind::kPublish && op.published) op.published(reason);
   }
-  const Status unsure = Status(reason.code(), std::string(reason.message()) +
-                                                  " (the message was sent but not confirmed: "
-                                                  "the broker may or may not have it)");
+  // Sent, not confirmed: the broker may have routed and stored it. When the
+  // connection ended that is all anyone can know (kConnectionLost, so that a
+  // caller can tell it from "not sent"); a channel the broker closed keeps
+  // the broker's code (the cause is then usually that very publish).
+  std::string unsure_text = std::string(reason.message()) +
+                            " (the message was sent but not confirmed: the broker may or may not "
+                            "have it)";
+  const Status unsure = connection_ended ? connection_lost(std::move(unsure_text))
+                                         : Status(reason.code(), std::move(unsure_text));
   std::deque<Unconfirmed> unconfirmed = std::move(ch.unconfirmed);
   ch.unconfirmed.clear();
   for (auto& u : unconfirmed) finish_publish(*u.batch, unsure);

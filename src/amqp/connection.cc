@@ -8,7 +8,13 @@
 namespace myelin::amqp {
 
 Result<std::shared_ptr<Connection>> Connection::connect(ConnectionConfig config) {
-  MYELIN_ASSIGN_OR_RETURN(auto core, detail::ConnectionCore::connect(std::move(config)));
+  return connect(std::move(config), ConnectionDriver{});
+}
+
+Result<std::shared_ptr<Connection>> Connection::connect(ConnectionConfig config,
+                                                        ConnectionDriver driver) {
+  MYELIN_ASSIGN_OR_RETURN(auto core,
+                          detail::ConnectionCore::connect(std::move(config), std::move(driver)));
   return std::shared_ptr<Connection>(new Connection(std::move(core)));
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <future>
+#include <random>
 #include <utility>
 
 namespace myelin::amqp::detail {
@@ -13,6 +14,11 @@ namespace {
 constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr int kReadsPerEvent = 16;  // then yield to the loop's other work
 std::atomic<std::uint64_t> g_next_epoch{1};
+
+const Clock& monotonic_clock() {
+  static const MonotonicClock clock;
+  return clock;
+}
 
 std::string reply_text(std::uint16_t code, std::string_view text) {
   return std::to_string(code) + " " + std::string(text);
@@ -38,6 +44,50 @@ Status connection_close_status(const wire::ConnectionClose& c) {
   }
 }
 
+// connection.start's mechanisms are a space-separated list ("AMQPLAIN
+// PLAIN"): match whole words, or AMQPLAIN would pass for PLAIN.
+bool offers_mechanism(std::string_view offered, std::string_view want) {
+  while (!offered.empty()) {
+    const std::size_t space = offered.find(' ');
+    if (offered.substr(0, space) == want) return true;
+    if (space == std::string_view::npos) break;
+    offered.remove_prefix(space + 1);
+  }
+  return false;
+}
+
+std::string endpoint_name(const Endpoint& e) {
+  const bool v6 = e.host.find(':') != std::string::npos;
+  return (v6 ? "[" + e.host + "]" : e.host) + ":" + std::to_string(e.port);
+}
+
+// A TCP connection to the first reachable endpoint; `config` then names it.
+Result<std::unique_ptr<net::Stream>> dial(ConnectionConfig& config) {
+  std::vector<Endpoint> order = config.endpoints;
+  if (order.empty()) order.push_back(Endpoint{config.host, config.port});
+  if (config.shuffle_endpoints && order.size() > 1) {
+    std::mt19937 rng(std::random_device{}());
+    std::shuffle(order.begin(), order.end(), rng);
+  }
+  std::string failures;
+  for (const Endpoint& e : order) {
+    auto tcp = net::connect_tcp(e.host, e.port, config.connect_timeout);
+    if (tcp) {
+      config.host = e.host;
+      config.port = e.port;
+      return std::move(*tcp);
+    }
+    if (order.size() == 1) {
+      return unavailable("amqp: cannot connect to " + config.describe() + ": " +
+                         std::string(tcp.error().message()));
+    }
+    failures += (failures.empty() ? "" : "; ") + endpoint_name(e) + " (" +
+                std::string(tcp.error().message()) + ")";
+  }
+  return unavailable("amqp: cannot connect to any of " + std::to_string(order.size()) +
+                     " endpoints: " + failures);
+}
+
 FieldTable client_properties(const ConnectionConfig& config) {
   FieldTable caps;
   for (const char* cap :
@@ -55,21 +105,31 @@ FieldTable client_properties(const ConnectionConfig& config) {
 
 }  // namespace
 
-Result<std::shared_ptr<ConnectionCore>> ConnectionCore::connect(ConnectionConfig config) {
+Result<std::shared_ptr<ConnectionCore>> ConnectionCore::connect(ConnectionConfig config,
+                                                                ConnectionDriver driver) {
   if (config.frame_max != 0 && config.frame_max < wire::kFrameMinSize) {
     return invalid_argument("amqp: frame_max " + std::to_string(config.frame_max) +
                             " is below the protocol minimum of 4096");
   }
-  auto stream = net::connect_tcp(config.host, config.port, config.connect_timeout);
-  if (!stream) {
-    return unavailable("amqp: cannot connect to " + config.describe() + ": " +
-                       std::string(stream.error().message()));
+  if (driver.loop != nullptr && driver.loop->in_loop_thread()) {
+    return failed_precondition(
+        "amqp: connect to " + config.describe() +
+        " called on the thread of the loop it would run on: it would wait for itself");
   }
-  EventLoopOptions lo;
-  lo.spin_before_sleep = std::chrono::microseconds(0);  // an I/O thread: park, don't spin
-  MYELIN_ASSIGN_OR_RETURN(auto loop, EventLoop::create(lo));
+  std::unique_ptr<net::Stream> stream = std::move(driver.stream);
+  if (!stream) {
+    MYELIN_ASSIGN_OR_RETURN(stream, dial(config));
+  }
+  std::unique_ptr<EventLoop> owned;
+  EventLoop* loop = driver.loop;
+  if (loop == nullptr) {
+    EventLoopOptions lo;
+    lo.spin_before_sleep = std::chrono::microseconds(0);  // an I/O thread: park, don't spin
+    MYELIN_ASSIGN_OR_RETURN(owned, EventLoop::create(lo));
+    loop = owned.get();
+  }
   std::shared_ptr<ConnectionCore> core(
-      new ConnectionCore(std::move(config), std::move(loop), std::move(*stream)));
+      new ConnectionCore(std::move(config), std::move(owned), loop, std::move(stream)));
   ConnectionCore* self = core.get();
   // Work the loop runs later holds a weak reference, never `this`: the core
   // may be freed (its last reference dropped in a callback) before it runs.
@@ -78,20 +138,28 @@ Result<std::shared_ptr<ConnectionCore>> ConnectionCore::connect(ConnectionConfig
   Reply<Status> opened;
   auto opened_future = opened.future();
   self->opened_.emplace(std::move(opened));
-  // The read loop holds a strong reference while it runs: a callback it
-  // calls (on_closed, a publish callback) may drop the last outside one.
-  MYELIN_RETURN_IF_ERROR(self->stream_->watch(*self->loop_, kIoReadable, [weak](std::uint32_t ev) {
-    if (auto alive = weak.lock()) alive->on_io(ev);
-  }));
-  self->last_read_ = self->last_write_ = mono_now();
-  {
+  if (self->owned_loop_) MYELIN_RETURN_IF_ERROR(self->owned_loop_->start());
+  // Registering the stream and the first write happen on the loop thread: a
+  // shared loop is already running, and only its thread may touch its fds.
+  MYELIN_RETURN_IF_ERROR(self->submit([weak] {
+    auto alive = weak.lock();
+    if (!alive || !alive->stream_) return;
+    // The read loop holds a strong reference while it runs: a callback it
+    // calls (on_closed, a publish callback) may drop the last outside one.
+    const Status watched =
+        alive->stream_->watch(*alive->loop_, kIoReadable, [weak](std::uint32_t ev) {
+          if (auto strong = weak.lock()) strong->on_io(ev);
+        });
+    if (!watched.ok()) {
+      return alive->fail_connection(
+          unavailable("amqp: " + alive->config_.describe() +
+                      ": cannot watch the stream: " + std::string(watched.message())));
+    }
+    alive->last_read_ = alive->last_write_ = alive->now();
     std::vector<std::byte> hello;
     wire::append_protocol_header(hello);
-    self->append(hello);
-  }
-  MYELIN_RETURN_IF_ERROR(self->loop_->start());
-  MYELIN_RETURN_IF_ERROR(self->submit([weak] {
-    if (auto alive = weak.lock()) alive->flush();
+    alive->out_.insert(alive->out_.end(), hello.begin(), hello.end());
+    alive->flush();
   }));
 
   const Nanos timeout = self->config_.connect_timeout;
@@ -109,11 +177,13 @@ Result<std::shared_ptr<ConnectionCore>> ConnectionCore::connect(ConnectionConfig
   return core;
 }
 
-ConnectionCore::ConnectionCore(ConnectionConfig config, std::unique_ptr<EventLoop> loop,
-                               std::unique_ptr<net::Stream> stream)
+ConnectionCore::ConnectionCore(ConnectionConfig config, std::unique_ptr<EventLoop> owned_loop,
+                               EventLoop* loop, std::unique_ptr<net::Stream> stream)
     : config_(std::move(config)),
       epoch_(g_next_epoch.fetch_add(1, std::memory_order_relaxed)),
-      loop_(std::move(loop)),
+      owned_loop_(std::move(owned_loop)),
+      loop_(loop),
+      clock_(loop->options().clock != nullptr ? loop->options().clock : &monotonic_clock()),
       stream_(std::move(stream)),
       executor_(std::make_shared<DeliveryExecutor>(config_.delivery_threads)) {
   frame_max_ = wire::kFrameMinSize;
@@ -121,26 +191,41 @@ ConnectionCore::ConnectionCore(ConnectionConfig config, std::unique_ptr<EventLoo
 }
 
 ConnectionCore::~ConnectionCore() {
+  if (!owned_loop_) {
+    // A shared loop goes on running other work; only the stream is ours. Its
+    // fd is registered with that loop, so it is closed on the loop thread.
+    // (Timers, microtasks and the fd callback hold weak references and find
+    // the core gone.)
+    if (heartbeat_timer_ != 0) (void)loop_->cancel(heartbeat_timer_);
+    if (!stream_) return;
+    if (loop_->in_loop_thread()) {
+      stream_->close();
+      return;
+    }
+    std::shared_ptr<net::Stream> stream(std::move(stream_));
+    if (!loop_->submit([stream] { stream->close(); }).ok()) stream->close();  // loop stopped
+    return;
+  }
   // Stop the loop first: it runs what was queued, then nothing touches us.
   // (Tasks hold shared_ptrs to the core, so by now none is queued; timers,
   // microtasks and the fd callback hold weak ones and find the core gone.)
-  if (loop_ && loop_->in_loop_thread()) {
+  if (owned_loop_->in_loop_thread()) {
     // The last reference went away in a callback on our own loop thread: the
     // loop cannot join itself, so a helper thread ends it.
     if (stream_) stream_->close();
-    if (heartbeat_timer_ != 0) (void)loop_->cancel(heartbeat_timer_);
-    std::thread([loop = std::move(loop_)]() mutable {
+    if (heartbeat_timer_ != 0) (void)owned_loop_->cancel(heartbeat_timer_);
+    std::thread([loop = std::move(owned_loop_)]() mutable {
       (void)loop->shutdown();
       loop.reset();
     }).detach();
-  } else if (loop_) {
-    (void)loop_->shutdown();
+  } else {
+    (void)owned_loop_->shutdown();
     // The socket is still open when ~Connection ran on the loop thread (it
     // starts the close there without waiting) and the last reference, a
     // Channel say, went away later on another thread. Close it while the
     // loop it is registered with still exists.
     if (stream_) stream_->close();
-    loop_.reset();
+    owned_loop_.reset();
   }
 }
 
@@ -272,7 +357,7 @@ void ConnectionCore::flush() {
     counters_.writes.fetch_add(1, std::memory_order_relaxed);
     counters_.bytes_out.fetch_add(r->bytes, std::memory_order_relaxed);
     out_sent_ += r->bytes;
-    last_write_ = mono_now();
+    last_write_ = now();
     run_written_callbacks();
   }
   out_.clear();
@@ -310,7 +395,7 @@ void ConnectionCore::read_available() {
     if (r->would_block) return;
     counters_.bytes_in.fetch_add(r->bytes, std::memory_order_relaxed);
     in_used_ += r->bytes;
-    last_read_ = mono_now();
+    last_read_ = now();
 
     std::size_t pos = 0;
     while (stream_) {
@@ -347,24 +432,24 @@ void ConnectionCore::read_available() {
 
 void ConnectionCore::heartbeat_tick() {
   if (!stream_ || heartbeat_s_ == 0) return;
-  const MonoTime now = mono_now();
+  const MonoTime t = now();
   const Nanos interval = std::chrono::seconds(heartbeat_s_);
   // Silence for 1.5 intervals means the broker or the path is gone (the
   // broker sends a heartbeat at least every half interval when idle).
-  if (now - last_read_ > interval + interval / 2) {
+  if (t - last_read_ > interval + interval / 2) {
     return fail_connection(unavailable(
         "amqp: no frame from " + config_.describe() + " for " +
         std::to_string(
-            std::chrono::duration_cast<std::chrono::milliseconds>(now - last_read_).count()) +
+            std::chrono::duration_cast<std::chrono::milliseconds>(t - last_read_).count()) +
         " ms (heartbeat " + std::to_string(heartbeat_s_) + " s): peer presumed dead"));
   }
-  if (now - last_write_ >= interval / 2) {
+  if (t - last_write_ >= interval / 2) {
     std::vector<std::byte> hb;
     wire::append_heartbeat(hb);
     counters_.heartbeats_out.fetch_add(1, std::memory_order_relaxed);
     counters_.frames_out.fetch_add(1, std::memory_order_relaxed);
     append(hb);
-    last_write_ = now;  // counted as sent: the flush follows in this tick
+    last_write_ = t;  // counted as sent: the flush follows in this tick
   }
 }
 
@@ -418,7 +503,7 @@ Status ConnectionCore::handle_connection_method(wire::Method&& m) {
   if (auto* start = std::get_if<wire::ConnectionStart>(&m)) {
     if (phase_ != Phase::kHandshake)
       return protocol_error("amqp: connection.start after handshake");
-    if (start->mechanisms.find("PLAIN") == std::string::npos) {
+    if (!offers_mechanism(start->mechanisms, "PLAIN")) {
       return authentication_failed("amqp: broker offers no PLAIN mechanism (offers '" +
                                    start->mechanisms + "')");
     }
@@ -503,6 +588,8 @@ Status ConnectionCore::handle_connection_method(wire::Method&& m) {
   }
   if (std::holds_alternative<wire::ConnectionUnblocked>(m)) {
     blocked_.store(false, std::memory_order_release);
+    // Publishes held while blocked go out now, channel by channel in order.
+    for (auto& [id, ch] : channels_) pump(*ch);
     std::function<void(bool, const std::string&)> cb;
     {
       std::lock_guard lock(mu_);
@@ -553,7 +640,7 @@ void ConnectionCore::finish(Status reason) {
   // out first so they find nothing, and iterate the private copy.
   auto channels = std::move(channels_);
   channels_.clear();
-  for (auto& [id, ch] : channels) channel_closed(*ch, failure);
+  for (auto& [id, ch] : channels) channel_closed(*ch, failure, /*connection_ended=*/true);
   if (opened_) {
     opened_->fail(failure);
     opened_.reset();

@@ -1,8 +1,10 @@
 // ConnectionCore: the state of one AMQP connection, owned by its loop thread.
 //
 // Everything here except the members marked "any thread" runs on the loop
-// thread: the socket, the input and output buffers, the codec, and each
-// channel's state. Public Channel/Connection calls reach it through
+// thread: the stream, the input and output buffers, the codec, and each
+// channel's state. The loop is the core's own (a thread it starts and joins)
+// or a caller's shared one (ConnectionDriver::loop); either way the core
+// reads the time only from that loop's clock. Public Channel/Connection calls reach it through
 // submit(), which moves a task into the loop's ingress queue.
 //
 // Per channel, operations keep the order in which callers issued them. A
@@ -121,7 +123,8 @@ class ConnectionCore : public std::enable_shared_from_this<ConnectionCore> {
  public:
   enum class Phase : std::uint8_t { kHandshake, kOpen, kClosing, kClosed };
 
-  static Result<std::shared_ptr<ConnectionCore>> connect(ConnectionConfig config);
+  static Result<std::shared_ptr<ConnectionCore>> connect(ConnectionConfig config,
+                                                         ConnectionDriver driver);
   ~ConnectionCore();
 
   // Any thread: runs `task` on the loop thread; fails once the loop stops.
@@ -159,8 +162,10 @@ class ConnectionCore : public std::enable_shared_from_this<ConnectionCore> {
   std::shared_ptr<DeliveryExecutor> executor() const { return executor_; }
 
  private:
-  ConnectionCore(ConnectionConfig config, std::unique_ptr<EventLoop> loop,
+  ConnectionCore(ConnectionConfig config, std::unique_ptr<EventLoop> owned_loop, EventLoop* loop,
                  std::unique_ptr<net::Stream> stream);
+
+  [[nodiscard]] MonoTime now() const noexcept { return clock_->now(); }
 
   // I/O
   void on_io(std::uint32_t events);
@@ -178,7 +183,9 @@ class ConnectionCore : public std::enable_shared_from_this<ConnectionCore> {
   // Channel lifecycle
   void pump(ChannelState& ch);
   void write_op(ChannelState& ch, ChannelOp& op);
-  void channel_closed(ChannelState& ch, const Status& reason);
+  // Fails everything the channel still holds. `connection_ended`: the whole
+  // connection went, so unconfirmed publishes fail with kConnectionLost.
+  void channel_closed(ChannelState& ch, const Status& reason, bool connection_ended = false);
   // Connection teardown: fails everything, closes the socket, reports once.
   void fail_connection(Status reason, std::uint16_t reply_code = 0);
   void finish(Status reason);
@@ -187,7 +194,10 @@ class ConnectionCore : public std::enable_shared_from_this<ConnectionCore> {
 
   const ConnectionConfig config_;
   const std::uint64_t epoch_;
-  std::unique_ptr<EventLoop> loop_;
+  // Set when the core started the loop itself; then loop_ points to it.
+  std::unique_ptr<EventLoop> owned_loop_;
+  EventLoop* loop_;
+  const Clock* clock_;  // the loop's clock
   std::unique_ptr<net::Stream> stream_;
   std::shared_ptr<DeliveryExecutor> executor_;
 

@@ -82,6 +82,7 @@ Status unimplemented(std::string m) { return {ErrorCode::kUnimplemented, std::mo
 Status data_loss(std::string m) { return {ErrorCode::kDataLoss, std::move(m)}; }
 Status internal_error(std::string m) { return {ErrorCode::kInternal, std::move(m)}; }
 Status aborted(std::string m) { return {ErrorCode::kAborted, std::move(m)}; }
+Status connection_lost(std::string m) { return {ErrorCode::kConnectionLost, std::move(m)}; }
 
 Status errno_error(std::string_view what, int errnum) {
   char buf[256];

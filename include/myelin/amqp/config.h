@@ -13,15 +13,32 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "myelin/base/clock.h"
 #include "myelin/base/result.h"
 
 namespace myelin::amqp {
 
+// One broker address (a node of a cluster).
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 5672;
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
 struct ConnectionConfig {
   std::string host = "127.0.0.1";
   std::uint16_t port = 5672;
+  // A cluster's nodes. When non-empty, connect() dials these instead of
+  // host:port, in order (or shuffled, which spreads many workers over the
+  // nodes) until one accepts the TCP connection, each within
+  // connect_timeout; the connection then records the node it reached in
+  // host and port. Only an unreachable node moves on to the next: a node
+  // that answers and refuses (credentials, vhost) ends the connect, since
+  // every node of a cluster would refuse the same way. Not in the URI.
+  std::vector<Endpoint> endpoints;
+  bool shuffle_endpoints = false;
   std::string user = "guest";
   std::string password = "guest";
   std::string vhost = "/";

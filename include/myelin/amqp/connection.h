@@ -1,12 +1,13 @@
 // A thread-safe AMQP 0-9-1 client for RabbitMQ: Connection and Channel.
 //
-// One Connection is one TCP connection with one I/O owner: an EventLoop
-// thread that the Connection starts. That thread alone touches the socket,
-// the codec and every channel's state; it sends and checks heartbeats
-// whatever the application does. Every public method below may be called
-// from any thread: it hands the work to the loop through its ingress queue
-// and reports back through a std::future or a callback. The codec itself has
-// no locks; thread safety comes from that hand-off.
+// One Connection is one byte stream with one I/O owner: an EventLoop thread,
+// which the Connection starts by default, or a caller's running loop shared
+// with other connections (ConnectionDriver). That thread alone touches the
+// stream, the codec and every channel's state; it sends and checks
+// heartbeats, on the loop's clock, whatever the application does. Every public method below may be
+// called from any thread: it hands the work to the loop through its ingress queue and reports back
+// through a std::future or a callback. The codec itself has no locks; thread safety comes from that
+// hand-off.
 //
 // Errors reach the caller that caused them. A channel-level error from the
 // broker (a passive declare of a missing queue, a publish to a missing
@@ -41,6 +42,8 @@
 #include "myelin/amqp/types.h"
 #include "myelin/base/result.h"
 #include "myelin/base/status.h"
+#include "myelin/loop/event_loop.h"
+#include "myelin/net/stream.h"
 
 namespace myelin::amqp {
 
@@ -199,11 +202,30 @@ struct ConnectionStats {
   std::uint32_t channels_open = 0;
 };
 
+// Where a connection runs. Both members are optional; left empty,
+// Connection::connect dials config.host:port over TCP and runs the
+// connection on an EventLoop thread of its own, as the one-argument
+// overload does.
+struct ConnectionDriver {
+  // A loop to share (a server's I/O loop): it must be running or about to
+  // run, and outlive the Connection and every Channel from it. Heartbeats
+  // and their timeouts read its clock (EventLoopOptions::clock), so a
+  // FakeClock there drives them in tests. connect() refuses to run on this
+  // loop's thread (it blocks until the handshake ends).
+  EventLoop* loop = nullptr;
+  // A connected byte stream (TCP, Unix socket, memory pipe) to speak AMQP
+  // on instead of dialing config.host:port. The connection owns it.
+  std::unique_ptr<net::Stream> stream;
+};
+
 class Connection {
  public:
   // Connects, authenticates (PLAIN), negotiates channel_max / frame_max /
-  // heartbeat and opens the vhost; blocks until open or failed.
+  // heartbeat and opens the vhost; blocks until open or failed (at most
+  // config.connect_timeout, measured by the calling thread).
   static Result<std::shared_ptr<Connection>> connect(ConnectionConfig config);
+  static Result<std::shared_ptr<Connection>> connect(ConnectionConfig config,
+                                                     ConnectionDriver driver);
   // Closes, waiting at most config().close_timeout_on_destroy for close-ok
   // (not at all on the loop thread).
   ~Connection();

@@ -33,7 +33,9 @@ namespace myelin {
   X(kUnimplemented, 15, "unimplemented", "the feature is not supported")           \
   X(kDataLoss, 16, "data_loss", "stored data is corrupt or truncated")             \
   X(kInternal, 17, "internal", "an invariant of myelin itself was broken")         \
-  X(kAborted, 18, "aborted", "the peer refused or abandoned the operation")
+  X(kAborted, 18, "aborted", "the peer refused or abandoned the operation")        \
+  X(kConnectionLost, 19, "connection_lost",                                        \
+    "the connection died with the operation in flight: it may or may not have taken effect")
 
 enum class ErrorCode : std::uint8_t {
 #define MYELIN_X_ENUM(e, v, name, meaning) e = v,

@@ -74,6 +74,7 @@ Status unimplemented(std::string message);
 Status data_loss(std::string message);
 Status internal_error(std::string message);
 Status aborted(std::string message);
+Status connection_lost(std::string message);
 
 // An io_error whose message ends with strerror(errnum): "open model.onnx: No such file".
 Status errno_error(std::string_view what, int errnum);
