@@ -72,6 +72,7 @@ class SecureChannel final : private SessionHandler, private RecordSink {
   void on_readable();
   void flush();
   void finish_stream();
+  void start_linger();
 
   EventLoop& loop_;
   std::unique_ptr<net::Stream> stream_;
@@ -81,6 +82,7 @@ class SecureChannel final : private SessionHandler, private RecordSink {
   TimerId linger_timer_ = 0;
   bool session_closed_ = false;
   bool write_shut_ = false;
+  bool peer_eof_ = false;  // the peer's end of stream has been read
   bool closed_reported_ = false;
 };
 
