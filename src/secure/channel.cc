@@ -183,6 +183,7 @@ void SecureChannel::finish_stream() {
   if (linger_timer_ != 0) (void)loop_.cancel(linger_timer_);
   linger_timer_ = 0;
   if (!session_closed_) (void)session_->on_eof(mono_now());
+  if (cb_.on_finished) cb_.on_finished();
 }
 
 }  // namespace myelin::secure
