@@ -59,7 +59,11 @@ class ReplyRoute final : public Responder {
   ReplyRoute(std::shared_ptr<EventLoop> loop, std::weak_ptr<secure::Connection> conn)
       : loop_(std::move(loop)), conn_(std::move(conn)) {}
   void complete(std::unique_ptr<InferenceRequest> request) override {
-    (void)loop_->submit([conn = conn_, r = std::move(request)]() mutable {
+    // Once the task is queued, the loop may run it and drop the request,
+    // and with it this route, before submit() returns: keep the loop alive
+    // on this thread until then.
+    const std::shared_ptr<EventLoop> loop = loop_;
+    (void)loop->submit([conn = conn_, r = std::move(request)]() mutable {
       if (auto c = conn.lock()) send_result(*c, *r);
     });
   }
