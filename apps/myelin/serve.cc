@@ -13,8 +13,10 @@
 #include <vector>
 
 #include "apps/myelin/commands.h"
+#include "myelin/serve/client.h"
 #include "myelin/serve/http_server.h"
 #include "myelin/serve/model_repository.h"
+#include "myelin/serve/secure_server.h"
 
 #ifndef MYELIN_MODELS_DIR
 #define MYELIN_MODELS_DIR "models"
@@ -40,6 +42,11 @@ struct ServeFlags {
   long long max_body_bytes = 64ll << 20;
   int drain_timeout_ms = 30000;
   std::string port_file;
+  // The MSC1 front end (docs/serving.md, "The secure front end").
+  int secure_port = -1;  // -1: none
+  std::string secure_unix;
+  std::string attestation;
+  std::string secure_port_file;
 };
 
 int usage(const std::string& msg) {
@@ -95,6 +102,15 @@ int run_serve(const ServeFlags& f) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  const bool secure = f.secure_port >= 0 || !f.secure_unix.empty();
+  if (secure && f.attestation.empty()) {
+    return usage("--secure-port/--secure-unix need --attestation mock|none");
+  }
+  if (!secure && !f.attestation.empty()) {
+    return usage(
+        "--attestation applies to the secure front end: add --secure-port or --secure-unix");
+  }
+
   (*repo)->load_all();
   serve::HttpServerOptions ho;
   ho.host = f.host;
@@ -110,6 +126,29 @@ int run_serve(const ServeFlags& f) {
     std::fprintf(stderr, "myelin serve: %s\n", std::string(s.message()).c_str());
     return kExitFailure;
   }
+  std::unique_ptr<serve::ChannelSecurity> security;
+  std::unique_ptr<serve::SecureInferenceServer> secure_server;
+  if (secure) {
+    auto sec = serve::ChannelSecurity::create(f.attestation);
+    if (!sec) return usage("--attestation: " + std::string(sec.error().message()));
+    security = std::move(*sec);
+    serve::SecureServerOptions so;
+    so.host = f.host;
+    if (f.secure_port >= 0) so.port = static_cast<std::uint16_t>(f.secure_port);
+    so.unix_path = f.secure_unix;
+    so.session = security->responder();
+    auto ss = serve::SecureInferenceServer::create(std::move(so), **repo);
+    if (!ss) return usage(std::string(ss.error().message()));
+    secure_server = std::move(*ss);
+    if (Status s = secure_server->start(); !s.ok()) {
+      std::fprintf(stderr, "myelin serve: secure front end: %s\n",
+                   std::string(s.message()).c_str());
+      return kExitFailure;
+    }
+    if (!f.secure_port_file.empty()) {
+      std::ofstream(f.secure_port_file) << secure_server->port() << "\n";
+    }
+  }
   if (!f.port_file.empty()) {
     std::ofstream(f.port_file) << (*server)->port() << "\n";
   }
@@ -117,6 +156,7 @@ int run_serve(const ServeFlags& f) {
   sigwait(&signals, &sig);
   std::fprintf(stderr, "{\"level\":\"info\",\"event\":\"draining\",\"signal\":\"%s\"}\n",
                sig == SIGINT ? "SIGINT" : "SIGTERM");
+  if (secure_server) (void)secure_server->shutdown();
   const Status s = (*server)->shutdown(mono_now() + std::chrono::milliseconds(f.drain_timeout_ms));
   server->reset();
   repo->reset();
@@ -177,6 +217,16 @@ void register_serve(CLI::App& app, Context& ctx) {
       ->check(CLI::Range(0, 3600000))
       ->capture_default_str();
   cmd->add_option("--port-file", f->port_file, "Write the bound HTTP port to this file");
+  cmd->add_option("--secure-port", f->secure_port,
+                  "Serve MSC1 secure-channel requests on this TCP port (0: any free port)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--secure-unix", f->secure_unix,
+                  "Serve MSC1 secure-channel requests on this Unix socket");
+  cmd->add_option("--attestation", f->attestation,
+                  "Secure channel attestation: mock (tests) or none (development)")
+      ->check(CLI::IsMember({"mock", "none"}));
+  cmd->add_option("--secure-port-file", f->secure_port_file,
+                  "Write the bound secure-channel TCP port to this file");
   cmd->callback([f, &ctx] { ctx.exit_code = run_serve(*f); });
 }
 

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include "src/net/fd_wait.h"
 
@@ -24,6 +25,46 @@ Status set_nonblocking(int fd) {
     return errno_error("fcntl(O_NONBLOCK)", errno);
   }
   return ok_status();
+}
+
+// "a.b.c.d:port" or "[v6]:port" for the address at the other end of a
+// connected socket; `fallback` when the kernel does not say.
+std::string peer_address(int fd, const std::string& fallback) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return fallback;
+  char text[INET6_ADDRSTRLEN] = "";
+  if (ss.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    if (::inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text)) == nullptr) return fallback;
+    return std::string(text) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    if (::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text)) == nullptr) return fallback;
+    std::string name = "[";
+    name += text;
+    name += "]:";
+    name += std::to_string(ntohs(in6->sin6_port));
+    return name;
+  }
+  return fallback;
+}
+
+// A client of a Unix socket has no address of its own (it is unnamed); what
+// identifies it is its process, from SO_PEERCRED.
+std::string unix_peer(int fd, const std::string& path) {
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  std::string name = "unix:";
+  name += path;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return name;
+  name += " (pid ";
+  name += std::to_string(cred.pid);
+  name += ", uid ";
+  name += std::to_string(cred.uid);
+  name += ")";
+  return name;
 }
 
 Status set_nodelay(int fd) {
@@ -203,7 +244,7 @@ Result<std::unique_ptr<Stream>> connect_tcp(const std::string& host, std::uint16
     if (last.ok()) last = set_nodelay(fd);
     if (last.ok()) {
       ::freeaddrinfo(res);
-      return Stream::adopt(fd, what);
+      return Stream::adopt(fd, peer_address(fd, what));
     }
     ::close(fd);
   }
@@ -286,19 +327,14 @@ Status Listener::arm() {
 
 void Listener::accept_ready() {
   for (;;) {
-    sockaddr_in peer{};
-    socklen_t peer_len = sizeof(peer);
-    const int c =
-        ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (c < 0) return;  // EAGAIN, or a transient error: try again on the next event
     std::string name;
     if (unix_path_.empty()) {
       (void)set_nodelay(c);
-      char text[INET_ADDRSTRLEN] = "?";
-      ::inet_ntop(AF_INET, &peer.sin_addr, text, sizeof(text));
-      name = std::string(text) + ":" + std::to_string(ntohs(peer.sin_port));
+      name = peer_address(c, "tcp:?");
     } else {
-      name = "unix:" + unix_path_;
+      name = unix_peer(c, unix_path_);
     }
     auto s = Stream::adopt(c, std::move(name));
     if (s) on_accept_(std::move(*s));

@@ -125,9 +125,19 @@ void accept_and_echo(const char* kind, bool tcp) {
                : Listener::unix_socket(**loop, path, on_accept);
   ASSERT_TRUE(l) << l.error().to_string();
   ASSERT_TRUE((*loop)->start().ok());
-  auto c = tcp ? connect_tcp("127.0.0.1", (*l)->port()) : connect_unix(path);
+  // By name: peer() says which address the name led to.
+  auto c = tcp ? connect_tcp("localhost", (*l)->port()) : connect_unix(path);
   ASSERT_TRUE(c) << kind << ": " << c.error().to_string();
   ASSERT_EQ(accepted.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  if (tcp) {
+    EXPECT_EQ((*c)->peer(), "127.0.0.1:" + std::to_string((*l)->port()));
+    EXPECT_EQ(server_side->peer().rfind("127.0.0.1:", 0), 0u) << server_side->peer();
+    EXPECT_NE(server_side->peer(), "127.0.0.1:0");
+  } else {
+    EXPECT_EQ((*c)->peer(), "unix:" + path);
+    EXPECT_EQ(server_side->peer(), "unix:" + path + " (pid " + std::to_string(::getpid()) +
+                                       ", uid " + std::to_string(::getuid()) + ")");
+  }
   ASSERT_TRUE((*c)->write(bytes("hi")).has_value());
   (void)(*loop)->submit([&] { (*l)->close(); });
   ASSERT_TRUE((*loop)->shutdown().ok());

@@ -9,6 +9,9 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr int kReadsPerEvent = 16;  // then yield to other fds and tasks
 // Sealed output written mid-message once this much waits (one default record).
 constexpr std::size_t kDrainBytes = 64 * 1024;
+// How long a closed channel waits for the peer's end of stream (or for room
+// to write its last records) before it closes the stream anyway.
+constexpr Nanos kLinger = std::chrono::seconds(1);
 }  // namespace
 
 Result<std::unique_ptr<SecureChannel>> SecureChannel::open(EventLoop& loop,
@@ -94,10 +97,17 @@ void SecureChannel::on_io(std::uint32_t events) {
 void SecureChannel::on_readable() {
   for (int i = 0; i < kReadsPerEvent && stream_; ++i) {
     if (session_closed_) {
-      // Draining after our Close: wait for the peer's end of stream.
+      // Draining after the session closed: wait for the peer's end of
+      // stream. The session may have just queued the answer to the peer's
+      // Close (section 5.5) in this same read, so end of stream only marks
+      // the peer done; flush() writes what is left, then finishes.
       std::byte scratch[4096];
       auto r = stream_->read(scratch);
-      if (!r || r->eof) return finish_stream();
+      if (!r) return finish_stream();
+      if (r->eof) {
+        peer_eof_ = true;
+        return;
+      }
       if (r->would_block) return;
       continue;
     }
@@ -115,6 +125,7 @@ void SecureChannel::on_readable() {
       return finish_stream();
     }
     if (r->eof) {
+      peer_eof_ = true;
       (void)session_->on_eof(mono_now());
       return;  // flush() then finishes the stream
     }
@@ -134,24 +145,33 @@ void SecureChannel::flush() {
       return finish_stream();
     }
     if (r->would_block) {
-      (void)stream_->set_interest(kIoReadable | kIoWritable);
+      // Once the peer's end of stream is in, readable stays set: watch only
+      // for room, and bound the wait for a peer that no longer reads.
+      (void)stream_->set_interest(peer_eof_ ? kIoWritable : kIoReadable | kIoWritable);
+      if (session_closed_) start_linger();
       return;
     }
     session_->consume_output(r->bytes);
   }
   if (!stream_) return;
-  (void)stream_->set_interest(kIoReadable);
   if (session_closed_ && !write_shut_) {
     // Everything, the final Close included, is written: half-close, then
     // linger for the peer's end of stream.
     write_shut_ = true;
     (void)stream_->shutdown_write();
-    auto t = loop_.schedule(std::chrono::seconds(1), [this] {
-      linger_timer_ = 0;
-      finish_stream();
-    });
-    if (t) linger_timer_ = *t;
   }
+  if (session_closed_ && peer_eof_) return finish_stream();
+  (void)stream_->set_interest(kIoReadable);
+  if (session_closed_) start_linger();
+}
+
+void SecureChannel::start_linger() {
+  if (linger_timer_ != 0) return;
+  auto t = loop_.schedule(kLinger, [this] {
+    linger_timer_ = 0;
+    finish_stream();
+  });
+  if (t) linger_timer_ = *t;
 }
 
 void SecureChannel::finish_stream() {
@@ -163,6 +183,7 @@ void SecureChannel::finish_stream() {
   if (linger_timer_ != 0) (void)loop_.cancel(linger_timer_);
   linger_timer_ = 0;
   if (!session_closed_) (void)session_->on_eof(mono_now());
+  if (cb_.on_finished) cb_.on_finished();
 }
 
 }  // namespace myelin::secure

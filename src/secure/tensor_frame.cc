@@ -21,38 +21,6 @@ T get_le(const std::byte* p) {
   return v;
 }
 
-// Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing above U+10FFFF.
-bool valid_utf8(std::span<const std::byte> s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const unsigned c = std::to_integer<unsigned>(s[i]);
-    std::size_t n = 0;
-    unsigned cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xe0) == 0xc0) {
-      n = 1, cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      n = 2, cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      n = 3, cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (s.size() - i <= n) return false;
-    for (std::size_t k = 1; k <= n; ++k) {
-      const unsigned cc = std::to_integer<unsigned>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    static constexpr unsigned kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += n + 1;
-  }
-  return true;
-}
-
 // Per tensor: u16 name_len, name, u8 dtype, u8 rank, u64 dims, u64 data_len.
 std::size_t header_size(const NamedTensor& t) {
   return 2 + t.name.size() + 1 + 1 + 8 * t.tensor.shape.rank() + 8;
@@ -119,6 +87,37 @@ Result<std::vector<std::byte>> encode_tensors(std::span<const NamedTensor> tenso
   std::vector<std::byte> out;
   for (auto part : parts) out.insert(out.end(), part.begin(), part.end());
   return out;
+}
+
+bool valid_utf8(std::span<const std::byte> s) noexcept {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const unsigned c = std::to_integer<unsigned>(s[i]);
+    std::size_t n = 0;
+    unsigned cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xe0) == 0xc0) {
+      n = 1, cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2, cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= n) return false;
+    for (std::size_t k = 1; k <= n; ++k) {
+      const unsigned cc = std::to_integer<unsigned>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    static constexpr unsigned kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += n + 1;
+  }
+  return true;
 }
 
 Status decode_tensors(std::span<const std::byte> m, std::vector<NamedTensor>& out) {

@@ -3,6 +3,7 @@
 #include <string>
 #include <string_view>
 
+#include "src/serve/dispatch.h"
 #include "src/serve/http_connection.h"
 #include "src/serve/log.h"
 #include "src/serve/oip.h"
@@ -176,49 +177,28 @@ void schedule_flush(LoopContext& lc, const std::shared_ptr<ServedModel>& model) 
 void infer(Connection& conn, std::uint64_t seq, HttpRequest& req, std::string_view name,
            std::string_view version) {
   ServerShared& shared = *conn.context().shared;
-  Lookup found = shared.repository->find(name, version);
-  if (found.outcome != Lookup::kFound) {
-    return reply_error(conn, seq, found.outcome == Lookup::kNotReady ? 503 : 404, found.message);
+  // Admitted before the body is decoded: a full queue costs no decode.
+  auto admitted = admit(*shared.repository, name, version);
+  if (!admitted) {
+    return reply_error(conn, seq, status_for(admitted.error()), admitted.error().message());
   }
-  if (found.model->batcher->saturated()) {  // shed before spending a decode on it
-    found.model->metrics->request_failure.fetch_add(1, std::memory_order_relaxed);
-    return reply_error(conn, seq, 503,
-                       "model '" + std::string(name) + "': queue full (" +
-                           std::to_string(found.model->config.max_queue) +
-                           " requests waiting); retry later");
-  }
+  std::shared_ptr<ServedModel> served = std::move(*admitted);
   auto request = std::make_unique<InferenceRequest>();
   request->model = std::string(name);
-  request->version = found.model->version;
   request->body = std::move(req.body);
   request->received = req.received;
   const std::size_t json_length = req.inference_header_length.value_or(request->body.size());
   DecodedOptions options;
   Status s = decode_infer_request(conn.context().json, json_length, *request, options);
-  ServedModel* served = found.model.get();
   if (s.ok()) {
-    const Nanos timeout =
-        options.timeout_us ? Nanos(*options.timeout_us * 1000) : served->config.default_timeout;
-    if (timeout.count() > 0) request->deadline = request->received + timeout;
+    std::optional<Nanos> timeout;
+    if (options.timeout_us) timeout = Nanos(*options.timeout_us * 1000);
     request->responder = std::static_pointer_cast<Connection>(conn.shared_from_this());
     request->tag = seq;
-    request->served = found.model;
-    s = served->batcher->enqueue(request);
-    if (s.code() == ErrorCode::kClosed) {
-      // Swapped out by a reload between find() and submit(): the new
-      // version takes it.
-      Lookup again = shared.repository->find(name, version);
-      if (again.outcome == Lookup::kFound && again.model.get() != served) {
-        request->served = again.model;
-        request->version = again.model->version;
-        served = again.model.get();
-        found.model = again.model;
-        s = served->batcher->enqueue(request);
-      }
-    }
+    s = enqueue(*shared.repository, served, request, timeout);
   }
   if (s.ok()) {
-    schedule_flush(conn.context(), found.model);
+    schedule_flush(conn.context(), served);
     return;
   }
   served->metrics->request_failure.fetch_add(1, std::memory_order_relaxed);

@@ -96,6 +96,10 @@ class Stream {
   // end-of-stream after what was written, and its writes fail.
   virtual void close() = 0;
 
+  // Who is at the other end, for logs and errors: the address the kernel
+  // reports ("127.0.0.1:8000", "[::1]:8000"), whatever name was dialled;
+  // "unix:PATH" for a Unix socket, with "(pid P, uid U)" of the connecting
+  // process on the accepting side; a fixed label for in-process pairs.
   [[nodiscard]] const std::string& peer() const noexcept { return peer_; }
 
  protected:
@@ -135,6 +139,7 @@ class Listener {
   // Binds and listens; accepts run on `loop`'s thread once it runs. Call on
   // the loop thread or before the loop starts. Port 0 picks a free port.
   // Accepted TCP streams have TCP_NODELAY set and peer() "ADDRESS:PORT".
+  // Accepted Unix streams have peer() "unix:PATH (pid P, uid U)".
   static Result<std::unique_ptr<Listener>> tcp(EventLoop& loop, const std::string& host,
                                                std::uint16_t port, AcceptCallback on_accept,
                                                ListenOptions options = {});

@@ -10,7 +10,9 @@
 // stream once the peer has closed too (or after a 1 s linger).
 // Every method runs on the loop thread (create it there, or before the loop
 // starts) and the channel must be destroyed there. Callbacks run on the loop
-// thread; on_closed runs exactly once.
+// thread; on_closed runs exactly once, and on_finished once after it. A
+// callback must not destroy the channel that called it; secure/server.h
+// is the API that takes care of that for servers.
 //
 // BlockingChannel is the small blocking API for simple programs and tests:
 // the calling thread drives the session itself and parks in Stream::wait;
@@ -37,6 +39,11 @@ struct ChannelCallbacks {
   // The message lives only during the call.
   std::function<void(std::span<const std::byte>)> on_message;
   std::function<void(const Status&)> on_closed;
+  // The stream is closed too (after on_closed: the last Close is written and
+  // the peer's end of stream read, or the linger ran out, or the stream
+  // failed). Nothing more happens on the channel; the owner may destroy it,
+  // though not from inside this call (defer it, e.g. with queue_microtask).
+  std::function<void()> on_finished;
 };
 
 class SecureChannel final : private SessionHandler, private RecordSink {
@@ -72,6 +79,7 @@ class SecureChannel final : private SessionHandler, private RecordSink {
   void on_readable();
   void flush();
   void finish_stream();
+  void start_linger();
 
   EventLoop& loop_;
   std::unique_ptr<net::Stream> stream_;
@@ -81,6 +89,7 @@ class SecureChannel final : private SessionHandler, private RecordSink {
   TimerId linger_timer_ = 0;
   bool session_closed_ = false;
   bool write_shut_ = false;
+  bool peer_eof_ = false;  // the peer's end of stream has been read
   bool closed_reported_ = false;
 };
 

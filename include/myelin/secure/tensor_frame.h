@@ -42,4 +42,8 @@ Result<std::vector<std::byte>> encode_tensors(std::span<const NamedTensor> tenso
 // views point into `message`. Errors name the tensor index and the field.
 Status decode_tensors(std::span<const std::byte> message, std::vector<NamedTensor>& out);
 
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
+// U+10FFFF. The rule for names in the tensor framing and the envelope.
+bool valid_utf8(std::span<const std::byte> bytes) noexcept;
+
 }  // namespace myelin::secure

@@ -1,0 +1,90 @@
+// Clients of `myelin serve`'s message front ends. Today: SecureClient, the
+// MSC1 path (TCP or Unix socket); the AMQP path follows with the RabbitMQ
+// front end. Both speak the inference envelope (envelope.h).
+//
+// SecureClient is blocking and pipelines: send() any number of requests,
+// then receive() their replies, which come back in any order with their
+// ids; infer() does one of each. Not thread-safe: one thread at a time
+// (use one client per thread for concurrency).
+//
+// ChannelSecurity builds the MSC1 configurations (and owns the attestation
+// provider and verifier they borrow) for the kinds the CLI offers: "none"
+// (mode none, development only) and "mock" (tests: the responder attests
+// with the mock format of docs/secure-channel.md section 6, under the key
+// kMockAttestationKey; the initiator requires measurement "code" =
+// "myelin-serve"). The TEE kinds arrive with the attestation issue.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "myelin/base/result.h"
+#include "myelin/base/tensor.h"
+#include "myelin/secure/attestation.h"
+#include "myelin/secure/channel.h"
+#include "myelin/serve/envelope.h"
+
+namespace myelin::serve {
+
+inline constexpr std::string_view kMockAttestationKey = "myelin mock attestation key (tests only)";
+
+class ChannelSecurity {
+ public:
+  // kind: "none" or "mock".
+  static Result<std::unique_ptr<ChannelSecurity>> create(std::string_view kind);
+  // Borrow this object's provider/verifier: keep it alive while they are used.
+  [[nodiscard]] secure::SessionConfig responder() const;
+  [[nodiscard]] secure::SessionConfig initiator() const;
+
+ private:
+  ChannelSecurity() = default;
+  bool mock_ = false;
+  std::unique_ptr<secure::AttestationProvider> provider_;
+  std::unique_ptr<secure::AttestationVerifier> verifier_;
+};
+
+// An output of a reply, owned (and so aligned as std::vector aligns).
+struct ReplyTensor {
+  std::string name;
+  DType dtype = DType::kF32;
+  Shape shape;
+  std::vector<std::byte> data;
+};
+
+struct InferReply {
+  std::uint64_t id = 0;
+  ReplyCode code = ReplyCode::kOk;
+  std::string message;  // when code != kOk
+  std::vector<ReplyTensor> outputs;
+};
+
+class SecureClient {
+ public:
+  // target: "HOST:PORT" or "unix:PATH". Runs the handshake.
+  static Result<std::unique_ptr<SecureClient>> connect(std::string_view target,
+                                                       secure::SessionConfig session,
+                                                       Nanos timeout = std::chrono::seconds(10));
+  // Sends one request (its id is the caller's choice; replies carry it).
+  Status send(const RequestEnvelope& request, Nanos timeout = std::chrono::seconds(10));
+  // Sends any bytes as one message: tests and tools that probe the server.
+  Status send_raw(std::span<const std::byte> message, Nanos timeout = std::chrono::seconds(10));
+  // The next reply, whichever request it answers.
+  Result<InferReply> receive(Nanos timeout = std::chrono::seconds(10));
+  // send() then receive(); fails if the reply's id is not the request's.
+  Result<InferReply> infer(const RequestEnvelope& request,
+                           Nanos timeout = std::chrono::seconds(10));
+  Status close();
+
+  [[nodiscard]] const secure::SessionInfo& info() const noexcept { return channel_->info(); }
+
+ private:
+  explicit SecureClient(std::unique_ptr<secure::BlockingChannel> channel)
+      : channel_(std::move(channel)) {}
+  std::unique_ptr<secure::BlockingChannel> channel_;
+};
+
+}  // namespace myelin::serve
