@@ -1,5 +1,6 @@
-// `myelin infer --url http://HOST:PORT --model NAME [--input FILE]`: a client
-// of `myelin serve` (or any Open Inference Protocol server).
+// `myelin infer --url http[s]://HOST:PORT --model NAME [--input FILE]`: a
+// client of `myelin serve` (or any Open Inference Protocol server); https
+// takes --cacert FILE (else the system's CAs) or --insecure.
 //
 // Input: the JSON `myelin predict` reads ({"X": [[...]]} keyed by input name,
 // or a bare nested array for the model's only input, whose name is then
@@ -28,6 +29,8 @@ struct InferFlags {
   std::string input = "-";
   std::string datatype = "FP32";
   int timeout_ms = 30000;
+  std::string cacert;
+  bool insecure = false;
 };
 
 int fail(int code, const std::string& msg) {
@@ -47,7 +50,10 @@ int run_infer(const InferFlags& f) {
   const nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
   if (doc.is_discarded()) return fail(kExitUsage, "input is not valid JSON");
   const Nanos timeout = std::chrono::milliseconds(f.timeout_ms);
-  auto client = serve::HttpClient::connect(f.url, timeout);
+  net::TlsClientOptions tls;
+  tls.ca_file = f.cacert;
+  tls.insecure = f.insecure;
+  auto client = serve::HttpClient::connect(f.url, timeout, tls);
   if (!client)
     return fail(client.error().code() == ErrorCode::kInvalidArgument ? kExitUsage : kExitFailure,
                 client.error().to_string());
@@ -111,7 +117,12 @@ int run_infer(const InferFlags& f) {
 void register_infer(CLI::App& app, Context& ctx) {
   auto f = std::make_shared<InferFlags>();
   CLI::App* cmd = app.add_subcommand("infer", "Ask a running `myelin serve` for a prediction");
-  cmd->add_option("--url", f->url, "Server: http://HOST:PORT")->capture_default_str();
+  cmd->add_option("--url", f->url, "Server: http://HOST:PORT or https://HOST:PORT")
+      ->capture_default_str();
+  cmd->add_option("--cacert", f->cacert,
+                  "https: PEM CA certificates to trust (default: the system's)");
+  cmd->add_flag("--insecure", f->insecure,
+                "https: skip the certificate and name check (testing only)");
   cmd->add_option("--model", f->model, "Model name")->required();
   cmd->add_option("--model-version", f->version, "Model version (default: the served one)");
   cmd->add_option("--input", f->input, "JSON file with the inputs ('-': stdin)")

@@ -21,7 +21,9 @@ constexpr const char* kTls12Ciphers =
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
-int proto_version(TlsVersion v) { return v == TlsVersion::kTls13 ? TLS1_3_VERSION : TLS1_2_VERSION; }
+int proto_version(TlsVersion v) {
+  return v == TlsVersion::kTls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
+}
 
 // Drains OpenSSL's error queue of this thread into one readable reason.
 std::string openssl_reason() {
@@ -42,8 +44,7 @@ Status check_readable(const std::string& what, const std::string& path) {
   return ok_status();
 }
 
-std::vector<unsigned char> alpn_wire(const std::vector<std::string>& protocols,
-                                     Status& status) {
+std::vector<unsigned char> alpn_wire(const std::vector<std::string>& protocols, Status& status) {
   std::vector<unsigned char> wire;
   for (const auto& p : protocols) {
     if (p.empty() || p.size() > 255) {
@@ -109,8 +110,8 @@ Status common_setup(SSL_CTX* ctx, TlsVersion min, TlsVersion max) {
   }
   // No renegotiation (TLS 1.2), no compression (CRIME); a peer that closes
   // without close_notify is end of stream: HTTP frames its own messages.
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                               SSL_OP_IGNORE_UNEXPECTED_EOF);
+  SSL_CTX_set_options(
+      ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
   // A write returns once a record is out; its retry may come from a buffer
   // that has moved (a std::string that grew).
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -133,8 +134,8 @@ Result<std::shared_ptr<TlsContext>> TlsContext::server(const TlsServerOptions& o
   if (impl->ctx == nullptr) return internal_error("TLS: SSL_CTX_new: " + openssl_reason());
   MYELIN_RETURN_IF_ERROR(common_setup(impl->ctx, o.min_version, o.max_version));
   if (SSL_CTX_use_certificate_chain_file(impl->ctx, o.cert_file.c_str()) != 1) {
-    return invalid_argument("TLS certificate " + o.cert_file +
-                            ": not a PEM certificate chain (" + openssl_reason() + ")");
+    return invalid_argument("TLS certificate " + o.cert_file + ": not a PEM certificate chain (" +
+                            openssl_reason() + ")");
   }
   if (SSL_CTX_use_PrivateKey_file(impl->ctx, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     const unsigned long e = ERR_peek_last_error();
@@ -143,8 +144,8 @@ Result<std::shared_ptr<TlsContext>> TlsContext::server(const TlsServerOptions& o
       return invalid_argument("TLS key " + o.key_file + " does not match the certificate in " +
                               o.cert_file);
     }
-    return invalid_argument("TLS key " + o.key_file +
-                            ": not an unencrypted PEM private key (" + openssl_reason() + ")");
+    return invalid_argument("TLS key " + o.key_file + ": not an unencrypted PEM private key (" +
+                            openssl_reason() + ")");
   }
   if (SSL_CTX_check_private_key(impl->ctx) != 1) {
     ERR_clear_error();
@@ -242,13 +243,13 @@ struct TlsStream::Impl {
     bool plaintext = false;
     if (ssl_error == SSL_ERROR_SSL) {
       const unsigned long first = ERR_peek_error();
-      plaintext = ERR_GET_LIB(first) == ERR_LIB_SSL &&
-                  (ERR_GET_REASON(first) == SSL_R_HTTP_REQUEST ||
-                   ERR_GET_REASON(first) == SSL_R_HTTPS_PROXY_REQUEST);
+      plaintext =
+          ERR_GET_LIB(first) == ERR_LIB_SSL && (ERR_GET_REASON(first) == SSL_R_HTTP_REQUEST ||
+                                                ERR_GET_REASON(first) == SSL_R_HTTPS_PROXY_REQUEST);
       reason = openssl_reason();
       if (!server && SSL_get_verify_result(ssl) != X509_V_OK) {
-        reason += std::string(" (") +
-                  X509_verify_cert_error_string(SSL_get_verify_result(ssl)) + ")";
+        reason +=
+            std::string(" (") + X509_verify_cert_error_string(SSL_get_verify_result(ssl)) + ")";
       }
     } else if (ssl_error == SSL_ERROR_SYSCALL) {
       reason = !io_error.ok() ? std::string(io_error.message()) : openssl_reason();
@@ -273,9 +274,10 @@ struct TlsStream::Impl {
     if (during_handshake) {
       context->stats().handshake_failures.fetch_add(1, std::memory_order_relaxed);
     }
-    failure = Status(during_handshake ? ErrorCode::kAuthenticationFailed : ErrorCode::kProtocolError,
-                     std::string(during_handshake ? "TLS handshake with " : "TLS connection to ") +
-                         peer + " failed: " + reason);
+    failure =
+        Status(during_handshake ? ErrorCode::kAuthenticationFailed : ErrorCode::kProtocolError,
+               std::string(during_handshake ? "TLS handshake with " : "TLS connection to ") + peer +
+                   " failed: " + reason);
     if (const auto& cb = context->impl_->on_failure) cb(peer, failure);
     return failure;
   }
@@ -369,8 +371,8 @@ struct TlsStream::Impl {
   static int bio_write(BIO* b, const char* buf, int len) {
     auto* im = static_cast<Impl*>(BIO_get_data(b));
     BIO_clear_retry_flags(b);
-    auto r = im->inner->write(
-        {reinterpret_cast<const std::byte*>(buf), static_cast<std::size_t>(len)});
+    auto r =
+        im->inner->write({reinterpret_cast<const std::byte*>(buf), static_cast<std::size_t>(len)});
     if (!r) {
       im->io_error = r.error();
       return -1;
@@ -441,7 +443,8 @@ TlsStream::~TlsStream() { TlsStream::close(); }
 
 Result<std::unique_ptr<TlsStream>> TlsStream::server(std::shared_ptr<TlsContext> context,
                                                      std::unique_ptr<Stream> inner) {
-  if (context && !context->is_server()) return invalid_argument("TlsStream::server: client context");
+  if (context && !context->is_server())
+    return invalid_argument("TlsStream::server: client context");
   MYELIN_ASSIGN_OR_RETURN(auto im, Impl::make(std::move(context), std::move(inner)));
   std::string peer = im->peer;
   return std::unique_ptr<TlsStream>(new TlsStream(std::move(im), std::move(peer)));
@@ -453,8 +456,7 @@ Result<std::unique_ptr<TlsStream>> TlsStream::client(std::shared_ptr<TlsContext>
   if (context && context->is_server()) return invalid_argument("TlsStream::client: server context");
   MYELIN_ASSIGN_OR_RETURN(auto im, Impl::make(std::move(context), std::move(inner)));
   const bool ip = is_ip_address(server_name);
-  if (!server_name.empty() && !ip &&
-      SSL_set_tlsext_host_name(im->ssl, server_name.c_str()) != 1) {
+  if (!server_name.empty() && !ip && SSL_set_tlsext_host_name(im->ssl, server_name.c_str()) != 1) {
     return invalid_argument("TLS: bad server name '" + server_name + "'");
   }
   if (!im->context->impl_->insecure) {
@@ -617,6 +619,9 @@ bool TlsStream::ready_now(std::uint32_t events) {
 void TlsStream::close() {
   Impl& im = *impl_;
   if (im.closed) return;
+  if (!im.handshake_done && im.failure.ok()) {  // e.g. timed out mid-handshake
+    im.context->stats().handshake_failures.fetch_add(1, std::memory_order_relaxed);
+  }
   im.send_close_notify();
   im.closed = true;
   im.inner->close();
@@ -634,8 +639,8 @@ Status TlsStream::handshake(MonoTime deadline) {
     }
     const int err = SSL_get_error(im.ssl, r);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-      if (Status s = im.inner->wait(err == SSL_ERROR_WANT_READ ? kIoReadable : kIoWritable,
-                                    deadline);
+      if (Status s =
+              im.inner->wait(err == SSL_ERROR_WANT_READ ? kIoReadable : kIoWritable, deadline);
           !s.ok()) {
         return im.set_failure(std::string(s.message()));
       }

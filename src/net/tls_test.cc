@@ -231,8 +231,7 @@ TEST_F(Tls, GarbageAndEarlyCloseAreHandshakeFailures) {
     sp->first->close();
     const Status st = (*s)->handshake(mono_now() + kWait);
     ASSERT_FALSE(st.ok());
-    EXPECT_NE(st.to_string().find("closed the connection during the handshake"),
-              std::string::npos)
+    EXPECT_NE(st.to_string().find("closed the connection during the handshake"), std::string::npos)
         << st.to_string();
   }
   EXPECT_EQ(server_ctx_->stats().handshake_failures.load(), 2u);
@@ -325,8 +324,7 @@ TEST_F(Tls, WatchedEchoOfAMegabyteBothWays) {
       echo.gone = true;
       return;
     }
-    (void)echo.stream->set_interest(kIoReadable |
-                                    (echo.off < echo.out.size() ? kIoWritable : 0u));
+    (void)echo.stream->set_interest(kIoReadable | (echo.off < echo.out.size() ? kIoWritable : 0u));
   };
   ASSERT_TRUE(echo.stream->watch(**loop, kIoReadable, on_io).ok());  // before the loop runs
   ASSERT_TRUE((*loop)->start().ok());

@@ -69,9 +69,12 @@ struct TlsClientOptions {
 
 // Counters of one context's connections; relaxed atomics.
 struct TlsStats {
-  std::atomic<std::uint64_t> handshakes{0};          // completed
-  std::atomic<std::uint64_t> handshake_failures{0};  // bad handshakes, plain text, early closes
-  std::atomic<std::uint64_t> plaintext_requests{0};  // plain HTTP sent to the TLS port (in failures)
+  std::atomic<std::uint64_t> handshakes{0};  // completed
+  // Connections that ended before their handshake completed: bad
+  // handshakes, plain text, early closes, closed by us (a timeout).
+  std::atomic<std::uint64_t> handshake_failures{0};
+  std::atomic<std::uint64_t> plaintext_requests{
+      0};  // plain HTTP sent to the TLS port (in failures)
 };
 
 class TlsContext {
