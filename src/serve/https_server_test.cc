@@ -289,7 +289,8 @@ TEST(HttpsServerConfig, StartupErrorsNameTheFile) {
   o.tls_key_file = other.key_file;
   r = HttpServer::create(o, **repo);
   ASSERT_FALSE(r);
-  EXPECT_TRUE(contains(r.error().to_string(), "does not match the certificate in " + cert.cert_file));
+  EXPECT_TRUE(
+      contains(r.error().to_string(), "does not match the certificate in " + cert.cert_file));
   o.tls_key_file = cert.key_file;
   r = HttpServer::create(o, **repo);
   EXPECT_TRUE(r) << r.error().to_string();
