@@ -150,7 +150,7 @@ TEST_F(Tls, ClientOfferingOnlyOtherProtocolsIsRefused) {
   ASSERT_EQ(failures_.size(), 1u);
 }
 
-TEST_F(Tls, ClientWithoutNoAlpnIsServed) {
+TEST_F(Tls, ClientOfferingNoAlpnIsServed) {
   TlsClientOptions o;
   o.alpn = {};
   auto [c, s] = pair(client_ctx(o));
