@@ -1,5 +1,6 @@
-// `myelin infer --url http://HOST:PORT --model NAME [--input FILE]`: a client
-// of `myelin serve` (or any Open Inference Protocol server); with
+// `myelin infer --url http[s]://HOST:PORT --model NAME [--input FILE]`: a
+// client of `myelin serve` (or any Open Inference Protocol server); https
+// takes --cacert FILE (else the system's CAs) or --insecure. With
 // `--secure HOST:PORT|unix:PATH --attestation mock|none` it uses the MSC1
 // front end instead (the inference envelope, docs/serving.md).
 //
@@ -46,6 +47,8 @@ struct InferFlags {
   std::string attestation;
   int concurrency = 0;  // 0: one request, print its answer
   int requests = 0;
+  std::string cacert;
+  bool insecure = false;
 };
 
 int fail(int code, const std::string& msg) {
@@ -258,7 +261,10 @@ int run_infer(const InferFlags& f) {
   }
   if (!f.secure.empty()) return run_secure(f, doc);
   const Nanos timeout = std::chrono::milliseconds(f.timeout_ms);
-  auto client = serve::HttpClient::connect(f.url, timeout);
+  net::TlsClientOptions tls;
+  tls.ca_file = f.cacert;
+  tls.insecure = f.insecure;
+  auto client = serve::HttpClient::connect(f.url, timeout, tls);
   if (!client)
     return fail(client.error().code() == ErrorCode::kInvalidArgument ? kExitUsage : kExitFailure,
                 client.error().to_string());
@@ -294,7 +300,7 @@ int run_infer(const InferFlags& f) {
   if (f.concurrency > 0) {
     const std::string body = req.dump();
     return load(f, [&]() -> Result<Shot> {
-      MYELIN_ASSIGN_OR_RETURN(auto c, serve::HttpClient::connect(f.url, timeout));
+      MYELIN_ASSIGN_OR_RETURN(auto c, serve::HttpClient::connect(f.url, timeout, tls));
       std::shared_ptr<serve::HttpClient> http(std::move(c));
       return Shot([http, &body, &base, timeout](std::string& error) {
         auto r = http->request("POST", base + "/infer", body,
@@ -338,7 +344,12 @@ int run_infer(const InferFlags& f) {
 void register_infer(CLI::App& app, Context& ctx) {
   auto f = std::make_shared<InferFlags>();
   CLI::App* cmd = app.add_subcommand("infer", "Ask a running `myelin serve` for a prediction");
-  cmd->add_option("--url", f->url, "Server: http://HOST:PORT")->capture_default_str();
+  cmd->add_option("--url", f->url, "Server: http://HOST:PORT or https://HOST:PORT")
+      ->capture_default_str();
+  cmd->add_option("--cacert", f->cacert,
+                  "https: PEM CA certificates to trust (default: the system's)");
+  cmd->add_flag("--insecure", f->insecure,
+                "https: skip the certificate and name check (testing only)");
   cmd->add_option("--model", f->model, "Model name")->required();
   cmd->add_option("--model-version", f->version, "Model version (default: the served one)");
   cmd->add_option("--input", f->input, "JSON file with the inputs ('-': stdin)")

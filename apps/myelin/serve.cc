@@ -47,6 +47,7 @@ struct ServeFlags {
   std::string secure_unix;
   std::string attestation;
   std::string secure_port_file;
+  std::string tls_cert, tls_key;
 };
 
 int usage(const std::string& msg) {
@@ -120,6 +121,8 @@ int run_serve(const ServeFlags& f) {
   ho.header_timeout = std::chrono::milliseconds(f.header_timeout_ms);
   ho.idle_timeout = std::chrono::milliseconds(f.idle_timeout_ms);
   ho.max_body_bytes = static_cast<std::size_t>(f.max_body_bytes);
+  ho.tls_cert_file = f.tls_cert;
+  ho.tls_key_file = f.tls_key;
   auto server = serve::HttpServer::create(ho, **repo);
   if (!server) return usage(std::string(server.error().message()));
   if (Status s = (*server)->start(); !s.ok()) {
@@ -227,6 +230,9 @@ void register_serve(CLI::App& app, Context& ctx) {
       ->check(CLI::IsMember({"mock", "none"}));
   cmd->add_option("--secure-port-file", f->secure_port_file,
                   "Write the bound secure-channel TCP port to this file");
+  cmd->add_option("--tls-cert", f->tls_cert,
+                  "Serve HTTPS (TLS 1.3/1.2): PEM certificate chain (with --tls-key)");
+  cmd->add_option("--tls-key", f->tls_key, "Serve HTTPS: PEM private key of --tls-cert");
   cmd->callback([f, &ctx] { ctx.exit_code = run_serve(*f); });
 }
 

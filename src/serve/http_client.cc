@@ -77,14 +77,18 @@ Result<std::unique_ptr<HttpClient>> HttpClient::connect(const std::string& host,
   return std::unique_ptr<HttpClient>(new HttpClient(std::move(stream)));
 }
 
-Result<std::unique_ptr<HttpClient>> HttpClient::connect(const std::string& url, Nanos timeout) {
+Result<std::unique_ptr<HttpClient>> HttpClient::connect(const std::string& url, Nanos timeout,
+                                                        const net::TlsClientOptions& tls) {
   std::string_view u = url;
+  const bool https = u.substr(0, 8) == "https://";
+  if (https) u.remove_prefix(8);
   if (u.substr(0, 7) == "http://") u.remove_prefix(7);
-  if (u.substr(0, 8) == "https://") return invalid_argument(url + ": https is not supported here");
   const std::size_t slash = u.find('/');
   if (slash != std::string_view::npos) u = u.substr(0, slash);
   const std::size_t colon = u.rfind(':');
-  if (colon == std::string_view::npos) return invalid_argument(url + ": expected http://HOST:PORT");
+  if (colon == std::string_view::npos) {
+    return invalid_argument(url + ": expected http://HOST:PORT or https://HOST:PORT");
+  }
   const std::string host(u.substr(0, colon));
   const std::string port_text(u.substr(colon + 1));
   char* end = nullptr;
@@ -92,7 +96,15 @@ Result<std::unique_ptr<HttpClient>> HttpClient::connect(const std::string& url, 
   if (port_text.empty() || *end != '\0' || port < 1 || port > 65535) {
     return invalid_argument(url + ": '" + port_text + "' is not a port");
   }
-  return connect(host, static_cast<std::uint16_t>(port), timeout);
+  if (!https) return connect(host, static_cast<std::uint16_t>(port), timeout);
+  MYELIN_ASSIGN_OR_RETURN(auto context, net::TlsContext::client(tls));
+  const std::string address = host == "localhost" ? "127.0.0.1" : host;
+  MYELIN_ASSIGN_OR_RETURN(auto stream, net::connect_tls(address, static_cast<std::uint16_t>(port),
+                                                        std::move(context), host, timeout));
+  const net::TlsStream* raw = stream.get();
+  auto client = std::unique_ptr<HttpClient>(new HttpClient(std::move(stream)));
+  client->tls_ = raw;
+  return client;
 }
 
 Result<HttpReply> HttpClient::request(

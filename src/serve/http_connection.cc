@@ -221,6 +221,7 @@ struct ParserCallbacks {
 
 Connection::Connection(LoopContext& lc, std::unique_ptr<net::Stream> stream)
     : lc_(lc), stream_(std::move(stream)) {
+  if (lc_.shared->tls) tls_ = dynamic_cast<const net::TlsStream*>(stream_.get());
   llhttp_init(&parser_, HTTP_REQUEST, ParserCallbacks::settings());
   parser_.data = this;
   last_active_ = mono_now();
@@ -512,6 +513,10 @@ void Connection::drain() {
 void Connection::sweep(MonoTime now) {
   if (closed_) return;
   const HttpServerOptions& o = lc_.shared->options;
+  if (tls_ != nullptr && !tls_->handshake_done() && now - last_active_ > o.header_timeout) {
+    close_now();  // no TLS handshake within the header timeout: nobody to answer
+    return;
+  }
   if (in_message_ && !headers_done_ && now - message_start_ > o.header_timeout) {
     fail_request(408, "request headers not received within " +
                           std::to_string(o.header_timeout.count() / 1'000'000) + " ms");

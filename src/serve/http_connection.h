@@ -21,6 +21,7 @@
 
 #include "myelin/loop/event_loop.h"
 #include "myelin/net/stream.h"
+#include "myelin/net/tls.h"
 #include "myelin/serve/http_server.h"
 #include "myelin/serve/request.h"
 #include "src/serve/admin_queue.h"
@@ -54,7 +55,8 @@ struct ServerShared {
   ModelRepository* repository = nullptr;
   ServerMetrics metrics;
   std::atomic<bool> draining{false};
-  AdminQueue* admin = nullptr;  // runs load/unload/index
+  AdminQueue* admin = nullptr;           // runs load/unload/index
+  std::shared_ptr<net::TlsContext> tls;  // HTTPS; null: plain HTTP
 };
 
 // One I/O loop and what its connections share.
@@ -121,6 +123,7 @@ class Connection final : public Responder, public std::enable_shared_from_this<C
 
   LoopContext& lc_;
   std::unique_ptr<net::Stream> stream_;
+  const net::TlsStream* tls_ = nullptr;  // stream_ when it is TLS: its handshake is timed
   llhttp_t parser_{};
   std::uint32_t interest_ = 0;
   bool closed_ = false;

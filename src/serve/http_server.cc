@@ -38,6 +38,10 @@ struct HttpServer::Impl {
     if (m.open_connections.load(std::memory_order_relaxed) >=
         static_cast<std::int64_t>(shared.options.max_connections)) {
       m.refused_connections.fetch_add(1, std::memory_order_relaxed);
+      if (shared.tls) {  // a plain-text 503 would be noise to a TLS client
+        stream->close();
+        return;
+      }
       const std::string body = "{\"error\":\"too many connections (limit " +
                                std::to_string(shared.options.max_connections) + ")\"}";
       const std::string msg =
@@ -50,6 +54,14 @@ struct HttpServer::Impl {
       return;
     }
     m.accepted_connections.fetch_add(1, std::memory_order_relaxed);
+    if (shared.tls) {
+      auto tls = net::TlsStream::server(shared.tls, std::move(stream));
+      if (!tls) {
+        log(detail::log_line("error", "tls", {{"error", tls.error().to_string()}}));
+        return;
+      }
+      stream = std::move(*tls);
+    }
     auto conn = std::make_shared<Connection>(lc, std::move(stream));
     if (!conn->start().ok()) return;
     lc.connections.emplace(conn.get(), std::move(conn));
@@ -78,6 +90,33 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(HttpServerOptions options
   if (options.max_connections == 0) return invalid_argument("max connections must be >= 1");
   if (options.max_pipeline == 0) return invalid_argument("max pipeline must be >= 1");
   auto impl = std::make_unique<Impl>();
+  if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
+    if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
+      return invalid_argument("--tls-cert and --tls-key: give both or neither");
+    }
+    net::TlsServerOptions to;
+    to.cert_file = options.tls_cert_file;
+    to.key_file = options.tls_key_file;
+    to.alpn = {"http/1.1"};
+    static constexpr std::string_view kBody =
+        "{\"error\":\"this port speaks HTTPS: plain HTTP was sent to it\"}";
+    to.plaintext_reply =
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(kBody.size()) + "\r\nConnection: close\r\n\r\n" + std::string(kBody);
+    // Runs on an I/O loop; holds a copy of the log sink, not the server.
+    to.on_failure = [log = options.log](const std::string& peer, const Status& error) {
+      const std::string line = detail::log_line(
+          "warn", "tls_failed", {{"peer", peer}, {"error", std::string(error.message())}});
+      if (log) {
+        log(line);
+      } else {
+        std::fprintf(stderr, "%s\n", line.c_str());
+      }
+    };
+    MYELIN_ASSIGN_OR_RETURN(impl->shared.tls, net::TlsContext::server(to));
+    impl->shared.metrics.tls = &impl->shared.tls->stats();
+  }
   impl->shared.options = std::move(options);
   impl->shared.repository = &repository;
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
@@ -120,7 +159,7 @@ Status HttpServer::start() {
   im.port = port;
   for (auto& lc : im.loops) MYELIN_RETURN_IF_ERROR(lc->loop->start());
   im.log(detail::log_line("info", "listening",
-                          {{"protocol", "http"},
+                          {{"protocol", im.shared.tls ? "https" : "http"},
                            {"address", o.host + ":" + std::to_string(port)},
                            {"io_threads", o.io_threads}}));
   return {};

@@ -207,6 +207,17 @@ std::string render_metrics(std::span<const ModelSeries> models, const ServerMetr
                load(server.http_requests));
   server_value(out, "myelin_http_error_responses_total", "counter",
                "HTTP requests answered with a 4xx or 5xx status.", load(server.http_errors));
+  if (server.tls != nullptr) {
+    server_value(out, "myelin_tls_handshakes_total", "counter", "TLS handshakes completed.",
+                 load(server.tls->handshakes));
+    server_value(out, "myelin_tls_handshake_failures_total", "counter",
+                 "TLS connections dropped before their handshake completed (bad or no "
+                 "handshake, plain HTTP, early close).",
+                 load(server.tls->handshake_failures));
+    server_value(out, "myelin_tls_plaintext_requests_total", "counter",
+                 "Plain HTTP requests sent to the HTTPS port (answered 400, then closed).",
+                 load(server.tls->plaintext_requests));
+  }
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include "myelin/base/clock.h"
 #include "myelin/base/result.h"
 #include "myelin/net/stream.h"
+#include "myelin/net/tls.h"
 
 namespace myelin::serve {
 
@@ -26,9 +27,13 @@ struct HttpReply {
 
 class HttpClient {
  public:
-  // "http://HOST:PORT" (HOST an IPv4 address or localhost) or HOST and port.
+  // "http://HOST:PORT" or "https://HOST:PORT" (HOST an IPv4 address or
+  // localhost), or HOST and port (plain HTTP). https verifies the server's
+  // certificate against `tls` (its CA file, else the system's) and its name
+  // against HOST, and offers ALPN http/1.1; the handshake is done on return.
   static Result<std::unique_ptr<HttpClient>> connect(const std::string& url,
-                                                     Nanos timeout = std::chrono::seconds(5));
+                                                     Nanos timeout = std::chrono::seconds(5),
+                                                     const net::TlsClientOptions& tls = {});
   static Result<std::unique_ptr<HttpClient>> connect(const std::string& host, std::uint16_t port,
                                                      Nanos timeout = std::chrono::seconds(5));
   ~HttpClient();
@@ -40,10 +45,14 @@ class HttpClient {
                             const std::vector<std::pair<std::string, std::string>>& headers = {},
                             Nanos timeout = std::chrono::seconds(30));
 
+  // The TLS connection of an https client (version, cipher, ALPN); else null.
+  [[nodiscard]] const net::TlsStream* tls() const noexcept { return tls_; }
+
  private:
   explicit HttpClient(std::unique_ptr<net::Stream> stream);
   struct Parser;
   std::unique_ptr<net::Stream> stream_;
+  const net::TlsStream* tls_ = nullptr;
   std::unique_ptr<Parser> parser_;
 };
 

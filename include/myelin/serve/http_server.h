@@ -11,7 +11,10 @@
 // HTTP/1.1 with keep-alive and pipelining (answers in request order),
 // Content-Length and chunked bodies, Expect: 100-continue, limits on header
 // bytes (431) and body bytes (413), a header timeout against slow clients
-// (408), an idle timeout, and a connection limit (503 on accept).
+// (408), an idle timeout, and a connection limit (503 on accept). With a
+// certificate and key it serves HTTPS instead: a TLS layer wraps each
+// connection's stream, so plain HTTP costs nothing for it; a handshake must
+// finish within the header timeout, and failures are logged and counted.
 //
 // Lifetime: start() once; shutdown() stops accepting, answers everything in
 // flight (until its deadline), then stops the repository's batchers and the
@@ -45,6 +48,10 @@ struct HttpServerOptions {
   Nanos header_timeout = std::chrono::seconds(10);  // a request begun must be read by then: 408
   Nanos idle_timeout = std::chrono::seconds(60);    // a connection with nothing to do closes
   std::size_t max_pipeline = 128;  // requests of one connection in flight before it stops reading
+  // HTTPS: both set, every connection (accepted or adopted) speaks TLS 1.3
+  // or 1.2 with ALPN http/1.1 (net/tls.h). create() loads and checks them.
+  std::string tls_cert_file;  // PEM certificate chain
+  std::string tls_key_file;   // PEM private key
   // One structured log line (JSON) per event; null: stderr.
   std::function<void(const std::string&)> log;
 };

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "myelin/base/clock.h"
+#include "myelin/net/tls.h"
 
 namespace myelin::serve {
 
@@ -75,6 +76,7 @@ struct ServerMetrics {
   std::atomic<std::uint64_t> refused_connections{0};  // over the connection limit
   std::atomic<std::uint64_t> http_requests{0};
   std::atomic<std::uint64_t> http_errors{0};  // answered with a 4xx or 5xx status
+  const net::TlsStats* tls = nullptr;         // HTTPS only: the TLS layer's counters
 };
 
 struct ModelSeries {
