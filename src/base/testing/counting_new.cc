@@ -14,7 +14,8 @@ std::atomic<std::uint64_t> g_fail_countdown{0};
 std::atomic<bool> g_failed{false};
 
 // Counts one allocation; true when this one is to fail.
-bool count_one() noexcept {
+// Unused under the sanitizers, where operator new is theirs.
+[[maybe_unused]] bool count_one() noexcept {
   g_count.fetch_add(1, std::memory_order_relaxed);
   std::uint64_t left = g_fail_countdown.load(std::memory_order_relaxed);
   while (left != 0) {
@@ -40,7 +41,7 @@ bool injected_failure_happened() noexcept { return g_failed.load(std::memory_ord
 
 }  // namespace myelin::testing
 
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#if MYELIN_COUNTING_NEW
 // GCC pairs a replaced operator new with free() and warns; they match here.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"

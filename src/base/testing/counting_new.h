@@ -17,11 +17,19 @@
 
 namespace myelin::testing {
 
+// GCC says __SANITIZE_*__; clang (14) only answers __has_feature.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-inline constexpr bool kCountingNew = false;
-#else
-inline constexpr bool kCountingNew = true;
+#define MYELIN_COUNTING_NEW 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define MYELIN_COUNTING_NEW 0
 #endif
+#endif
+#ifndef MYELIN_COUNTING_NEW
+#define MYELIN_COUNTING_NEW 1
+#endif
+
+inline constexpr bool kCountingNew = MYELIN_COUNTING_NEW == 1;
 
 // operator new calls (every form, every thread) since the process started.
 [[nodiscard]] std::uint64_t allocation_count() noexcept;
