@@ -48,9 +48,10 @@ std::optional<perf::Section> draw_charts(const perf::Report& report, const std::
   const auto charts = report.data.is_object() ? report.data.find("charts") : report.data.end();
   if (charts == report.data.end() || !charts->is_array() || charts->empty()) return std::nullopt;
   // Debian's python3 (python3-matplotlib), not whichever is first on PATH.
-  const std::string cmd = "/usr/bin/python3 " + harness::shell_quote(source_dir() + "/bench/render/charts.py") +
-                          " " + harness::shell_quote(json_path) + " " +
-                          harness::shell_quote(out_dir) + " " + harness::shell_quote(stem);
+  const std::string cmd = "/usr/bin/python3 " +
+                          harness::shell_quote(source_dir() + "/bench/render/charts.py") + " " +
+                          harness::shell_quote(json_path) + " " + harness::shell_quote(out_dir) +
+                          " " + harness::shell_quote(stem);
   harness::CommandOptions options;
   options.timeout = std::chrono::minutes(2);
   auto run = harness::run_command(cmd, options);

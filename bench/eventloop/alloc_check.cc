@@ -21,18 +21,18 @@ harness::Check measure_task_allocations(bool quick) {
   const std::string probe = *dir + "/myelin-bench-alloc-probe";
   harness::CommandOptions options;
   options.timeout = std::chrono::minutes(2);
-  auto run = harness::run_command(harness::shell_quote(probe) + " " + std::to_string(tasks),
-                                  options);
+  auto run =
+      harness::run_command(harness::shell_quote(probe) + " " + std::to_string(tasks), options);
   if (!run) {
     check.note = run.error().to_string();
     return check;
   }
   const std::string& out = run->output;
   const auto j = nlohmann::json::parse(out.substr(0, out.find('\n')), nullptr, false);
-  const bool counted = j.is_object() && j.contains("allocations") &&
-                       j["allocations"].is_number() && j.contains("tasks") &&
-                       j["tasks"].is_number() && j.contains("modes") && j["modes"].is_number() &&
-                       j["tasks"].get<double>() > 0 && j["modes"].get<double>() > 0;
+  const bool counted = j.is_object() && j.contains("allocations") && j["allocations"].is_number() &&
+                       j.contains("tasks") && j["tasks"].is_number() && j.contains("modes") &&
+                       j["modes"].is_number() && j["tasks"].get<double>() > 0 &&
+                       j["modes"].get<double>() > 0;
   if (run->exit_code != 0 || !counted) {
     const std::string why = j.is_object() && j.contains("error") && j["error"].is_string()
                                 ? j["error"].get<std::string>()

@@ -87,8 +87,8 @@ Results sample_results() {
   r.title = "myelin Benchmark: demo";
   r.generated = "2026-12-07T21:00:00Z";
   r.method = "three runs";
-  Table t{"cost", {{"clock", "Clock", perf::Align::kLeft}, {"p50_ns", "p50 (ns)"}, {"res", "Res"}},
-          {}};
+  Table t{
+      "cost", {{"clock", "Clock", perf::Align::kLeft}, {"p50_ns", "p50 (ns)"}, {"res", "Res"}}, {}};
   t.add_row({Value::str("a"), Value::fixed(12.345, 2), Value::none("n/a")});
   t.add_row({Value::str("b"), Value::fixed(20, 2), Value::count(1234567)});
   r.add_section("Cost").paragraph("Per read.").table(std::move(t));

@@ -26,8 +26,7 @@ Result<Samples> Samples::of(const LatencyRecorder& recorder) {
 double Samples::percentile(double p) const noexcept { return percentile_sorted(sorted_, p); }
 
 double Samples::mean() const noexcept {
-  return std::accumulate(sorted_.begin(), sorted_.end(), 0.0) /
-         static_cast<double>(sorted_.size());
+  return std::accumulate(sorted_.begin(), sorted_.end(), 0.0) / static_cast<double>(sorted_.size());
 }
 
 Value Value::fixed(double v, int decimals, std::string_view suffix) {
