@@ -104,7 +104,7 @@ struct Runner {
     ws = std::move(*m.make_workspace(batch));
     x.resize(batch * features);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(static_cast<float>(i)) * 0.5f;
-    const Shape s = m.output_shape(0, batch);
+    const Shape s = m.output_shape(0, batch).value();
     y.resize(static_cast<std::size_t>(*s.element_count()) * dtype_size(m.outputs()[0].dtype));
     in = TensorView::of<float>(std::span<const float>(x), {static_cast<std::int64_t>(batch),
                                                            static_cast<std::int64_t>(features)});
@@ -261,7 +261,7 @@ Result<perf::Report> run_inference_bench(const BenchOptions& options) {
     if (!ort_capi) return nullptr;
     auto m = Model::load(c.model);
     if (!m) return nullptr;
-    const Shape os = m->output_shape(0, static_cast<std::size_t>(c.shape[0]));
+    const Shape os = m->output_shape(0, static_cast<std::size_t>(c.shape[0])).value();
     const auto od = os.dims();
     auto s = (*ort_capi)->session(c.model, c.shape, x, {od.begin(), od.end()});
     if (!s) {

@@ -2,6 +2,7 @@
 
 #include <xgboost/c_api.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -10,7 +11,12 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "bench/harness/process.h"
+
 namespace myelin::bench {
+
+using harness::shell_quote;
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -45,12 +51,6 @@ void add_tree(const nlohmann::json& n, std::int64_t tree, model::testing::TreeSp
   s.false_ids.push_back(n.at("no").get<std::int64_t>());
   s.missing_true.push_back(n.at("missing").get<std::int64_t>() == yes ? 1 : 0);
   for (const auto& c : n.at("children")) add_tree(c, tree, s);
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
 }
 
 }  // namespace
@@ -184,18 +184,18 @@ std::map<std::string, PeerResult> run_peer(const std::string& kind,
   } else {
     cmd = "/usr/bin/python3 " + shell_quote((root / "bench/inference_sklearn.py").string());
   }
-  cmd += " " + shell_quote(spec_path.string()) + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) {
-    error = "cannot start: " + cmd;
+  cmd += " " + shell_quote(spec_path.string());
+  // A peer that hangs is killed at the deadline (a full run takes minutes).
+  harness::CommandOptions options;
+  options.timeout = std::chrono::minutes(30);
+  auto run = harness::run_command(cmd, options);
+  fs::remove(spec_path);
+  if (!run) {
+    error = "cannot start: " + cmd + ": " + run.error().to_string();
     return results;
   }
-  std::string out;
-  char buf[65536];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  const int rc = ::pclose(p);
-  fs::remove(spec_path);
+  const std::string& out = run->output;
+  const int rc = run->timed_out ? -1 : run->exit_code;
   const auto brace = out.rfind("\n{");
   const nlohmann::json doc = nlohmann::json::parse(
       brace == std::string::npos ? out : out.substr(brace + 1), nullptr, false);

@@ -175,7 +175,8 @@ PairFactory::~PairFactory() {
 
 Result<Conn> PairFactory::make() {
   if (t_ == Transport::kDuplex) {
-    MYELIN_ASSIGN_OR_RETURN(auto pair, net::duplex_pair());
+    MYELIN_ASSIGN_OR_RETURN(auto pair,
+                            net::duplex_pair(256 * 1024, std::chrono::microseconds(50), rings_));
     return Conn{End(std::move(pair.first)), End(std::move(pair.second))};
   }
   End client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));

@@ -84,7 +84,8 @@ inline constexpr const char* kBenchTcpCongestion = "cubic";
 class PairFactory {
  public:
   static Result<PairFactory> create(Transport t);
-  PairFactory(PairFactory&& o) noexcept : t_(o.t_), listen_fd_(o.listen_fd_), port_(o.port_) {
+  PairFactory(PairFactory&& o) noexcept
+      : t_(o.t_), listen_fd_(o.listen_fd_), port_(o.port_), rings_(std::move(o.rings_)) {
     o.listen_fd_ = -1;
   }
   ~PairFactory();
@@ -98,6 +99,9 @@ class PairFactory {
   Transport t_;
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
+  // Duplex pipes reuse their rings, as a server making a pipe per
+  // connection would, so a handshake's figures do not include mapping them.
+  std::shared_ptr<net::RingPool> rings_ = net::RingPool::create();
 };
 
 // Keeps the two threads of a connection on different cores. Left to itself

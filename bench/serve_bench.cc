@@ -239,11 +239,11 @@ double compute_p50_us(const std::string& onnx, std::size_t features) {
   std::vector<std::vector<std::byte>> outs;
   std::vector<MutableTensorView> out_views;
   for (std::size_t j = 0; j < m->outputs().size(); ++j) {
-    const Shape sh = m->output_shape(j, 1);
+    const Shape sh = m->output_shape(j, 1).value();
     outs.emplace_back(sh.element_count().value() * dtype_size(m->outputs()[j].dtype));
   }
   for (std::size_t j = 0; j < outs.size(); ++j) {
-    out_views.push_back({m->outputs()[j].dtype, m->output_shape(j, 1), outs[j]});
+    out_views.push_back({m->outputs()[j].dtype, m->output_shape(j, 1).value(), outs[j]});
   }
   LatencyRecorder rec(20000);
   for (int i = 0; i < 22000; ++i) {

@@ -163,7 +163,7 @@ void check_bound(const model::Model& m, std::size_t max_rows, const InferenceReq
   for (std::size_t j = 0; j < outs.size(); ++j) {
     const OutputTensor& o = r.outputs[j];
     CHECK(o.dtype == outs[j].dtype);
-    CHECK(o.shape == m.output_shape(j, r.rows));
+    CHECK(o.shape == m.output_shape(j, r.rows).value());
     CHECK(o.bytes.size() == o.shape.element_count().value_or(~0ull) * dtype_size(o.dtype));
   }
 }

@@ -1,62 +1,76 @@
-// `myelin bench <part>`: runs one part's benchmark and writes its report as
-// Markdown and JSON under --out-dir (default: reports/).
+// `myelin bench <part> [args]`: runs the benchmark executable, myelin-bench,
+// found next to this binary, with the arguments after `bench`.
+//
+// The benchmarks link every peer they measure against (libuv, asio, XGBoost,
+// the TLS peer, ...); keeping them in their own executable keeps those
+// libraries out of the `myelin` binary that users deploy.
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
 #include <cstdio>
-#include <memory>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "apps/myelin/commands.h"
-#include "bench/bench_part.h"
-#include "myelin/perf/report.h"
 
 namespace myelin::cli {
 namespace {
 
-struct BenchFlags {
-  bool quick = false;
-  std::string out_dir = "reports";
-  bool print = false;
-};
+constexpr const char* kBenchBinary = "myelin-bench";
 
-int run_part(const bench::BenchPart& part, const BenchFlags& f) {
-  std::fprintf(stderr, "myelin bench %s: running%s...\n", part.name.c_str(),
-               f.quick ? " (--quick)" : "");
-  auto report = part.run(bench::BenchOptions{f.quick});
-  if (!report) {
-    std::fprintf(stderr, "myelin bench %s: %s\n", part.name.c_str(),
-                 report.error().to_string().c_str());
+// The directory of the running executable, or "" when /proc cannot say.
+std::string own_directory() {
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return {};
+  std::string path(buf, static_cast<std::size_t>(n));
+  const std::size_t slash = path.rfind('/');
+  return slash == std::string::npos ? std::string{} : path.substr(0, slash);
+}
+
+// Replaces this process with myelin-bench; returns an exit code only when
+// that fails.
+int exec_bench(const std::vector<std::string>& args) {
+  const std::string dir = own_directory();
+  if (dir.empty()) {
+    std::fprintf(stderr, "myelin bench: cannot locate this executable (/proc/self/exe): %s\n",
+                 std::strerror(errno));
     return kExitFailure;
   }
-  const std::string md = perf::render_markdown(*report);
-  const std::string stem = f.out_dir + "/" + part.report_stem;
-  for (const auto& [path, text] :
-       {std::pair{stem + ".md", md}, std::pair{stem + ".json", perf::render_json(*report)}}) {
-    if (Status s = perf::write_file_atomic(path, text); !s.ok()) {
-      std::fprintf(stderr, "myelin bench %s: %s\n", part.name.c_str(), s.to_string().c_str());
-      return kExitFailure;
-    }
+  std::string bin = dir + "/" + kBenchBinary;
+  std::vector<char*> argv;
+  argv.reserve(args.size() + 2);
+  argv.push_back(bin.data());
+  std::vector<std::string> copy = args;  // execv wants mutable strings
+  for (std::string& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  ::execv(bin.c_str(), argv.data());
+  const int e = errno;
+  if (e == ENOENT) {
+    std::fprintf(stderr,
+                 "myelin bench: %s not found; the benchmarks are built beside myelin "
+                 "(cmake --build --preset release --target myelin-bench)\n",
+                 bin.c_str());
+  } else {
+    std::fprintf(stderr, "myelin bench: cannot run %s: %s\n", bin.c_str(), std::strerror(e));
   }
-  if (f.print) std::fwrite(md.data(), 1, md.size(), stdout);
-  std::fprintf(stderr, "myelin bench %s: wrote %s.md and %s.json\n", part.name.c_str(),
-               stem.c_str(), stem.c_str());
-  return kExitOk;
+  return kExitFailure;
 }
 
 }  // namespace
 
 void register_bench(CLI::App& app, Context& ctx) {
-  auto flags = std::make_shared<BenchFlags>();
   CLI::App* bench = app.add_subcommand(
       "bench", "Measure a part of myelin beside its peers and write reports/<part>.md");
-  bench->require_subcommand(1);
-  bench->add_flag("--quick", flags->quick, "Reduced run (CI-sized)");
-  bench->add_option("--out-dir", flags->out_dir, "Directory for the .md and .json reports")
-      ->capture_default_str();
-  bench->add_flag("--print", flags->print, "Also print the Markdown report to stdout");
-  for (bench::BenchPart& part : bench::all_parts()) {
-    CLI::App* sub = bench->add_subcommand(part.name, part.summary);
-    auto shared_part = std::make_shared<bench::BenchPart>(std::move(part));
-    sub->callback([shared_part, flags, &ctx] { ctx.exit_code = run_part(*shared_part, *flags); });
-  }
+  // Every argument after `bench`, --help included, is myelin-bench's.
+  bench->set_help_flag();
+  bench->prefix_command();
+  bench->allow_extras();
+  bench->callback([bench, &ctx] { ctx.exit_code = exec_bench(bench->remaining()); });
 }
 
 }  // namespace myelin::cli

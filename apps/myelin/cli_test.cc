@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -44,12 +45,16 @@ class Cli : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   Outcome run(std::vector<std::string> args, const std::string& input = {}) {
+    return run_binary(MYELIN_BINARY, std::move(args), input);
+  }
+
+  Outcome run_binary(std::string bin, std::vector<std::string> args,
+                     const std::string& input = {}) {
     const fs::path out = dir_ / "stdout", err = dir_ / "stderr", in = dir_ / "stdin";
     std::ofstream(in, std::ios::binary) << input;
     const pid_t pid = ::fork();
     if (pid == 0) {
       std::vector<char*> argv;
-      std::string bin = MYELIN_BINARY;
       argv.push_back(bin.data());
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -181,6 +186,69 @@ TEST_F(Cli, BenchListsPartsAndRequiresOne) {
   EXPECT_NE(h.out.find("clock"), std::string::npos);
 }
 
+// The shared libraries an executable names (readelf -d, NEEDED entries).
+std::vector<std::string> needed_libraries(const std::string& binary) {
+  std::vector<std::string> libs;
+  const std::string cmd = "readelf -d '" + binary + "' 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return libs;
+  char line[512];
+  while (std::fgets(line, sizeof(line), p) != nullptr) {
+    const std::string l = line;
+    if (l.find("(NEEDED)") == std::string::npos) continue;
+    const std::size_t open = l.find('['), close = l.find(']', open);
+    if (open != std::string::npos && close != std::string::npos)
+      libs.push_back(l.substr(open + 1, close - open - 1));
+  }
+  ::pclose(p);
+  return libs;
+}
+
+bool names_any(const std::vector<std::string>& libs, const std::vector<std::string>& stems) {
+  for (const std::string& lib : libs)
+    for (const std::string& stem : stems)
+      if (lib.rfind(stem, 0) == 0) return true;
+  return false;
+}
+
+// The peers the benchmarks compare against; none belongs in the deployed CLI.
+const std::vector<std::string> kPeerLibraries = {"libuv.", "libxgboost.", "libonnxruntime.",
+                                                 "libboost_"};
+
+TEST(CliLinks, MyelinNeedsNoPeerLibraryButTheBenchExecutableDoes) {
+  const std::vector<std::string> cli = needed_libraries(MYELIN_BINARY);
+  ASSERT_TRUE(names_any(cli, {"libc.so"})) << "readelf found no NEEDED entries";
+  EXPECT_FALSE(names_any(cli, kPeerLibraries)) << ::testing::PrintToString(cli);
+  // The same check on the executable that does link the peers: it must see them.
+  const std::vector<std::string> bench = needed_libraries(MYELIN_BENCH_BINARY);
+  EXPECT_TRUE(names_any(bench, {"libuv."})) << ::testing::PrintToString(bench);
+  EXPECT_TRUE(names_any(bench, {"libxgboost."})) << ::testing::PrintToString(bench);
+}
+
+// `myelin bench` hands its arguments to myelin-bench, found next to the
+// `myelin` binary; without it the error says what is missing and where.
+TEST_F(Cli, BenchWithoutTheBenchExecutableSaysWhereItLooked) {
+  fs::create_directories(dir_ / "lonely");
+  const fs::path copy = dir_ / "lonely" / "myelin";
+  fs::copy_file(MYELIN_BINARY, copy);
+  Outcome r = run_binary(copy.string(), {"bench", "--help"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find((dir_ / "lonely" / "myelin-bench").string() + " not found"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST_F(Cli, BenchPassesFlagsBeforeAndAfterThePartThrough) {
+  expect_usage_error({"bench", "--no-such-flag", "clock"}, "--no-such-flag");
+  expect_usage_error({"bench", "clock", "--no-such-flag"}, "--no-such-flag");
+  expect_usage_error({"bench", "no-such-part"}, "subcommand is required");
+  Outcome h = run({"bench", "clock", "--help"});
+  EXPECT_EQ(h.exit_code, 0) << h.err;
+  EXPECT_NE(h.out.find("clock"), std::string::npos) << h.out;
+}
+
 TEST_F(Cli, BenchClockWritesMarkdownAndJson) {
   Outcome r = run({"bench", "--quick", "--out-dir", "r", "clock"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -188,7 +256,12 @@ TEST_F(Cli, BenchClockWritesMarkdownAndJson) {
   EXPECT_NE(md.find("## 1) Machine and method"), std::string::npos);
   EXPECT_NE(md.find("| mono_now() |"), std::string::npos);
   const auto j = nlohmann::json::parse(slurp(dir_ / "r" / "clock.json"));
-  EXPECT_GT(j["data"][0]["p50_ns"].get<double>(), 0);
+  const auto& cost = j["data"]["tables"]["cost"];
+  ASSERT_EQ(cost.size(), 6u) << j.dump();
+  EXPECT_EQ(cost[0]["clock"], "mono_now()");
+  EXPECT_GT(cost[0]["p50_ns"].get<double>(), 0);
+  EXPECT_TRUE(cost[4]["resolution_ns"].is_null());  // rdtsc counts cycles
+  EXPECT_GT(j["data"]["figures"]["sample_floor_p50_ns"].get<double>(), 0);
 }
 
 // The secure bench's plumbing end to end: MSC1, plaintext and TLS 1.3 (the

@@ -8,46 +8,8 @@
 #include <thread>
 
 #include "myelin/loop/event_loop.h"
+#include "src/base/testing/counting_new.h"
 #include "src/loop/test_util.h"
-
-// The sanitizers own operator new (and check new/delete pairing), so the
-// counting replacement is compiled only in plain builds; the test skips
-// itself under them (CI runs it in release).
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define MYELIN_COUNTING_NEW 0
-#else
-#define MYELIN_COUNTING_NEW 1
-#endif
-
-namespace {
-std::atomic<std::uint64_t> g_allocations{0};
-}  // namespace
-
-#if MYELIN_COUNTING_NEW
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return operator new(n); }
-void* operator new(std::size_t n, std::align_val_t a) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  const auto align = static_cast<std::size_t>(a);
-  if (void* p = std::aligned_alloc(align, (n + align - 1) / align * align)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n, std::align_val_t a) { return operator new(n, a); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-#endif  // MYELIN_COUNTING_NEW
 
 namespace myelin {
 namespace {
@@ -75,7 +37,7 @@ void pump(EventLoop& loop, std::atomic<std::uint64_t>& ran, std::uint64_t n) {
 }
 
 TEST(EventLoopAlloc, ZeroAllocationsPerSubmittedTaskInSteadyState) {
-  if (!MYELIN_COUNTING_NEW) GTEST_SKIP() << "allocation counting is off under sanitizers";
+  if (!myelin::testing::kCountingNew) GTEST_SKIP() << "allocation counting is off under sanitizers";
   for (const Nanos spin : {Nanos(0), Nanos(std::chrono::milliseconds(50))}) {
     EventLoopOptions o;
     o.spin_before_sleep = spin;  // both the sleeping and the awake paths
@@ -107,20 +69,20 @@ TEST(EventLoopAlloc, ZeroAllocationsPerSubmittedTaskInSteadyState) {
     pump(*loop, ran, 100'000);
     // Drained blocks return to the queue's free stack, so once warm the
     // submit path allocates nothing at all, whatever the loop's timing.
-    const std::uint64_t before = g_allocations.load();
+    const std::uint64_t before = myelin::testing::allocation_count();
     pump(*loop, ran, 1'000'000);
-    EXPECT_EQ(g_allocations.load() - before, 0u) << "spin " << spin.count() << " ns";
+    EXPECT_EQ(myelin::testing::allocation_count() - before, 0u) << "spin " << spin.count() << " ns";
     ASSERT_TRUE(loop->shutdown().ok());
   }
 }
 
 TEST(EventLoopAlloc, TheCounterSeesAllocations) {
-  if (!MYELIN_COUNTING_NEW) GTEST_SKIP() << "allocation counting is off under sanitizers";
+  if (!myelin::testing::kCountingNew) GTEST_SKIP() << "allocation counting is off under sanitizers";
   // Guards the test above against a replacement that never counts.
-  const std::uint64_t before = g_allocations.load();
+  const std::uint64_t before = myelin::testing::allocation_count();
   int* volatile p = new int(3);  // volatile: the pair cannot be elided
   delete p;
-  EXPECT_EQ(g_allocations.load(), before + 1);
+  EXPECT_EQ(myelin::testing::allocation_count(), before + 1);
 }
 
 }  // namespace

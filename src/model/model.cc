@@ -224,12 +224,16 @@ Result<Workspace> Model::make_workspace_unchecked(std::size_t max_batch) const {
   return ws;
 }
 
-Shape Model::output_shape(std::size_t index, std::size_t batch) const {
-  const ValueInfo& v = plan_->values[plan_->output_ids.at(index)];
+Result<Shape> Model::output_shape(std::size_t index, std::size_t batch) const {
+  if (index >= plan_->output_ids.size())
+    return out_of_range(plan_->origin + ": output " + std::to_string(index) +
+                        " does not exist (the model has " +
+                        std::to_string(plan_->output_ids.size()) + " outputs)");
+  const ValueInfo& v = plan_->values[plan_->output_ids[index]];
   std::array<std::int64_t, kMaxRank> d{};
   for (std::size_t i = 0; i < v.rank; ++i) d[i] = v.dims[i];
   if (v.batched) d[0] = static_cast<std::int64_t>(batch);
-  return *Shape::from(std::span<const std::int64_t>(d.data(), v.rank));
+  return Shape::from(std::span<const std::int64_t>(d.data(), v.rank));
 }
 
 Result<std::size_t> Model::check_inputs(std::span<const TensorView> inputs,
@@ -312,7 +316,7 @@ Status Model::predict(std::span<const TensorView> inputs,
                               std::string(to_string(out.dtype)) + " " + shape_text(out.shape) +
                               " with " + std::to_string(out.data.size()) + " bytes; expected " +
                               std::string(to_string(v.dtype)) + " " +
-                              shape_text(output_shape(i, batch)));
+                              shape_text(output_shape(i, batch).value()));
     if (v.kind == detail::ValueKind::kIntermediate) ptr[id] = out.data.data();
   }
   const detail::ExecCtx ctx{batch, ptr, plan.kernels};
@@ -352,7 +356,7 @@ Result<std::vector<Tensor>> Model::predict(std::span<const TensorView> inputs) c
     std::vector<MutableTensorView> views;
     for (std::size_t i = 0; i < out.size(); ++i) {
       out[i].dtype = plan.output_info[i].dtype;
-      out[i].shape = output_shape(i, batch);
+      MYELIN_ASSIGN_OR_RETURN(out[i].shape, output_shape(i, batch));
       out[i].bytes.resize(plan.values[plan.output_ids[i]].elems(batch) * dtype_size(out[i].dtype));
       views.push_back({out[i].dtype, out[i].shape, out[i].bytes});
     }

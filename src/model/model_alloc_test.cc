@@ -3,39 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <new>
+#include <stdexcept>
+#include <string>
 
 #include "myelin/model/model.h"
+#include "src/base/testing/counting_new.h"
 #include "src/model/test_models.h"
 #include "src/model/test_util.h"
-
-// The sanitizers own operator new (and check new/delete pairing), so the
-// counting replacement is compiled only in plain builds; the tests skip
-// themselves under ASan/TSan (CI runs them in release).
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define MYELIN_COUNTING_NEW 0
-#else
-#define MYELIN_COUNTING_NEW 1
-#endif
-
-namespace {
-std::atomic<long> g_allocs{0};
-}  // namespace
-
-#if MYELIN_COUNTING_NEW
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-#endif
 
 namespace myelin::model {
 namespace {
@@ -43,7 +21,7 @@ namespace {
 using testing::as_bytes;
 
 #define MYELIN_SKIP_UNDER_SANITIZERS() \
-  if (!MYELIN_COUNTING_NEW) GTEST_SKIP() << "operator new is the sanitizer's here"
+  if (!myelin::testing::kCountingNew) GTEST_SKIP() << "operator new is the sanitizer's here"
 
 long allocations_per_predict(const std::string& onnx, std::size_t features, std::size_t batch) {
   auto m = Model::load(as_bytes(onnx));
@@ -54,7 +32,7 @@ long allocations_per_predict(const std::string& onnx, std::size_t features, std:
   std::vector<MutableTensorView> views;
   for (std::size_t i = 0; i < outs.size(); ++i) {
     outs[i].dtype = m->outputs()[i].dtype;
-    outs[i].shape = m->output_shape(i, batch);
+    outs[i].shape = m->output_shape(i, batch).value();
     outs[i].bytes.resize(static_cast<std::size_t>(*outs[i].shape.element_count()) *
                          dtype_size(outs[i].dtype));
     views.push_back({outs[i].dtype, outs[i].shape, outs[i].bytes});
@@ -62,11 +40,11 @@ long allocations_per_predict(const std::string& onnx, std::size_t features, std:
   const TensorView in =
       testing::view_of(x, {static_cast<std::int64_t>(batch), static_cast<std::int64_t>(features)});
   EXPECT_TRUE(m->predict({&in, 1}, views, *ws).ok());  // warm
-  const long before = g_allocs.load();
+  const long before = static_cast<long>(myelin::testing::allocation_count());
   for (int i = 0; i < 100; ++i) {
     if (!m->predict({&in, 1}, views, *ws).ok()) ADD_FAILURE();
   }
-  return g_allocs.load() - before;
+  return static_cast<long>(myelin::testing::allocation_count()) - before;
 }
 
 TEST(ModelAlloc, LinearPredictAllocatesNothing) {
@@ -90,10 +68,70 @@ TEST(ModelAlloc, TreePredictAllocatesNothing) {
 
 TEST(ModelAlloc, CounterSeesAllocations) {  // the harness itself works
   MYELIN_SKIP_UNDER_SANITIZERS();
-  const long before = g_allocs.load();
+  const long before = static_cast<long>(myelin::testing::allocation_count());
   void* volatile p = ::operator new(64);  // volatile: the call may not be elided
   ::operator delete(p);
-  EXPECT_EQ(g_allocs.load() - before, 1);
+  EXPECT_EQ(static_cast<long>(myelin::testing::allocation_count()) - before, 1);
+}
+
+// Fails each allocation of `load` in turn (1st, 2nd, ...) until one call
+// runs without reaching the failure: every failed run must come back as an
+// error naming `origin`, never as an exception. Returns the runs made.
+template <typename Load>
+int fail_each_allocation(const std::string& origin, Load load) {
+  int runs = 0;
+  for (std::uint64_t n = 1; n < 1'000'000; ++n, ++runs) {
+    Result<Model> m = invalid_argument("not run");
+    myelin::testing::fail_nth_allocation(n);
+    try {
+      m = load();
+    } catch (const std::exception& e) {
+      myelin::testing::fail_nth_allocation(0);
+      ADD_FAILURE() << "allocation " << n << " of loading " << origin << " threw: " << e.what();
+      return runs;
+    }
+    const bool failed = myelin::testing::injected_failure_happened();
+    myelin::testing::fail_nth_allocation(0);  // disarm: a run that finished early left it armed
+    if (!failed) {
+      EXPECT_TRUE(m) << m.error().to_string();  // nothing failed: it must have loaded
+      return runs + 1;
+    }
+    // Some failures are absorbed (a cache that is only an optimisation);
+    // the ones that are not must say so as an error.
+    if (!m) {
+      EXPECT_EQ(m.error().code(), ErrorCode::kResourceExhausted)
+          << "allocation " << n << ": " << m.error().to_string();
+      EXPECT_NE(m.error().message().find(origin), std::string::npos)
+          << "allocation " << n << ": " << m.error().to_string();
+    }
+  }
+  myelin::testing::fail_nth_allocation(0);
+  ADD_FAILURE() << "loading " << origin << " never finished";
+  return runs;
+}
+
+TEST(ModelAlloc, EveryAllocationFailureWhileLoadingBecomesAnError) {
+  MYELIN_SKIP_UNDER_SANITIZERS();
+  const std::string onnx = testing::mlp({16, 8, 4}, 1);
+  EXPECT_GT(fail_each_allocation("mlp-bytes",
+                                 [&] { return Model::load(as_bytes(onnx), {}, "mlp-bytes"); }),
+            10);
+
+  const std::string dir = ::testing::TempDir();
+  const std::string onnx_path = dir + "myelin_alloc_mlp.onnx";
+  const std::string mylm_path = dir + "myelin_alloc_mlp.mylm";
+  {
+    std::ofstream(onnx_path, std::ios::binary) << onnx;
+    auto compiled = Model::compile_onnx(as_bytes(onnx));
+    ASSERT_TRUE(compiled) << compiled.error().to_string();
+    std::ofstream(mylm_path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(compiled->data()),
+               static_cast<std::streamsize>(compiled->size()));
+  }
+  EXPECT_GT(fail_each_allocation(onnx_path, [&] { return Model::load(onnx_path); }), 10);
+  EXPECT_GT(fail_each_allocation(mylm_path, [&] { return Model::load(mylm_path); }), 2);
+  std::remove(onnx_path.c_str());
+  std::remove(mylm_path.c_str());
 }
 
 }  // namespace

@@ -53,7 +53,16 @@ TEST(Model, MetadataDescribesInputsAndOutputs) {
   EXPECT_TRUE(m->inputs()[0].batched);
   EXPECT_EQ(m->inputs()[0].to_string(), "[N, 5] f32");
   EXPECT_EQ(m->outputs()[0].to_string(), "[N, 3] f32");
-  EXPECT_EQ(m->output_shape(0, 8), (Shape{8, 3}));
+  ASSERT_TRUE(m->output_shape(0, 8));
+  EXPECT_EQ(*m->output_shape(0, 8), (Shape{8, 3}));
+  // Asking for an output the model does not have is an error, not an exception.
+  auto missing = m->output_shape(1, 8);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kOutOfRange);
+  EXPECT_NE(missing.error().message().find("output 1 does not exist (the model has 1 outputs)"),
+            std::string_view::npos)
+      << missing.error().to_string();
+  EXPECT_FALSE(m->output_shape(SIZE_MAX, 8));
   EXPECT_EQ(m->source(), "onnx");
   ASSERT_FALSE(m->steps().empty());
   EXPECT_EQ(m->steps()[0].op, "dense");

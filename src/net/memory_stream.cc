@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "myelin/base/cpu_relax.h"
+#include "myelin/net/ring_pool.h"
 #include "myelin/net/stream.h"
 #include "src/net/fd_wait.h"
 
@@ -104,53 +105,73 @@ class RingMemory {
   std::unique_ptr<std::byte[]> heap_;  // set when not mirrored
 };
 
-// Ring memory is recycled. A new ring would map fresh pages, fault them in
-// on first use and unmap them (a TLB shootdown) when it closes; on this
-// project's VM (shadow page tables) that made a two-thread pooled handshake
-// over a new pipe 166 µs instead of 86 µs. Freed rings wait here, up to
-// kCachedBytes in all, for the next pipe of the same capacity. A reused ring
-// still holds an earlier pipe's bytes, but a reader only ever sees bytes
-// written to its own pipe.
-class RingCache {
- public:
-  static RingCache& instance() {
-    static RingCache* const cache = new RingCache;  // never destroyed: pipes may outlive statics
-    return *cache;
-  }
+}  // namespace
 
-  RingMemory take(std::size_t capacity) {
-    {
-      std::lock_guard lock(mu_);
-      for (auto it = free_.begin(); it != free_.end(); ++it) {
+// The pool's free rings (see myelin/net/ring_pool.h). On this project's VM
+// (shadow page tables) a fresh ring per pipe made a two-thread pooled
+// handshake over a new pipe 166 µs instead of 86 µs.
+struct RingPool::Impl {
+  explicit Impl(std::size_t max_bytes) : max_cached_bytes(max_bytes) {}
+  const std::size_t max_cached_bytes;
+  mutable std::mutex mu;
+  std::vector<RingMemory> free;
+  std::size_t cached_bytes = 0;
+};
+
+namespace detail {
+struct RingPoolAccess {
+  static RingMemory take(RingPool* pool, std::size_t capacity) {
+    if (pool != nullptr) {
+      RingPool::Impl& im = *pool->impl_;
+      std::lock_guard lock(im.mu);
+      for (auto it = im.free.begin(); it != im.free.end(); ++it) {
         if (it->capacity() != capacity) continue;
         RingMemory mem = std::move(*it);
-        free_.erase(it);
-        cached_bytes_ -= capacity;
+        im.free.erase(it);
+        im.cached_bytes -= capacity;
         return mem;
       }
     }
     return RingMemory(capacity);
   }
 
-  void give(RingMemory mem) {
-    std::lock_guard lock(mu_);
-    if (cached_bytes_ + mem.capacity() > kCachedBytes) return;  // full: `mem` frees it
-    cached_bytes_ += mem.capacity();
-    free_.push_back(std::move(mem));
+  // Keeps `mem` for reuse if the pool has room; otherwise `mem` frees it.
+  static void give(RingPool* pool, RingMemory mem) {
+    if (pool == nullptr || mem.data() == nullptr) return;
+    RingPool::Impl& im = *pool->impl_;
+    std::lock_guard lock(im.mu);
+    if (im.cached_bytes + mem.capacity() > im.max_cached_bytes) return;
+    im.cached_bytes += mem.capacity();
+    im.free.push_back(std::move(mem));
   }
-
- private:
-  static constexpr std::size_t kCachedBytes = 16u << 20;
-  std::mutex mu_;
-  std::vector<RingMemory> free_;
-  std::size_t cached_bytes_ = 0;
 };
+}  // namespace detail
+
+std::shared_ptr<RingPool> RingPool::create(std::size_t max_cached_bytes) {
+  return std::shared_ptr<RingPool>(new RingPool(std::make_unique<Impl>(max_cached_bytes)));
+}
+RingPool::RingPool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RingPool::~RingPool() = default;
+std::size_t RingPool::cached_bytes() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->cached_bytes;
+}
+std::size_t RingPool::cached_rings() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->free.size();
+}
+std::size_t RingPool::max_cached_bytes() const noexcept { return impl_->max_cached_bytes; }
+
+namespace {
 
 class Ring {
  public:
-  explicit Ring(std::size_t capacity)
-      : mask_(capacity - 1), mem_(RingCache::instance().take(capacity)) {}
-  ~Ring() { RingCache::instance().give(std::move(mem_)); }
+  // Takes its memory from `pool` (when there is one) and gives it back there.
+  Ring(std::size_t capacity, std::shared_ptr<RingPool> pool)
+      : mask_(capacity - 1),
+        pool_(std::move(pool)),
+        mem_(detail::RingPoolAccess::take(pool_.get(), capacity)) {}
+  ~Ring() { detail::RingPoolAccess::give(pool_.get(), std::move(mem_)); }
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
 
@@ -235,6 +256,7 @@ class Ring {
   alignas(64) std::atomic<std::size_t> head_{0};
   alignas(64) std::atomic<std::size_t> tail_{0};
   alignas(64) const std::size_t mask_;
+  std::shared_ptr<RingPool> pool_;  // may be null: no reuse
   RingMemory mem_;
 };
 
@@ -261,7 +283,8 @@ void drain(const Side& side) noexcept {
 }
 
 struct Pipe {
-  explicit Pipe(std::size_t capacity) : rings{Ring(capacity), Ring(capacity)} {}
+  Pipe(std::size_t capacity, const std::shared_ptr<RingPool>& pool)
+      : rings{Ring(capacity, pool), Ring(capacity, pool)} {}
   ~Pipe() {
     for (Side& s : sides) {
       if (s.event_fd >= 0) ::close(s.event_fd);
@@ -419,7 +442,7 @@ class MemoryStream final : public Stream {
     const MonoTime spin_end = std::min(deadline, mono_now() + spin_);
     for (std::uint32_t i = 0; !is_ready(); ++i) {
       if ((i & 63) == 63 && mono_now() >= spin_end) break;
-      detail::cpu_relax();
+      myelin::detail::cpu_relax();
     }
     for (;;) {
       self_.waiting.store(true, kSeqCst);
@@ -462,12 +485,12 @@ class MemoryStream final : public Stream {
 }  // namespace
 
 Result<std::pair<std::unique_ptr<Stream>, std::unique_ptr<Stream>>> duplex_pair(
-    std::size_t capacity, Nanos spin) {
+    std::size_t capacity, Nanos spin, std::shared_ptr<RingPool> pool) {
   if (capacity == 0 || capacity > (std::size_t{1} << 30)) {
     return invalid_argument("duplex_pair: capacity " + std::to_string(capacity) +
                             " is outside 1 byte .. 1 GiB");
   }
-  auto pipe = std::make_shared<Pipe>(std::bit_ceil(capacity));
+  auto pipe = std::make_shared<Pipe>(std::bit_ceil(capacity), pool);
   for (Side& s : pipe->sides) {
     s.event_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s.event_fd < 0) return errno_error("duplex_pair: eventfd", errno);

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "myelin/net/ring_pool.h"
 #include "myelin/net/stream.h"
 
 namespace myelin::net {
@@ -19,6 +20,12 @@ using Pair = std::pair<std::unique_ptr<Stream>, std::unique_ptr<Stream>>;
 
 Pair make(std::size_t capacity) {
   auto p = duplex_pair(capacity);
+  EXPECT_TRUE(p) << p.error().to_string();
+  return std::move(*p);
+}
+
+Pair make_pooled(std::size_t capacity, const std::shared_ptr<RingPool>& pool) {
+  auto p = duplex_pair(capacity, Nanos(0), pool);
   EXPECT_TRUE(p) << p.error().to_string();
   return std::move(*p);
 }
@@ -129,15 +136,21 @@ TEST(MemoryPipe, WaitWindowWakesOnReleaseAndStopsOnClose) {
   constexpr std::size_t kCap = 64 * 1024;
   auto [a, b] = make(kCap);
   a->commit_write(a->write_window().size());  // full
-  std::thread reader([&b] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // The close waits for the writer to have taken the released room: on a
+  // loaded machine a fixed sleep let it come first (the writer then saw a
+  // closed stream, not the room).
+  std::promise<void> took_room;
+  std::thread reader([&b, taken = took_room.get_future()] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // usually parked by now
     b->consume_read(8192);
+    (void)taken.wait_for(std::chrono::seconds(10));  // bounded: the writer may have failed
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     b->close();
   });
   EXPECT_TRUE(a->wait_window(8192, mono_now() + std::chrono::seconds(10)));
   EXPECT_EQ(a->write_window().size(), 8192u);
   a->commit_write(8192);
+  took_room.set_value();
   EXPECT_FALSE(a->wait_window(4096, mono_now() + std::chrono::seconds(10)));
   reader.join();
   EXPECT_TRUE(a->write_window().empty());
@@ -157,11 +170,12 @@ TEST(MemoryPipe, IoAfterCloseIsAnErrorNotACrash) {
   EXPECT_NE(w.error().message().find("duplex:b"), std::string_view::npos);
 }
 
-// A pipe's rings are recycled when it closes: a fresh mapping would fault
-// every page in again (and be unmapped on close), which cost about 80 µs per
-// connection on this VM.
+// A pooled pipe's rings are recycled when it closes: a fresh mapping would
+// fault every page in again (and be unmapped on close), which cost about
+// 80 µs per connection on this VM.
 TEST(MemoryPipe, ClosedPipesLeaveTheirRingsWarmForTheNext) {
   constexpr std::size_t kCap = 256 * 1024;
+  auto pool = RingPool::create();
   std::vector<std::byte> buf(kCap);
   const auto pass = [&buf](Stream& from, Stream& to) {  // touches every page of one ring
     auto w = from.write(buf);
@@ -171,8 +185,8 @@ TEST(MemoryPipe, ClosedPipesLeaveTheirRingsWarmForTheNext) {
     ASSERT_TRUE(r);
     ASSERT_EQ(r->bytes, buf.size());
   };
-  const auto cycle = [&pass] {
-    auto [a, b] = make(kCap);
+  const auto cycle = [&pass, &pool] {
+    auto [a, b] = make_pooled(kCap, pool);
     pass(*a, *b);
     pass(*b, *a);
   };
@@ -297,6 +311,107 @@ TEST(MemoryPipe, LoopReadinessIsLevelTriggered) {
   ASSERT_EQ(writable.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
   ASSERT_TRUE((*loop)->shutdown().ok());
   EXPECT_EQ(writable_calls.load(), 1);
+}
+
+// The ring pool is owned by its creator and injected (no process-wide
+// cache): rings of closed pipes go back to the pool they came from.
+TEST(RingPool, ClosedPipesGiveTheirRingsBackForThePipeAfter) {
+  auto pool = RingPool::create();
+  {
+    auto pair = duplex_pair(4096, Nanos(0), pool);
+    ASSERT_TRUE(pair) << pair.error().to_string();
+    EXPECT_EQ(pool->cached_rings(), 0u);
+  }
+  EXPECT_EQ(pool->cached_rings(), 2u);
+  EXPECT_EQ(pool->cached_bytes(), 2u * 4096);
+  {
+    auto other_size = duplex_pair(8192, Nanos(0), pool);  // no ring of its size waits
+    ASSERT_TRUE(other_size);
+    EXPECT_EQ(pool->cached_rings(), 2u);
+    auto same_size = duplex_pair(4096, Nanos(0), pool);
+    ASSERT_TRUE(same_size);
+    EXPECT_EQ(pool->cached_rings(), 0u);
+    EXPECT_EQ(pool->cached_bytes(), 0u);
+  }
+  EXPECT_EQ(pool->cached_rings(), 4u);
+  EXPECT_EQ(pool->cached_bytes(), 2u * 4096 + 2u * 8192);
+}
+
+TEST(RingPool, KeepsNoMoreThanItsLimit) {
+  auto pool = RingPool::create(4096);
+  EXPECT_EQ(pool->max_cached_bytes(), 4096u);
+  { ASSERT_TRUE(duplex_pair(4096, Nanos(0), pool)); }
+  EXPECT_EQ(pool->cached_rings(), 1u);  // the second ring was over the limit: freed
+  EXPECT_EQ(pool->cached_bytes(), 4096u);
+}
+
+TEST(RingPool, PipesWithoutAPoolShareNothing) {
+  auto pool = RingPool::create();
+  { ASSERT_TRUE(duplex_pair(4096, Nanos(0))); }
+  EXPECT_EQ(pool->cached_rings(), 0u);
+}
+
+TEST(RingPool, AReusedRingShowsNoneOfTheEarlierPipesBytes) {
+  auto pool = RingPool::create();
+  {
+    auto [a, b] = make_pooled(4096, pool);
+    const std::vector<std::byte> junk(1000, std::byte{0x5a});
+    auto w = a->write(junk);
+    ASSERT_TRUE(w);
+    EXPECT_EQ(w->bytes, junk.size());  // left unread when the pipe closes
+  }
+  ASSERT_EQ(pool->cached_rings(), 2u);
+  auto [a, b] = make_pooled(4096, pool);
+  EXPECT_EQ(pool->cached_rings(), 0u);
+  std::byte buf[64];
+  auto r = b->read(buf);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->would_block);
+  EXPECT_EQ(r->bytes, 0u);
+  const std::byte fresh[3] = {std::byte{1}, std::byte{2}, std::byte{3}};
+  ASSERT_TRUE(a->write(fresh));
+  r = b->read(buf);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->bytes, 3u);
+  EXPECT_EQ(buf[0], std::byte{1});
+  EXPECT_EQ(buf[2], std::byte{3});
+}
+
+// A pipe may outlive every other reference to its pool: it keeps the pool
+// alive and returns its rings there (ASan would catch a dangling pool).
+TEST(RingPool, APipeOutlivesItsCreatorsReferenceToThePool) {
+  auto pool = RingPool::create();
+  std::weak_ptr<RingPool> watch = pool;
+  auto [a, b] = make_pooled(4096, pool);
+  pool.reset();
+  EXPECT_FALSE(watch.expired());
+  const std::byte one[1] = {std::byte{7}};
+  ASSERT_TRUE(a->write(one));
+  std::byte got[1];
+  auto r = b->read(got);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->bytes, 1u);
+  a.reset();
+  EXPECT_FALSE(watch.expired());  // b's pipe still holds the pool
+  b.reset();
+  EXPECT_TRUE(watch.expired());
+}
+
+TEST(RingPool, ThreadsShareOnePool) {
+  auto pool = RingPool::create(64 * 1024);
+  auto churn = [&pool] {
+    for (int i = 0; i < 300; ++i) {
+      auto pair = duplex_pair(i % 2 == 0 ? 4096 : 16384, Nanos(0), pool);
+      ASSERT_TRUE(pair);
+      const std::byte x[1] = {std::byte{1}};
+      ASSERT_TRUE(pair->first->write(x));
+    }
+  };
+  std::thread t1(churn), t2(churn);
+  t1.join();
+  t2.join();
+  EXPECT_LE(pool->cached_bytes(), 64u * 1024);
+  EXPECT_GE(pool->cached_rings(), 2u);
 }
 
 }  // namespace

@@ -10,50 +10,32 @@
 #include <new>
 
 #include "myelin/secure/tensor_frame.h"
+#include "src/base/testing/counting_new.h"
 #include "src/secure/test_util.h"
 
-// The sanitizers own operator new and check new/delete pairing, so the
-// counting replacement exists only in plain builds; under them the test
-// skips itself (CI runs it in release), as src/loop's allocation test does.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define MYELIN_COUNTING_NEW 0
-#else
-#define MYELIN_COUNTING_NEW 1
-#endif
-
 namespace {
-std::atomic<long> g_allocs{0};
-}  // namespace
 
-#if MYELIN_COUNTING_NEW
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
+// OpenSSL's own allocations (operator new is counted by counting_new).
+std::atomic<long> g_openssl_allocs{0};
+
+// Every allocation so far: operator new and OpenSSL's.
+long allocations() {
+  return static_cast<long>(myelin::testing::allocation_count()) + g_openssl_allocs.load();
 }
-void* operator new[](std::size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-#endif
-
-namespace {
 
 void* count_malloc(std::size_t n, const char*, int) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  g_openssl_allocs.fetch_add(1, std::memory_order_relaxed);
   return std::malloc(n);
 }
 void* count_realloc(void* p, std::size_t n, const char*, int) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  g_openssl_allocs.fetch_add(1, std::memory_order_relaxed);
   return std::realloc(p, n);
 }
 void count_free(void* p, const char*, int) { std::free(p); }
 
 // Must run before OpenSSL allocates anything.
-const bool g_hooked =
-    MYELIN_COUNTING_NEW && CRYPTO_set_mem_functions(count_malloc, count_realloc, count_free) == 1;
+const bool g_hooked = myelin::testing::kCountingNew &&
+                      CRYPTO_set_mem_functions(count_malloc, count_realloc, count_free) == 1;
 
 }  // namespace
 
@@ -71,7 +53,7 @@ struct Sink : SessionHandler {
 };
 
 TEST(SecureAlloc, SteadyStateSendAndReceiveAllocateNothing) {
-  if (!MYELIN_COUNTING_NEW) GTEST_SKIP() << "allocation counting is off under sanitizers";
+  if (!myelin::testing::kCountingNew) GTEST_SKIP() << "allocation counting is off under sanitizers";
   ASSERT_TRUE(g_hooked);
   testing::World w;
   for (std::size_t size : {1536u, 4096u, 393216u, 1048576u}) {
@@ -100,15 +82,15 @@ TEST(SecureAlloc, SteadyStateSendAndReceiveAllocateNothing) {
       (*i)->consume_output(out.size());
     };
     for (int k = 0; k < 3; ++k) round();  // warm up: buffers reach their working size
-    const long before = g_allocs.load();
+    const long before = allocations();
     for (int k = 0; k < 20; ++k) round();
-    EXPECT_EQ(g_allocs.load() - before, 0) << size << "-byte messages";
+    EXPECT_EQ(allocations() - before, 0) << size << "-byte messages";
     EXPECT_EQ(rh.bytes, 23 * size);
   }
 }
 
 TEST(SecureAlloc, TensorFramingReusesItsBuffers) {
-  if (!MYELIN_COUNTING_NEW) GTEST_SKIP() << "allocation counting is off under sanitizers";
+  if (!myelin::testing::kCountingNew) GTEST_SKIP() << "allocation counting is off under sanitizers";
   std::vector<float> data(384, 1.0f);
   const NamedTensor t{"embedding", TensorView::of<float>(data, Shape{1, 384})};
   std::vector<std::byte> scratch;
@@ -118,12 +100,12 @@ TEST(SecureAlloc, TensorFramingReusesItsBuffers) {
   ASSERT_TRUE(msg);
   ASSERT_TRUE(frame_tensors({&t, 1}, scratch, parts).ok());
   ASSERT_TRUE(decode_tensors(*msg, decoded).ok());
-  const long before = g_allocs.load();
+  const long before = allocations();
   for (int k = 0; k < 100; ++k) {
     ASSERT_TRUE(frame_tensors({&t, 1}, scratch, parts).ok());
     ASSERT_TRUE(decode_tensors(*msg, decoded).ok());
   }
-  EXPECT_EQ(g_allocs.load() - before, 0);
+  EXPECT_EQ(allocations() - before, 0);
 }
 
 }  // namespace

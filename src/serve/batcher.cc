@@ -174,7 +174,7 @@ void Batcher::Impl::Worker::run_batch(MonoTime start) {
     }
   }
   for (std::size_t j = 0; j < out_infos.size(); ++j) {
-    const Shape shape = impl->model.output_shape(j, rows);
+    const Shape shape = impl->model.output_shape(j, rows).value();
     out_views[j] = {out_infos[j].dtype,
                     shape,
                     {out_buffers[j].get(), elements(shape) * dtype_size(out_infos[j].dtype)}};
@@ -280,7 +280,7 @@ Result<std::unique_ptr<Batcher>> Batcher::create(model::Model model, BatcherOpti
     im.in_row_bytes.push_back(row);
   }
   for (std::size_t j = 0; j < out_infos.size(); ++j) {
-    const Shape one = im.model.output_shape(j, 1);
+    const Shape one = im.model.output_shape(j, 1).value();
     im.out_row_bytes.push_back(elements(one) * dtype_size(out_infos[j].dtype));
   }
   for (std::size_t w = 0; w < options.workers; ++w) {
@@ -291,7 +291,7 @@ Result<std::unique_ptr<Batcher>> Batcher::create(model::Model model, BatcherOpti
       worker->in_buffers.push_back(aligned_buffer(im.in_row_bytes[j] * ws_batch));
     }
     for (std::size_t j = 0; j < out_infos.size(); ++j) {
-      const Shape full = im.model.output_shape(j, ws_batch);
+      const Shape full = im.model.output_shape(j, ws_batch).value();
       worker->out_buffers.push_back(
           aligned_buffer(elements(full) * dtype_size(out_infos[j].dtype)));
     }

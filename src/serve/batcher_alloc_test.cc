@@ -14,32 +14,8 @@
 #include <vector>
 
 #include "myelin/serve/batcher.h"
+#include "src/base/testing/counting_new.h"
 #include "src/model/test_models.h"
-
-// The sanitizers own operator new, so the count runs in plain builds only
-// (CI runs this binary in release).
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define MYELIN_COUNTING_NEW 0
-#else
-#define MYELIN_COUNTING_NEW 1
-#endif
-
-namespace {
-std::atomic<long> g_allocs{0};
-}  // namespace
-
-#if MYELIN_COUNTING_NEW
-void* operator new(std::size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-#endif
 
 namespace myelin::serve {
 namespace {
@@ -97,10 +73,10 @@ void run_rounds(const std::string& onnx, std::size_t features, std::size_t rows)
     for (const auto& r : reqs) ASSERT_TRUE(r->status.ok()) << r->status.to_string();
   };
   for (int i = 0; i < 20; ++i) round();  // warm: queues, loops, workspaces
-  const long before = g_allocs.load();
+  const long before = static_cast<long>(myelin::testing::allocation_count());
   for (int i = 0; i < 200; ++i) round();
-  const long during = g_allocs.load() - before;
-  if (MYELIN_COUNTING_NEW) {
+  const long during = static_cast<long>(myelin::testing::allocation_count()) - before;
+  if (myelin::testing::kCountingNew) {
     EXPECT_EQ(during, 0) << "allocations over 200 rounds of " << kRequests << " requests";
   }
   EXPECT_EQ(metrics->inference_count.load(), 220u * kRequests * rows);

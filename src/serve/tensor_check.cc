@@ -162,7 +162,7 @@ Status bind_request(const model::Model& model, std::size_t max_rows, InferenceRe
   for (std::size_t j = 0; j < outs.size(); ++j) {
     OutputTensor& o = request.outputs[j];
     o.dtype = outs[j].dtype;
-    o.shape = model.output_shape(j, rows);
+    o.shape = model.output_shape(j, rows).value();
     o.bytes.resize(o.shape.element_count().value_or(0) * dtype_size(o.dtype));
   }
   return {};

@@ -149,8 +149,9 @@ class Model {
   // The bytes make_workspace(batch) allocates (saturating, no allocation).
   [[nodiscard]] std::uint64_t workspace_bytes(std::size_t batch) const noexcept;
 
-  // The shape predict() will produce for output `index` at batch size `batch`.
-  [[nodiscard]] Shape output_shape(std::size_t index, std::size_t batch) const;
+  // The shape predict() will produce for output `index` at batch size `batch`;
+  // out_of_range when the model has no output `index`.
+  [[nodiscard]] Result<Shape> output_shape(std::size_t index, std::size_t batch) const;
 
   // Runs the plan. `inputs` and `outputs` follow inputs()/outputs() order;
   // each output view must have the dtype and shape output_shape() gives for

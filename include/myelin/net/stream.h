@@ -36,6 +36,7 @@
 #include "myelin/base/clock.h"
 #include "myelin/base/result.h"
 #include "myelin/loop/event_loop.h"
+#include "myelin/net/ring_pool.h"
 
 namespace myelin::net {
 
@@ -114,9 +115,12 @@ class Stream {
 // first watches for up to `spin` without parking: with the peer on another
 // core its next bytes usually come sooner than a park and a wake-up (tens
 // of µs on a VM), and a side that is not parked costs its peer no system
-// call. Zero parks at once.
+// call. Zero parks at once. With a `pool` the rings' memory comes from it
+// and goes back to it when the pipe closes (see ring_pool.h); without one
+// each pipe maps its own.
 Result<std::pair<std::unique_ptr<Stream>, std::unique_ptr<Stream>>> duplex_pair(
-    std::size_t capacity = 256 * 1024, Nanos spin = std::chrono::microseconds(50));
+    std::size_t capacity = 256 * 1024, Nanos spin = std::chrono::microseconds(50),
+    std::shared_ptr<RingPool> pool = nullptr);
 // Two connected streams over an AF_UNIX socketpair.
 Result<std::pair<std::unique_ptr<Stream>, std::unique_ptr<Stream>>> socket_pair();
 

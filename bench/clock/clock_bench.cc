@@ -1,5 +1,9 @@
 // `myelin bench clock`: what a timestamp costs and how fine it is.
 //
+// Measure -> results -> render: the measurement fills LatencyRecorders, the
+// harness Results describe each figure once, and the harness renders the
+// Markdown and JSON from them.
+//
 // Every other benchmark brackets work with mono_now(); a figure below a few
 // times this cost, or below the clock's resolution, is noise. This part
 // measures that floor on the machine at hand, beside the alternatives a
@@ -15,9 +19,12 @@
 #include <vector>
 
 #include "bench/bench_part.h"
+#include "bench/harness/render.h"
+#include "bench/harness/results.h"
 #include "myelin/base/clock.h"
 #include "myelin/base/latency_recorder.h"
 #include "myelin/perf/format.h"
+#include "myelin/perf/report.h"
 
 namespace myelin::bench {
 namespace {
@@ -120,15 +127,7 @@ Result<perf::Report> run_clock_bench(const BenchOptions& options) {
   const int repetitions = options.quick ? 51 : 501;
   const std::uint64_t reads_per_rep = 10'000;
 
-  perf::Report report;
-  report.title = "myelin Benchmark: clock";
-  report.generated = perf::utc_timestamp_now();
-  report.machine = perf::MachineInfo::detect();
-  report.method = std::to_string(repetitions) + " repetitions of " + std::to_string(reads_per_rep) +
-                  " back-to-back reads per contender, interleaved; ns/read per repetition, "
-                  "percentiles from sorted samples (nearest rank)" +
-                  (options.quick ? "; --quick" : "");
-
+  // --- measure ---------------------------------------------------------------
   std::vector<LatencyRecorder> per_read(contenders.size(), LatencyRecorder(repetitions));
   for (const Contender& c : contenders) g_sink = c.read_n(reads_per_rep);  // warm up
   for (int rep = 0; rep < repetitions; ++rep) {
@@ -139,44 +138,10 @@ Result<perf::Report> run_clock_bench(const BenchOptions& options) {
       per_read[c].record_value(ns / static_cast<double>(reads_per_rep));
     }
   }
-
-  perf::Table cost{{{"Clock", perf::Align::kLeft},
-                    {"p50 (ns/read)"},
-                    {"p95"},
-                    {"p99"},
-                    {"min"},
-                    {"Resolution (ns)"},
-                    {"vs mono_now() p50"},
-                    {"What it is", perf::Align::kLeft}},
-                   {}};
-  const double base_p50 = per_read[0].summarize().p50;
-  nlohmann::json data = nlohmann::json::array();
+  std::vector<std::int64_t> resolution(contenders.size(), -1);
   for (std::size_t c = 0; c < contenders.size(); ++c) {
-    const LatencySummary s = per_read[c].summarize();
-    const std::int64_t res = contenders[c].read_ns ? resolution_ns(contenders[c].read_ns) : -1;
-    const std::string res_text =
-        res < 0 ? "n/a (counts cycles)" : perf::group_int(static_cast<double>(res));
-    cost.add_row(
-        {perf::Cell::str(contenders[c].name), perf::Cell::num(s.p50, perf::fixed(s.p50, 2)),
-         perf::Cell::num(s.p95, perf::fixed(s.p95, 2)),
-         perf::Cell::num(s.p99, perf::fixed(s.p99, 2)),
-         perf::Cell::num(s.min, perf::fixed(s.min, 2)),
-         res < 0 ? perf::Cell::str(res_text) : perf::Cell::num(static_cast<double>(res), res_text),
-         perf::Cell::num(s.p50 / base_p50, perf::fixed(s.p50 / base_p50, 2) + "x"),
-         perf::Cell::str(contenders[c].what)});
-    data.push_back({{"clock", contenders[c].name},
-                    {"p50_ns", s.p50},
-                    {"p95_ns", s.p95},
-                    {"p99_ns", s.p99},
-                    {"min_ns", s.min},
-                    {"resolution_ns", res < 0 ? nlohmann::json(nullptr) : nlohmann::json(res)}});
+    if (contenders[c].read_ns) resolution[c] = resolution_ns(contenders[c].read_ns);
   }
-  report.add_section("Cost of one reading")
-      .paragraph(
-          "Time per read, from timing a block of back-to-back reads; the loop overhead is "
-          "included and is the same for every contender.")
-      .table(std::move(cost));
-
   // What that means for a recorded latency sample: two reads and one record().
   LatencyRecorder overhead(static_cast<std::size_t>(repetitions) * 1000);
   LatencyRecorder scratch(1000);
@@ -189,19 +154,66 @@ Result<perf::Report> run_clock_bench(const BenchOptions& options) {
     }
     scratch.clear();
   }
-  const LatencySummary o = overhead.summarize();
-  report.add_section("Floor of one latency sample")
+
+  // --- results ---------------------------------------------------------------
+  using harness::Value;
+  harness::Results results;
+  results.part = "clock";
+  results.title = "myelin Benchmark: clock";
+  results.generated = perf::utc_timestamp_now();
+  results.machine = perf::MachineInfo::detect();
+  results.method = std::to_string(repetitions) + " repetitions of " +
+                   std::to_string(reads_per_rep) +
+                   " back-to-back reads per contender, interleaved; ns/read per repetition, "
+                   "percentiles from sorted samples (nearest rank)" +
+                   (options.quick ? "; --quick" : "");
+
+  harness::Table cost{"cost",
+                      {{"clock", "Clock", perf::Align::kLeft},
+                       {"p50_ns", "p50 (ns/read)"},
+                       {"p95_ns", "p95"},
+                       {"p99_ns", "p99"},
+                       {"min_ns", "min"},
+                       {"resolution_ns", "Resolution (ns)"},
+                       {"vs_mono_now_p50", "vs mono_now() p50"},
+                       {"what", "What it is", perf::Align::kLeft}},
+                      {}};
+  MYELIN_ASSIGN_OR_RETURN(const harness::Samples base, harness::Samples::of(per_read[0]));
+  for (std::size_t c = 0; c < contenders.size(); ++c) {
+    MYELIN_ASSIGN_OR_RETURN(const harness::Samples s, harness::Samples::of(per_read[c]));
+    const double p50 = s.percentile(50);
+    cost.add_row({Value::str(contenders[c].name), Value::fixed(p50, 2),
+                  Value::fixed(s.percentile(95), 2), Value::fixed(s.percentile(99), 2),
+                  Value::fixed(s.min(), 2),
+                  resolution[c] < 0 ? Value::none("n/a (counts cycles)")
+                                    : Value::count(static_cast<double>(resolution[c])),
+                  Value::fixed(p50 / base.percentile(50), 2, "x"), Value::str(contenders[c].what)});
+  }
+  results.add_section("Cost of one reading")
+      .paragraph(
+          "Time per read, from timing a block of back-to-back reads; the loop overhead is "
+          "included and is the same for every contender.")
+      .table(std::move(cost))
+      .chart({"cost",
+              "Cost of one reading (log scale)",
+              "cost",
+              "clock",
+              {"p50_ns", "p99_ns"},
+              "ns per read",
+              harness::Chart::Kind::kBar,
+              true});
+
+  MYELIN_ASSIGN_OR_RETURN(const harness::Samples o, harness::Samples::of(overhead));
+  const auto duration = [](double ns) { return Value::num(ns, perf::duration_ns(ns)); };
+  results.add_section("Floor of one latency sample")
       .paragraph(
           "An empty timed region (start read, record_since, next read): the smallest latency "
           "any myelin benchmark can report on this machine.")
-      .bullets({{"p50", perf::Cell::num(o.p50, perf::duration_ns(o.p50))},
-                {"p99", perf::Cell::num(o.p99, perf::duration_ns(o.p99))},
-                {"p99.9", perf::Cell::num(o.p999, perf::duration_ns(o.p999))},
-                {"samples", perf::Cell::num(static_cast<double>(o.count),
-                                            perf::group_int(static_cast<double>(o.count)))}});
-  data.push_back({{"sample_floor_p50_ns", o.p50}, {"sample_floor_p99_ns", o.p99}});
-  report.data = std::move(data);
-  return report;
+      .figures({{"sample_floor_p50_ns", "p50", duration(o.percentile(50))},
+                {"sample_floor_p99_ns", "p99", duration(o.percentile(99))},
+                {"sample_floor_p999_ns", "p99.9", duration(o.percentile(99.9))},
+                {"sample_floor_samples", "samples", Value::count(static_cast<double>(o.count()))}});
+  return harness::to_report(results);
 }
 
 }  // namespace myelin::bench
