@@ -41,7 +41,7 @@ TEST(EventLoopAlloc, ZeroAllocationsPerSubmittedTaskInSteadyState) {
   for (const Nanos spin : {Nanos(0), Nanos(std::chrono::milliseconds(50))}) {
     EventLoopOptions o;
     o.spin_before_sleep = spin;  // both the sleeping and the awake paths
-    auto loop = test::make_loop(o);
+    auto loop = testing::make_loop(o);
     ASSERT_TRUE(loop->start().ok());
     std::atomic<std::uint64_t> ran{0};
     // Warm up: hold the loop in one task while 2,000 more are queued, so the

@@ -12,7 +12,7 @@
 namespace myelin {
 namespace {
 
-using test::make_loop;
+using testing::make_loop;
 
 struct Fds {
   int a = -1, b = -1;

@@ -13,8 +13,8 @@ namespace myelin {
 namespace {
 
 using std::chrono::milliseconds;
-using test::eventually;
-using test::make_loop;
+using testing::eventually;
+using testing::make_loop;
 
 TEST(EventLoopShutdown, RunsEverythingQueuedBeforeIt) {
   auto loop = make_loop();

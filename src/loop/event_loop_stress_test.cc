@@ -28,7 +28,7 @@ TEST(EventLoopStress, ThirtyTwoProducersNoneLostNoneTwiceFifoPerProducer) {
   const std::uint64_t per = tasks_per_producer();
   EventLoopOptions o;
   o.spin_before_sleep = std::chrono::microseconds(50);
-  auto loop = test::make_loop(o);
+  auto loop = testing::make_loop(o);
   // Loop-thread state only: next expected sequence number per producer.
   std::vector<std::uint64_t> next(kProducers, 0);
   std::uint64_t out_of_order = 0;

@@ -14,8 +14,8 @@
 namespace myelin {
 namespace {
 
-using test::eventually;
-using test::make_loop;
+using testing::eventually;
+using testing::make_loop;
 
 TEST(LoopState, Names) {
   EXPECT_EQ(to_string(LoopState::kAwake), "awake");
@@ -126,7 +126,7 @@ TEST(EventLoop, MicrotasksRunAfterTheBatchAndInternalLaneGoesFirst) {
 }
 
 TEST(EventLoop, EmptyTaskIsRefusedNotRun) {
-  auto loop = test::make_loop();
+  auto loop = testing::make_loop();
   ASSERT_TRUE(loop->start().ok());
   for (Status s : {loop->submit(Task()), loop->submit_internal(Task()), loop->dispatch(Task())}) {
     EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << s.to_string();

@@ -13,8 +13,8 @@ namespace {
 
 using std::chrono::microseconds;
 using std::chrono::milliseconds;
-using test::eventually;
-using test::make_loop;
+using testing::eventually;
+using testing::make_loop;
 
 TEST(EventLoopTimers, NeverFireEarlyOnTheRealClock) {
   auto loop = make_loop();

@@ -8,7 +8,7 @@
 
 #include "myelin/loop/event_loop.h"
 
-namespace myelin::test {
+namespace myelin::testing {
 
 // Polls `cond` (yielding) until it holds or `limit` passes. For conditions
 // with no event to wait on (a loop state); never a substitute for ordering.
@@ -28,4 +28,4 @@ inline std::unique_ptr<EventLoop> make_loop(EventLoopOptions options = {}) {
   return std::move(loop).value();
 }
 
-}  // namespace myelin::test
+}  // namespace myelin::testing
