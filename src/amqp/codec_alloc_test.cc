@@ -3,37 +3,10 @@
 // fields patched afterwards. Proved by counting every operator new.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
+#include <cstdint>
 
 #include "src/amqp/frame.h"
-
-// The sanitizers own operator new, so the counting replacement exists only in
-// plain builds; under them the test skips itself (CI runs it in release).
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define MYELIN_COUNTING_NEW 0
-#else
-#define MYELIN_COUNTING_NEW 1
-#endif
-
-namespace {
-std::atomic<long> g_allocs{0};
-}  // namespace
-
-#if MYELIN_COUNTING_NEW
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-#endif
+#include "src/base/testing/counting_new.h"
 
 // GCC 12 warns when designated initializers omit members, even ones with
 // default member initializers (GCC 13 does not); the omission is the point.
@@ -43,7 +16,7 @@ namespace myelin::amqp::wire {
 namespace {
 
 TEST(CodecAlloc, PublishIntoABufferWithCapacityAllocatesNothing) {
-  if (!MYELIN_COUNTING_NEW) GTEST_SKIP() << "operator new belongs to the sanitizer";
+  if (!myelin::testing::kCountingNew) GTEST_SKIP() << "operator new belongs to the sanitizer";
   const BasicPublish publish{.exchange = "orders.exchange.with.a.long.name",
                              .routing_key = "orders.created.eu-west-1.priority",
                              .mandatory = true};
@@ -58,7 +31,7 @@ TEST(CodecAlloc, PublishIntoABufferWithCapacityAllocatesNothing) {
   std::vector<std::byte> out;
   out.reserve(1 << 20);
 
-  const long before = g_allocs.load();
+  const std::uint64_t before = myelin::testing::allocation_count();
   for (int i = 0; i < 100; ++i) {
     out.clear();
     ASSERT_TRUE(append_method_frame(out, 1, publish, 131072).ok());
@@ -66,7 +39,7 @@ TEST(CodecAlloc, PublishIntoABufferWithCapacityAllocatesNothing) {
     ASSERT_TRUE(append_method_frame(out, 1, as_method, 131072).ok());
     append_heartbeat(out);
   }
-  EXPECT_EQ(g_allocs.load() - before, 0);
+  EXPECT_EQ(myelin::testing::allocation_count() - before, 0u);
 }
 
 }  // namespace
