@@ -94,8 +94,7 @@ Status SecureClient::send_raw(std::span<const std::byte> message, Nanos timeout)
   return channel_->send(message, timeout);
 }
 
-Result<InferReply> SecureClient::receive(Nanos timeout) {
-  MYELIN_ASSIGN_OR_RETURN(std::vector<std::byte> message, channel_->receive_copy(timeout));
+Result<InferReply> decode_infer_reply(std::span<const std::byte> message) {
   ReplyEnvelope env;
   MYELIN_RETURN_IF_ERROR(decode_reply(message, env));
   InferReply reply;
@@ -108,6 +107,11 @@ Result<InferReply> SecureClient::receive(Nanos timeout) {
                              std::vector<std::byte>(t.tensor.data.begin(), t.tensor.data.end())});
   }
   return reply;
+}
+
+Result<InferReply> SecureClient::receive(Nanos timeout) {
+  MYELIN_ASSIGN_OR_RETURN(std::vector<std::byte> message, channel_->receive_copy(timeout));
+  return decode_infer_reply(message);
 }
 
 Result<InferReply> SecureClient::infer(const RequestEnvelope& request, Nanos timeout) {

@@ -1,6 +1,6 @@
-// Clients of `myelin serve`'s message front ends. Today: SecureClient, the
-// MSC1 path (TCP or Unix socket); the AMQP path follows with the RabbitMQ
-// front end. Both speak the inference envelope (envelope.h).
+// Clients of `myelin serve`'s message front ends: SecureClient, the MSC1
+// path (TCP or Unix socket), here; AmqpClient, the RabbitMQ path, in
+// amqp_client.h. Both speak the inference envelope (envelope.h).
 //
 // SecureClient is blocking and pipelines: send() any number of requests,
 // then receive() their replies, which come back in any order with their
@@ -61,6 +61,10 @@ struct InferReply {
   std::string message;  // when code != kOk
   std::vector<ReplyTensor> outputs;
 };
+
+// A reply envelope's bytes as an owned InferReply (what every client
+// returns); errors name the field and offset, as decode_reply's do.
+Result<InferReply> decode_infer_reply(std::span<const std::byte> message);
 
 class SecureClient {
  public:
