@@ -367,6 +367,18 @@ TEST_F(Cli, PredictEscapesANonUtf8OutputName) {
 
 // myelin faultproxy: one answer line per stdin command; a bad line is an
 // error line and the proxy keeps running; end of input stops it.
+TEST_F(Cli, AmqpFrontEndFlags) {
+  expect_usage_error({"infer", "--model", "m", "--secure", "127.0.0.1:1", "--attestation", "none",
+                      "--amqp", "amqp://127.0.0.1:1/"},
+                     "choose one");
+  expect_usage_error({"serve", "--http-port", "0", "--amqp", "http://nowhere/"}, "--amqp");
+  expect_usage_error({"serve", "--http-port", "0", "--amqp-prefetch", "0"}, "--amqp-prefetch");
+  // No broker there: serve exits 1 with one line that names where it tried.
+  const Outcome r = run({"serve", "--http-port", "0", "--amqp", "amqp://127.0.0.1:1/"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("127.0.0.1:1"), std::string::npos) << r.err;
+}
+
 TEST_F(Cli, FaultProxyAnswersEachStdinCommand) {
   const Outcome r = run({"faultproxy", "--upstream", "127.0.0.1:9"},
                         "blackhole on\nlatency abc\n\nstats\nheal\nquit\nreset\n");

@@ -2,7 +2,9 @@
 // client of `myelin serve` (or any Open Inference Protocol server); https
 // takes --cacert FILE (else the system's CAs) or --insecure. With
 // `--secure HOST:PORT|unix:PATH --attestation mock|none` it uses the MSC1
-// front end instead (the inference envelope, docs/serving.md).
+// front end instead (the inference envelope, docs/serving.md), and with
+// `--amqp amqp://...` the RabbitMQ front end (the same envelope, through the
+// model's queue; the reply on direct reply-to).
 //
 // `--concurrency N --requests M` turn it into a load generator: N
 // connections send M requests in all (each connection one at a time), and
@@ -30,6 +32,7 @@
 
 #include "apps/myelin/commands.h"
 #include "apps/myelin/model_cli.h"
+#include "myelin/serve/amqp_client.h"
 #include "myelin/serve/client.h"
 #include "myelin/serve/http_client.h"
 
@@ -44,6 +47,8 @@ struct InferFlags {
   std::string datatype = "FP32";
   int timeout_ms = 30000;
   std::string secure;  // HOST:PORT or unix:PATH: the MSC1 front end
+  std::string amqp;    // amqp://...: the RabbitMQ front end
+  std::string queue_prefix = std::string(serve::kAmqpQueuePrefix);
   std::string attestation;
   int concurrency = 0;  // 0: one request, print its answer
   int requests = 0;
@@ -203,6 +208,19 @@ nlohmann::json json_of(const serve::ReplyTensor& t) {
           {"data", data}};
 }
 
+// A message front end's reply as `myelin predict` prints it; exit 1 for an
+// error reply or none.
+int print_reply(const Result<serve::InferReply>& reply) {
+  if (!reply) return fail(kExitFailure, reply.error().to_string());
+  if (reply->code != serve::ReplyCode::kOk) {
+    return fail(kExitFailure, std::string(to_string(reply->code)) + ": " + reply->message);
+  }
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& t : reply->outputs) out[t.name] = json_of(t);
+  std::printf("%s\n", out.dump().c_str());
+  return kExitOk;
+}
+
 int run_secure(const InferFlags& f, const nlohmann::json& doc) {
   if (!doc.is_object()) {
     return fail(kExitUsage, "with --secure, pass the inputs as an object keyed by input name");
@@ -233,16 +251,43 @@ int run_secure(const InferFlags& f, const nlohmann::json& doc) {
     return fail(client.error().code() == ErrorCode::kInvalidArgument ? kExitUsage : kExitFailure,
                 client.error().to_string());
   }
-  auto reply = (*client)->infer(inputs->env, timeout);
-  if (!reply) return fail(kExitFailure, reply.error().to_string());
-  if (reply->code != serve::ReplyCode::kOk) {
-    return fail(kExitFailure, std::string(to_string(reply->code)) + ": " + reply->message);
-  }
-  nlohmann::json out = nlohmann::json::object();
-  for (const auto& t : reply->outputs) out[t.name] = json_of(t);
-  std::printf("%s\n", out.dump().c_str());
+  const int code = print_reply((*client)->infer(inputs->env, timeout));
   (void)(*client)->close();
-  return kExitOk;
+  return code;
+}
+
+// `--amqp URI`: the request through RabbitMQ to whichever worker consumes
+// the model's queue; the reply on direct reply-to.
+int run_amqp(const InferFlags& f, const nlohmann::json& doc) {
+  if (!doc.is_object()) {
+    return fail(kExitUsage, "with --amqp, pass the inputs as an object keyed by input name");
+  }
+  auto config = amqp::ConnectionConfig::from_uri(f.amqp);
+  if (!config) return fail(kExitUsage, "--amqp: " + config.error().to_string());
+  config->name = "myelin infer";
+  auto inputs = secure_inputs(doc, f);
+  if (!inputs) return fail(kExitUsage, inputs.error().to_string());
+  const Nanos timeout = std::chrono::milliseconds(f.timeout_ms);
+  if (f.concurrency > 0) {
+    const serve::RequestEnvelope& env = inputs->env;
+    return load(f, [&]() -> Result<Shot> {
+      MYELIN_ASSIGN_OR_RETURN(auto c, serve::AmqpClient::connect(*config, f.queue_prefix));
+      std::shared_ptr<serve::AmqpClient> client(std::move(c));
+      return Shot([client, &env, timeout](std::string& error) {
+        auto r = client->infer(env, timeout);
+        if (r && r->code == serve::ReplyCode::kOk) return true;
+        if (error.empty()) {
+          error = r ? std::string(to_string(r->code)) + ": " + r->message : r.error().to_string();
+        }
+        return false;
+      });
+    });
+  }
+  auto client = serve::AmqpClient::connect(*config, f.queue_prefix);
+  if (!client) return fail(kExitFailure, client.error().to_string());
+  const int code = print_reply((*client)->infer(inputs->env, timeout));
+  (void)(*client)->close();
+  return code;
 }
 
 int run_infer(const InferFlags& f) {
@@ -260,6 +305,7 @@ int run_infer(const InferFlags& f) {
     return fail(kExitUsage, "--concurrency and --requests go together");
   }
   if (!f.secure.empty()) return run_secure(f, doc);
+  if (!f.amqp.empty()) return run_amqp(f, doc);
   const Nanos timeout = std::chrono::milliseconds(f.timeout_ms);
   net::TlsClientOptions tls;
   tls.ca_file = f.cacert;
@@ -364,12 +410,22 @@ void register_infer(CLI::App& app, Context& ctx) {
                   "Use the MSC1 secure front end at HOST:PORT or unix:PATH instead of --url");
   cmd->add_option("--attestation", f->attestation, "With --secure: mock (tests) or none")
       ->check(CLI::IsMember({"mock", "none"}));
+  cmd->add_option("--amqp", f->amqp,
+                  "Send through RabbitMQ (amqp://USER:PASS@HOST:PORT/VHOST) to the workers of "
+                  "`myelin serve --amqp` instead of --url");
+  cmd->add_option("--amqp-queue-prefix", f->queue_prefix,
+                  "With --amqp: queue of model M is PREFIX + M")
+      ->capture_default_str();
   cmd->add_option("--concurrency", f->concurrency,
                   "Load generator: connections sending at once (with --requests)")
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--requests", f->requests, "Load generator: requests in all")
       ->check(CLI::Range(1, 100000000));
   cmd->callback([f, &ctx] {
+    if (!f->secure.empty() && !f->amqp.empty()) {
+      ctx.exit_code = fail(kExitUsage, "--secure and --amqp: choose one front end");
+      return;
+    }
     if (!f->secure.empty() && f->attestation.empty()) {
       ctx.exit_code = fail(kExitUsage, "--secure needs --attestation mock|none");
       return;

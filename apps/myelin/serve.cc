@@ -9,10 +9,12 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "apps/myelin/commands.h"
+#include "myelin/serve/amqp_server.h"
 #include "myelin/serve/client.h"
 #include "myelin/serve/http_server.h"
 #include "myelin/serve/model_repository.h"
@@ -48,6 +50,11 @@ struct ServeFlags {
   std::string attestation;
   std::string secure_port_file;
   std::string tls_cert, tls_key;
+  // The RabbitMQ front end (docs/serving.md, "The RabbitMQ front end").
+  std::string amqp_uri;
+  int amqp_prefetch = 64;
+  std::string amqp_queue_prefix = std::string(serve::kAmqpQueuePrefix);
+  std::string amqp_dead_letter_exchange;
 };
 
 int usage(const std::string& msg) {
@@ -112,6 +119,14 @@ int run_serve(const ServeFlags& f) {
         "--attestation applies to the secure front end: add --secure-port or --secure-unix");
   }
 
+  std::optional<amqp::ConnectionConfig> amqp_config;
+  if (!f.amqp_uri.empty()) {
+    auto config = amqp::ConnectionConfig::from_uri(f.amqp_uri);
+    if (!config) return usage("--amqp: " + std::string(config.error().message()));
+    amqp_config = std::move(*config);
+    amqp_config->name = "myelin serve";
+  }
+
   (*repo)->load_all();
   serve::HttpServerOptions ho;
   ho.host = f.host;
@@ -152,6 +167,25 @@ int run_serve(const ServeFlags& f) {
       std::ofstream(f.secure_port_file) << secure_server->port() << "\n";
     }
   }
+  std::unique_ptr<serve::AmqpInferenceServer> amqp_server;
+  if (amqp_config) {
+    serve::AmqpServerOptions ao;
+    ao.connection = std::move(*amqp_config);
+    ao.prefetch = static_cast<std::uint16_t>(f.amqp_prefetch);
+    ao.queue_prefix = f.amqp_queue_prefix;
+    ao.dead_letter_exchange = f.amqp_dead_letter_exchange;
+    auto as = serve::AmqpInferenceServer::create(std::move(ao), **repo);
+    if (!as) return usage(std::string(as.error().message()));
+    amqp_server = std::move(*as);
+    if (Status s = amqp_server->start(); !s.ok()) {
+      std::fprintf(stderr, "myelin serve: %s\n", std::string(s.message()).c_str());
+      return kExitFailure;
+    }
+    for (const std::string& q : amqp_server->queues()) {
+      std::fprintf(stderr, "{\"level\":\"info\",\"event\":\"consuming\",\"queue\":\"%s\"}\n",
+                   q.c_str());
+    }
+  }
   if (!f.port_file.empty()) {
     std::ofstream(f.port_file) << (*server)->port() << "\n";
   }
@@ -159,6 +193,15 @@ int run_serve(const ServeFlags& f) {
   sigwait(&signals, &sig);
   std::fprintf(stderr, "{\"level\":\"info\",\"event\":\"draining\",\"signal\":\"%s\"}\n",
                sig == SIGINT ? "SIGINT" : "SIGTERM");
+  // The RabbitMQ front end first: it stops taking requests and answers
+  // (and acknowledges) the ones it holds while the batchers still run.
+  if (amqp_server) {
+    if (Status s =
+            amqp_server->shutdown(mono_now() + std::chrono::milliseconds(f.drain_timeout_ms));
+        !s.ok()) {
+      std::fprintf(stderr, "myelin serve: %s\n", std::string(s.message()).c_str());
+    }
+  }
   if (secure_server) (void)secure_server->shutdown();
   const Status s = (*server)->shutdown(mono_now() + std::chrono::milliseconds(f.drain_timeout_ms));
   server->reset();
@@ -233,6 +276,17 @@ void register_serve(CLI::App& app, Context& ctx) {
   cmd->add_option("--tls-cert", f->tls_cert,
                   "Serve HTTPS (TLS 1.3/1.2): PEM certificate chain (with --tls-key)");
   cmd->add_option("--tls-key", f->tls_key, "Serve HTTPS: PEM private key of --tls-cert");
+  cmd->add_option("--amqp", f->amqp_uri,
+                  "Also serve requests from RabbitMQ: amqp://USER:PASS@HOST:PORT/VHOST "
+                  "(a queue per model)");
+  cmd->add_option("--amqp-prefetch", f->amqp_prefetch,
+                  "Unacknowledged requests per queue this worker holds")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  cmd->add_option("--amqp-queue-prefix", f->amqp_queue_prefix, "Queue of model M: PREFIX + M")
+      ->capture_default_str();
+  cmd->add_option("--amqp-dead-letter-exchange", f->amqp_dead_letter_exchange,
+                  "Declare the queues with this dead-letter exchange and dead-letter bad requests");
   cmd->callback([f, &ctx] { ctx.exit_code = run_serve(*f); });
 }
 

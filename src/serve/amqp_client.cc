@@ -61,25 +61,26 @@ Result<std::unique_ptr<AmqpClient>> AmqpClient::connect(amqp::ConnectionConfig c
   std::weak_ptr<Inbox> weak = c->inbox_;
   amqp::ConsumeOptions co;
   co.no_ack = true;  // direct reply-to requires it
-  auto tag = c->channel_
-                 ->consume(
-                     std::string(kDirectReplyTo),
-                     [weak](amqp::Delivery&& d) {
-                       const auto inbox = weak.lock();
-                       if (!inbox) return;
-                       inbox->deliver(d.properties.correlation_id.value_or(""),
-                                      decode_infer_reply(std::as_bytes(
-                                          std::span(d.body.data(), d.body.size()))));
-                     },
-                     co,
-                     [weak](const Status& why) {
-                       const auto inbox = weak.lock();
-                       if (!inbox || why.ok()) return;
-                       std::lock_guard lock(inbox->mu);
-                       inbox->dead = why;
-                       inbox->ready.notify_all();
-                     })
-                 .get();
+  auto tag =
+      c->channel_
+          ->consume(
+              std::string(kDirectReplyTo),
+              [weak](amqp::Delivery&& d) {
+                const auto inbox = weak.lock();
+                if (!inbox) return;
+                inbox->deliver(
+                    d.properties.correlation_id.value_or(""),
+                    decode_infer_reply(std::as_bytes(std::span(d.body.data(), d.body.size()))));
+              },
+              co,
+              [weak](const Status& why) {
+                const auto inbox = weak.lock();
+                if (!inbox || why.ok()) return;
+                std::lock_guard lock(inbox->mu);
+                inbox->dead = why;
+                inbox->ready.notify_all();
+              })
+          .get();
   if (!tag) {
     return Status(tag.error().code(),
                   "amqp client: consuming direct reply-to: " + std::string(tag.error().message()));
@@ -141,12 +142,10 @@ Result<InferReply> AmqpClient::receive(Nanos timeout) {
                   "amqp client: reply consumer ended: " + std::string(inbox_->dead.message()));
   }
   (void)got;
-  return deadline_exceeded("amqp client: no reply within " +
-                           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                              timeout)
-                                              .count()) +
-                           " ms (" + std::to_string(inbox_->outstanding.size()) +
-                           " requests outstanding)");
+  return deadline_exceeded(
+      "amqp client: no reply within " +
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) +
+      " ms (" + std::to_string(inbox_->outstanding.size()) + " requests outstanding)");
 }
 
 Result<InferReply> AmqpClient::infer(const RequestEnvelope& request, Nanos timeout) {

@@ -53,8 +53,8 @@ struct AmqpInferenceServer::State {
   bool started = false;
   bool stopped = false;
 
-  std::atomic<std::uint64_t> requests{0}, replies{0}, error_replies{0}, rejected{0},
-      unroutable{0}, reply_failures{0};
+  std::atomic<std::uint64_t> requests{0}, replies{0}, error_replies{0}, rejected{0}, unroutable{0},
+      reply_failures{0};
   std::mutex mu;
   std::condition_variable idle;
   std::uint64_t in_flight = 0;  // guarded by mu
@@ -212,8 +212,7 @@ void AmqpInferenceServer::State::handle(const std::shared_ptr<State>& self, amqp
     std::fprintf(stderr,
                  "{\"level\":\"warn\",\"event\":\"amqp_request_without_reply_to\",\"queue\":"
                  "\"%s\",\"request_id\":%llu}\n",
-                 d.routing_key.c_str(),
-                 static_cast<unsigned long long>(request_id_of(message)));
+                 d.routing_key.c_str(), static_cast<unsigned long long>(request_id_of(message)));
     rejected.fetch_add(1, std::memory_order_relaxed);
     if (!options.dead_letter_exchange.empty()) {
       (void)channel->reject(d.delivery_tag, false);
@@ -269,8 +268,8 @@ void AmqpInferenceServer::State::handle(const std::shared_ptr<State>& self, amqp
   for (std::size_t i = 0; i < spans.size(); ++i) {
     request->inputs[i].data = {base + spans[i].first, spans[i].second};
   }
-  request->responder = std::make_shared<ReplyRoute>(
-      self, d.delivery_tag, *d.properties.reply_to, d.properties.correlation_id.value_or(""));
+  request->responder = std::make_shared<ReplyRoute>(self, d.delivery_tag, *d.properties.reply_to,
+                                                    d.properties.correlation_id.value_or(""));
   if (Status s = detail::enqueue(repo, served, request, timeout); !s.ok()) {
     served->metrics->request_failure.fetch_add(1, std::memory_order_relaxed);
     return reply_error(self, d, id, reply_code_for(s),
@@ -279,8 +278,7 @@ void AmqpInferenceServer::State::handle(const std::shared_ptr<State>& self, amqp
   served->batcher->flush();
 }
 
-AmqpInferenceServer::AmqpInferenceServer(std::shared_ptr<State> state)
-    : state_(std::move(state)) {}
+AmqpInferenceServer::AmqpInferenceServer(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
 AmqpInferenceServer::~AmqpInferenceServer() { (void)shutdown(mono_now()); }
 
@@ -297,9 +295,8 @@ Status AmqpInferenceServer::start() {
   State& s = *state_;
   if (s.started) return failed_precondition("amqp front end: already started");
   s.started = true;
-  const std::string where =
-      "amqp front end (" + s.options.connection.host + ":" +
-      std::to_string(s.options.connection.port) + ")";
+  const std::string where = "amqp front end (" + s.options.connection.host + ":" +
+                            std::to_string(s.options.connection.port) + ")";
   auto conn = amqp::Connection::connect(s.options.connection);
   if (!conn) return Status(conn.error().code(), where + ": " + std::string(conn.error().message()));
   s.connection = std::move(*conn);
@@ -327,8 +324,8 @@ Status AmqpInferenceServer::start() {
     }
     auto declared = s.channel->queue_declare(queue, qo).get();
     if (!declared) {
-      return Status(declared.error().code(), where + ": queue '" + queue +
-                                                 "': " + std::string(declared.error().message()));
+      return Status(declared.error().code(),
+                    where + ": queue '" + queue + "': " + std::string(declared.error().message()));
     }
     auto tag = s.channel
                    ->consume(queue,

@@ -10,8 +10,8 @@
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -194,7 +194,9 @@ TEST_F(AmqpServe, DeclaresAQueuePerModelAndAnswersEqualHttp) {
   // Acknowledged after the confirmed reply: nothing left in the queues.
   ASSERT_TRUE(eventually([&] { return w.stats().in_flight == 0; }));
   for (const char* m : kModels) EXPECT_EQ(ready(prefix_ + m), 0u) << m;
-  EXPECT_EQ(w.stats().replies, 3u) << "unroutable " << w.stats().unroutable << " failures " << w.stats().reply_failures << " requests " << w.stats().requests;
+  EXPECT_EQ(w.stats().replies, 3u)
+      << "unroutable " << w.stats().unroutable << " failures " << w.stats().reply_failures
+      << " requests " << w.stats().requests;
   EXPECT_EQ(w.stats().error_replies, 0u);
 }
 

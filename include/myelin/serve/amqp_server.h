@@ -57,13 +57,13 @@ struct AmqpServerOptions {
 };
 
 struct AmqpServerStats {
-  std::uint64_t requests = 0;         // deliveries taken
-  std::uint64_t replies = 0;          // replies confirmed by the broker (ok or error)
-  std::uint64_t error_replies = 0;    // of which carried an error
-  std::uint64_t rejected = 0;         // requests with no reply_to, or dead-lettered
-  std::uint64_t unroutable = 0;       // replies the broker returned: no reply queue
-  std::uint64_t reply_failures = 0;   // replies nacked or lost with the channel: requeued
-  std::uint64_t in_flight = 0;        // taken, not yet settled
+  std::uint64_t requests = 0;        // deliveries taken
+  std::uint64_t replies = 0;         // replies confirmed by the broker (ok or error)
+  std::uint64_t error_replies = 0;   // of which carried an error
+  std::uint64_t rejected = 0;        // requests with no reply_to, or dead-lettered
+  std::uint64_t unroutable = 0;      // replies the broker returned: no reply queue
+  std::uint64_t reply_failures = 0;  // replies nacked or lost with the channel: requeued
+  std::uint64_t in_flight = 0;       // taken, not yet settled
 };
 
 class AmqpInferenceServer {
