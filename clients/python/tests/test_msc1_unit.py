@@ -17,6 +17,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 import unittest
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -394,6 +395,7 @@ class AgainstScriptedResponder(unittest.TestCase):
             self.assertEqual(s.record(), ("pong", b"pingpong"))
             self.assertEqual(s.record(), ("close", 0))
             s.conn.sendall(s.send.close(0))
+            s.conn.shutdown(socket.SHUT_WR)
 
         r = Responder(self, script=script, rekey_records=2)
         with self.client(r, rekey_records=2) as c:
@@ -401,6 +403,10 @@ class AgainstScriptedResponder(unittest.TestCase):
                   for i in range(5)]
             got = [c.result(f).as_numpy("y").tolist() for f in fs]
             self.assertEqual(got, [[(100 + i) * 10] for i in range(5)])
+            # The server's last KeyUpdate follows the last reply: wait for it.
+            deadline = time.monotonic() + WAIT
+            while c.key_updates_received < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
             self.assertEqual(c.key_updates_received, 3)  # 6 records: ping + 5 replies
             # 5 requests, the Pong (answered before the replies came): 6 records.
             self.assertEqual(c.key_updates_sent, 3)
@@ -459,6 +465,7 @@ class AgainstScriptedResponder(unittest.TestCase):
             s.record()
             s.conn.sendall(s.send.close(msc1.INTERNAL_ERROR))
             self.assertEqual(s.record(), ("close", msc1.NORMAL))
+            s.conn.shutdown(socket.SHUT_WR)
 
         r = Responder(self, script=script)
         with self.client(r) as c:
