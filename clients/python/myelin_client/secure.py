@@ -289,6 +289,9 @@ class SecureClient:
         tensors = [self._tensor(str(name), value) for name, value in inputs.items()]
         if timeout_us is not None and timeout_us <= 0:
             raise ValueError("timeout_us must be > 0")
+        if outputs is not None and len(set(outputs)) != len(outputs):
+            # The server would return such an output twice; results are by name.
+            raise ValueError("outputs %r: a name is given twice" % (list(outputs),))
         future = concurrent.futures.Future()
         with self._pending_lock:
             if request_id is None:

@@ -174,6 +174,9 @@ class Mock(SecureCase):
                 ("bad_request", 1, "logistic_regression", {"X": rows[:, :3]}, None),
                 ("bad_request", 1, "logistic_regression", {"X": rows.astype(np.int32)}, None),
                 ("bad_request", 1, "logistic_regression", {"Y": rows}, None),
+                ("bad_request", 1, "logistic_regression", {"X": rows.astype(np.float16)}, None),
+                ("bad_request", 1, "logistic_regression",
+                 {"X": np.zeros((1025, 4), np.float32)}, None),  # --max-batch 1024
             ]
             for name, code, m, inputs, version in cases:
                 with self.assertRaises(InferenceError) as e:
@@ -182,6 +185,8 @@ class Mock(SecureCase):
                                  e.exception)
                 self.assertIsInstance(e.exception, ServerError)
                 self.assertTrue(e.exception.message)
+            with self.assertRaises(ValueError):  # refused before sending
+                c.infer("logistic_regression", {"X": rows}, outputs=["label", "label"])
             with self.assertRaises(InferenceError) as e:
                 c.infer("logistic_regression", {"X": rows}, outputs=["nonesuch"])
             self.assertIn("nonesuch", e.exception.message)
