@@ -15,6 +15,7 @@ import hmac
 import os
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -143,6 +144,29 @@ def feed(receiver, data):
     for f in frames(data):
         events.append(receiver.open(receiver.check_header(f[:16]), f[16:]))
     return events
+
+
+class WithoutCryptography(unittest.TestCase):
+    def test_http_works_and_msc1_says_what_is_missing(self):
+        # A finder that hides `cryptography`, as on a system without it.
+        code = (
+            "import sys\n"
+            "class Hide:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'cryptography':\n"
+            "            raise ImportError('hidden for the test')\n"
+            "sys.meta_path.insert(0, Hide())\n"
+            "sys.path.insert(0, %r)\n"
+            "import myelin_client\n"
+            "myelin_client.InferenceServerClient('http://127.0.0.1:1')\n"
+            "try:\n"
+            "    myelin_client.SecureClient('127.0.0.1:1')\n"
+            "except ImportError as e:\n"
+            "    print(e)\n" % os.path.dirname(HERE))
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=WAIT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("needs the cryptography module (Debian: python3-cryptography)", p.stdout)
 
 
 class Records(unittest.TestCase):
