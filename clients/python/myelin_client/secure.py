@@ -289,6 +289,7 @@ class SecureClient:
         tensors = [self._tensor(str(name), value) for name, value in inputs.items()]
         if timeout_us is not None and timeout_us <= 0:
             raise ValueError("timeout_us must be > 0")
+        outputs = None if outputs is None else [str(o) for o in outputs]
         if outputs is not None and len(set(outputs)) != len(outputs):
             # The server would return such an output twice; results are by name.
             raise ValueError("outputs %r: a name is given twice" % (list(outputs),))
@@ -345,7 +346,8 @@ class SecureClient:
 
     @staticmethod
     def _tensor(name, value):
-        if isinstance(value, tuple) and len(value) == 3:
+        if isinstance(value, tuple) and len(value) == 3 and isinstance(
+                value[2], (bytes, bytearray, memoryview)):
             dtype, shape, data = value
             try:
                 return (name, envelope.dtype_code(dtype), list(shape), data)

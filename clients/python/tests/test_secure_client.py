@@ -128,6 +128,12 @@ class Mock(SecureCase):
             self.assertIn((b"code", b"myelin-serve"), c.peer_measurements)
             self.assertEqual(len(c.session_id), 16)
             self.check_models(c)
+            # Nested lists become FP32; a 3-tuple of rows is rows, not (dtype, shape, bytes).
+            rows, want = self.want["logistic_regression"]
+            assert_matches(self, c.infer("logistic_regression", {"X": rows.tolist()}), want, "list")
+            three = tuple(tuple(r) for r in rows[:3].tolist())
+            assert_matches(self, c.infer("logistic_regression", {"X": three}),
+                           {k: v[:3] for k, v in want.items()}, "tuple")
 
     def test_models_match_predict_over_unix_with_aes_gcm(self):
         with self.unix(suites=(msc1.SUITE_AES_256_GCM,)) as c:
