@@ -245,6 +245,51 @@ class Mock(SecureCase):
         with self.tcp() as c:  # and the server serves the next channel
             c.infer("logistic_regression", {"X": rows})
 
+    def test_server_enforces_the_record_rules(self):
+        # Section 5.5's table, seen from the client: each violation gets the
+        # server's Close(protocol_error) and ends the channel.
+        rows, want = self.want["logistic_regression"]
+
+        def oversize(c):
+            c._send.peer_max_record = 65536 + 1  # one byte over the server's limit
+            c._write(lambda s: s.message(bytes(65537)))
+
+        def gap(c):
+            c._send.seq += 1
+
+        violations = {
+            "record above max_record": oversize,
+            "seq gap": gap,
+            "KeyUpdate with payload": lambda c: c._write(
+                lambda s: s._seal(msc1.KEY_UPDATE, 0, b"x")),
+            "Ping of 7 bytes": lambda c: c._write(lambda s: s._seal(msc1.PING, 0, b"1234567")),
+        }
+        for name, act in violations.items():
+            with self.tcp() as c:
+                act(c)
+                with self.assertRaises(SecureChannelError, msg=name) as e:
+                    c.infer("logistic_regression", {"X": rows})
+                self.assertEqual(e.exception.close_code, msc1.PROTOCOL_ERROR, name)
+                self.assertIn("Close protocol_error", str(e.exception), name)
+        # Control records between the records of one message do not interrupt it.
+        with self.tcp() as c:
+            c._send.peer_max_record = 1024
+            seal = c._send.message
+
+            def with_pings(payload):
+                out = []
+                for i in range(0, len(payload), 1024):
+                    out.append(c._send._seal(msc1.DATA, 0 if i + 1024 >= len(payload)
+                                             else msc1.FLAG_MORE, payload[i:i + 1024]))
+                    out.append(c._send.ping(b"%08d" % i))
+                return b"".join(out)
+
+            c._send.message = with_pings
+            big = np.tile(rows, (100, 1))  # 8 KiB: 8 records, each followed by a Ping
+            r = c.infer("logistic_regression", {"X": big})
+            self.assertEqual(r.as_numpy("label").tolist(), np.tile(want["label"], 100).tolist())
+            c._send.message = seal
+
     def test_wrong_mock_key_and_policy_are_refused(self):
         with self.assertRaises(SecureChannelError) as e:
             self.tcp(mock_key=b"some other key")
