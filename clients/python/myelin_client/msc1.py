@@ -8,9 +8,9 @@ when a secure client is made, so HTTP-only users do not need it.
 
 Errors: every violation by the peer raises ProtocolViolation carrying the
 Close code the spec says to send (section 5.5's table) and a local message
-saying what and where. Python cannot wipe immutable bytes: keys are dropped
-(references cleared) as soon as the spec says to erase them, which is the
-most this language allows.
+saying what and where. Python cannot wipe immutable bytes: the ephemeral key and
+`ss` are dropped as soon as they are used, the handshake secrets when the
+handshake returns; that is the most this language allows.
 """
 
 import hashlib
@@ -279,8 +279,7 @@ class Initiator:
                                                                           16 + hdr.length))
         clear = frame[16:16 + CLEAR_LEN]
         suite, mode, max_record = struct.unpack(">HBI", clear[:7])
-        e_r, nonce_r = clear[7:39], clear[39:71]
-        del nonce_r  # bound through the transcript
+        e_r = clear[7:39]  # nonce_r (clear[39:71]) is bound through the transcript
         if suite not in self.suites:
             raise HandshakeFailed("Response: suite 0x%04x was not offered" % suite)
         if not self.min_mode <= mode <= self.max_mode:
@@ -300,7 +299,7 @@ class Initiator:
         if ss == bytes(32):
             raise HandshakeFailed("Response: X25519 with e_r gives the all-zero secret")
         prk = hkdf_extract(h_t2c, ss)
-        del ss
+        ss = None
         khs_r, ivhs_r = expand(prk, "r hs key", 32), expand(prk, "r hs iv", 12)
         khs_i, ivhs_i = expand(prk, "i hs key", 32), expand(prk, "i hs iv", 12)
         kfin_r, kfin_i = expand(prk, "r finished", 32), expand(prk, "i finished", 32)
@@ -342,7 +341,7 @@ class Initiator:
         h3 = header(FINISH, 0, len(inner3) + TAG, 0)
         msg3 = h3 + aead(suite, khs_i).encrypt(ivhs_i, inner3, h3)
         master = hkdf_extract(sha256(t2 + msg3), prk)
-        del prk, khs_r, khs_i, kfin_r, kfin_i
+        # prk and the handshake keys die with this frame (section 4.4: erase them).
         result = HandshakeResult(
             suite=suite, mode=mode, peer_max_record=max_record,
             session_id=expand(master, "session id", 16),
