@@ -498,6 +498,34 @@ class AgainstScriptedResponder(unittest.TestCase):
             self.assertIn("Close internal_error", str(e.exception))
         r.join()
 
+    def test_heartbeat_ping_then_idle_timeout(self):
+        # Section 5.5: a Ping after `heartbeat` of sending nothing; Close(timeout)
+        # after `idle_timeout` without a record from the server.
+        seen = []
+
+        def script(s):
+            event = s.record()
+            while event[0] == "ping":
+                seen.append(event)
+                event = s.record()
+            seen.append(event)
+
+        r = Responder(self, script=script)
+        c = self.client(r, heartbeat=0.1, idle_timeout=2.0)
+        try:
+            c._reader.join(WAIT)
+            self.assertFalse(c._reader.is_alive())
+            with self.assertRaises(SecureChannelError) as e:
+                c.infer("m", {"X": ("u8", [1], b"\x01")})
+            self.assertIn("no record from the server for 2.0 s", str(e.exception))
+        finally:
+            c.close()
+        r.join()
+        self.assertGreaterEqual(len(seen), 2)
+        self.assertEqual([k for k, _ in seen[:-1]], ["ping"] * (len(seen) - 1))
+        self.assertTrue(all(len(v) == 8 for _, v in seen[:-1]))
+        self.assertEqual(seen[-1], ("close", msc1.TIMEOUT))
+
     def test_silent_server_times_out_the_handshake(self):
         stop = threading.Event()
         r = Responder(self, handshake=False, script=lambda s: stop.wait(WAIT))
