@@ -412,18 +412,13 @@ class SecureClient:
             except msc1.ProtocolViolation as e:
                 if self._close_sent:
                     return
-                self._send_close(e.close_code)
-                self._fail(SecureChannelError("MSC1 %s: %s; sent Close(%s)"
-                                              % (self.address, e,
-                                                 msc1.close_code_name(e.close_code)),
-                                              e.close_code))
+                self._end(e.close_code, self._error("%s; sent Close(%s)" % (
+                    e, msc1.close_code_name(e.close_code)), e.close_code))
                 return
             except _Idle:
-                self._send_close(msc1.TIMEOUT)
-                self._fail(SecureChannelError("MSC1 %s: no record from the server for %.1f s; "
-                                              "sent Close(timeout)" % (self.address,
-                                                                       self._idle_timeout),
-                                              msc1.TIMEOUT))
+                self._end(msc1.TIMEOUT, self._error(
+                    "no record from the server for %.1f s; sent Close(timeout)"
+                    % self._idle_timeout, msc1.TIMEOUT))
                 return
             except _EndOfStream as e:
                 if not self._close_sent:
@@ -433,9 +428,8 @@ class SecureClient:
                 return
             except _Timeout as e:
                 if not self._close_sent:
-                    self._send_close(msc1.TIMEOUT)
-                    self._fail(SecureChannelError("MSC1 %s: %s did not arrive in time"
-                                                  % (self.address, e.what), msc1.TIMEOUT))
+                    self._end(msc1.TIMEOUT, self._error(
+                        "%s did not arrive in time; sent Close(timeout)" % e.what, msc1.TIMEOUT))
                 return
             except (_Stopped, SecureChannelError) as e:
                 if isinstance(e, SecureChannelError):
@@ -455,13 +449,12 @@ class SecureClient:
                 except SecureChannelError:
                     return
             elif kind == "close":
-                self._send_close(msc1.NORMAL)
-                name = msc1.close_code_name(value)
                 if value == msc1.HANDSHAKE_FAILURE and recv.expect == 1:
                     text = "the server rejected the handshake"
                 else:
-                    text = "the server closed the channel (Close %s)" % name
-                self._fail(SecureChannelError("MSC1 %s: %s" % (self.address, text), value))
+                    text = "the server closed the channel (Close %s)" % msc1.close_code_name(
+                        value)
+                self._end(msc1.NORMAL, self._error(text, value))  # the answer (5.5)
                 return
             # a Pong answers our heartbeat: receiving it already reset the idle clock
 
@@ -478,9 +471,8 @@ class SecureClient:
             if entry is not None:
                 entry[0].set_exception(e)
                 return
-            self._send_close(msc1.PROTOCOL_ERROR)
-            self._fail(SecureChannelError("MSC1 %s: %s; sent Close(protocol_error)"
-                                          % (self.address, e), msc1.PROTOCOL_ERROR))
+            self._end(msc1.PROTOCOL_ERROR, self._error("%s; sent Close(protocol_error)" % e,
+                                                       msc1.PROTOCOL_ERROR))
             raise _Stopped() from None
         with self._pending_lock:
             entry = self._pending.pop(reply.id, None)
@@ -489,10 +481,9 @@ class SecureClient:
         if entry is None:
             if late:
                 return
-            self._send_close(msc1.PROTOCOL_ERROR)
-            self._fail(SecureChannelError("MSC1 %s: reply for request id %d, which no request "
-                                          "in flight has; sent Close(protocol_error)"
-                                          % (self.address, reply.id), msc1.PROTOCOL_ERROR))
+            self._end(msc1.PROTOCOL_ERROR, self._error(
+                "reply for request id %d, which no request in flight has; sent "
+                "Close(protocol_error)" % reply.id, msc1.PROTOCOL_ERROR))
             raise _Stopped()
         future, model, version = entry
         if reply.code != 0:
@@ -506,6 +497,17 @@ class SecureClient:
             blobs.append(data)
         future.set_result(InferResult({"model_name": model, "model_version": version,
                                        "id": reply.id, "outputs": outputs}, b"".join(blobs)))
+
+    def _error(self, text, close_code=None):
+        return SecureChannelError("MSC1 %s: %s" % (self.address, text), close_code)
+
+    def _end(self, code, err):
+        """Fails the channel with `err`, then sends Close(code): in this order
+        and under the send lock, so a concurrent sender sees the failure, not
+        a bare closed channel."""
+        with self._send_lock:
+            self._fail(err)
+            self._send_close(code)
 
     def _fail(self, err):
         """Ends the channel with `err`: every request in flight fails with it."""

@@ -269,7 +269,7 @@ class Mock(SecureCase):
                 act(c)
                 with self.assertRaises(SecureChannelError, msg=name) as e:
                     c.infer("logistic_regression", {"X": rows})
-                self.assertEqual(e.exception.close_code, msc1.PROTOCOL_ERROR, name)
+                self.assertEqual(e.exception.close_code, msc1.PROTOCOL_ERROR, "%s: %s" % (name, e.exception))
                 self.assertIn("Close protocol_error", str(e.exception), name)
         # Control records between the records of one message do not interrupt it.
         with self.tcp() as c:
