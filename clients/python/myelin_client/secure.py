@@ -128,6 +128,7 @@ class SecureClient:
         self._ids = itertools.count(1)
         self._failure = None  # the SecureChannelError that ended the channel
         self._close_sent = False
+        self.peer_close_code = None  # the server's Close, once received
         self._stop = threading.Event()
         self._sock = self._connect()
         try:
@@ -400,8 +401,7 @@ class SecureClient:
                             "(truncation)" % self.address))
                     return
                 if self._close_sent:
-                    hdr = msc1.Header(raw)  # after our Close: read and discard
-                    self._read(hdr.length, time.monotonic() + 1.0, "a record after Close")
+                    self._after_close(raw)
                     continue
                 hdr = recv.check_header(raw)
                 body = self._read(hdr.length, time.monotonic() + self._idle_timeout,
@@ -449,6 +449,7 @@ class SecureClient:
                 except SecureChannelError:
                     return
             elif kind == "close":
+                self.peer_close_code = value
                 if value == msc1.HANDSHAKE_FAILURE and recv.expect == 1:
                     text = "the server rejected the handshake"
                 else:
@@ -457,6 +458,19 @@ class SecureClient:
                 self._end(msc1.NORMAL, self._error(text, value))  # the answer (5.5)
                 return
             # a Pong answers our heartbeat: receiving it already reset the idle clock
+
+    def _after_close(self, raw):
+        """A record after our Close: read and discarded (section 5.5), but
+        opened while it still can be, so the server's Close answer is seen
+        (peer_close_code)."""
+        hdr = msc1.Header(raw)
+        body = self._read(hdr.length, time.monotonic() + 1.0, "a record after our Close")
+        try:
+            event = self._recv.open(self._recv.check_header(raw), body)
+        except msc1.ProtocolViolation:
+            return
+        if event is not None and event[0] == "close" and self.peer_close_code is None:
+            self.peer_close_code = event[1]
 
     def _deliver(self, message):
         try:
@@ -522,15 +536,15 @@ class SecureClient:
 
     # -- closing ------------------------------------------------------------
 
-    def close(self, code=0):
-        """Sends Close(code) (normal by default), waits up to 1 s for the
-        server's end of stream, and closes the socket. Requests still in
-        flight fail. Idempotent."""
+    def close(self, code=0, wait=1.0):
+        """Sends Close(code) (normal by default), waits up to `wait` seconds
+        for the server's end of stream, and closes the socket. Requests still
+        in flight fail. Idempotent."""
         if self._sock is None:
             return
         if self._failure is None:
             self._send_close(code)
-        self._reader.join(1.0)
+        self._reader.join(wait)
         self._stop.set()
         self._reader.join(2 * _POLL + 1.0)
         self._fail(SecureChannelError("MSC1 %s: the client closed the channel" % self.address,
