@@ -131,9 +131,12 @@ class SecureClient:
         self.peer_close_code = None  # the server's Close, once received
         self._stop = threading.Event()
         self._sock = self._connect()
+        self._sel = selectors.DefaultSelector()  # used by one thread at a time
+        self._sel.register(self._sock, selectors.EVENT_READ)
         try:
             self._handshake(initiator, handshake_timeout)
         except BaseException:
+            self._sel.close()
             self._sock.close()
             raise
         self._recv.max_message = max_message
@@ -161,38 +164,36 @@ class SecureClient:
             raise MyelinConnectionError("MSC1 %s: connect: %s" % (self.address, e)) from e
         return s
 
-    def _read(self, n, deadline, what, idle=None):
+    def _read(self, n, deadline, what, idle=None, boundary=False):
         """Exactly n bytes (taken from self._buf), or raises. Returns None
-        on end of stream before the first byte when `idle` is given (a
-        record boundary in the reader thread). Bounded by `deadline`."""
-        sel = selectors.DefaultSelector()
-        sel.register(self._sock, selectors.EVENT_READ)
-        try:
-            while len(self._buf) < n:
-                now = time.monotonic()
-                if deadline is not None and now >= deadline:
-                    raise _Timeout(what)
-                if idle is not None:
-                    idle()
-                if self._stop.is_set():
-                    raise _Stopped()
-                wait = _POLL if deadline is None else min(_POLL, deadline - now)
-                if not sel.select(wait):
-                    continue
-                try:
-                    data = self._sock.recv(max(65536, n - len(self._buf)))
-                except (BlockingIOError, InterruptedError, socket.timeout):
-                    continue
-                except OSError as e:
-                    raise SecureChannelError("MSC1 %s: reading %s: %s" % (self.address, what,
-                                                                         e)) from e
-                if not data:
-                    if idle is not None and not self._buf:
-                        return None
-                    raise _EndOfStream(what, len(self._buf), n)
-                self._buf += data
-        finally:
-            sel.close()
+        on end of stream before the first byte when `boundary` (a record
+        boundary in the reader thread). Bounded by `deadline`, or by `idle`
+        (called every poll; it raises when the channel has been idle too
+        long)."""
+        sel = self._sel
+        while len(self._buf) < n:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise _Timeout(what)
+            if idle is not None:
+                idle()
+            if self._stop.is_set():
+                raise _Stopped()
+            wait = _POLL if deadline is None else min(_POLL, deadline - now)
+            if not sel.select(wait):
+                continue
+            try:
+                data = self._sock.recv(max(65536, n - len(self._buf)))
+            except (BlockingIOError, InterruptedError, socket.timeout):
+                continue
+            except OSError as e:
+                raise SecureChannelError("MSC1 %s: reading %s: %s" % (self.address, what,
+                                                                     e)) from e
+            if not data:
+                if boundary and not self._buf:
+                    return None
+                raise _EndOfStream(what, len(self._buf), n)
+            self._buf += data
         out = bytes(self._buf[:n])
         del self._buf[:n]
         return out
@@ -393,7 +394,7 @@ class SecureClient:
         recv = self._recv
         while True:
             try:
-                raw = self._read(16, None, "a record header", idle=self._idle)
+                raw = self._read(16, None, "a record header", idle=self._idle, boundary=True)
                 if raw is None:  # end of stream at a record boundary
                     if not self._close_sent:
                         self._fail(SecureChannelError(
@@ -432,7 +433,7 @@ class SecureClient:
                         "%s did not arrive in time; sent Close(timeout)" % e.what, msc1.TIMEOUT))
                 return
             except (_Stopped, SecureChannelError) as e:
-                if isinstance(e, SecureChannelError):
+                if isinstance(e, SecureChannelError) and not self._close_sent:
                     self._fail(e)
                 return
             if event is None:
@@ -549,6 +550,7 @@ class SecureClient:
         self._reader.join(2 * _POLL + 1.0)
         self._fail(SecureChannelError("MSC1 %s: the client closed the channel" % self.address,
                                       code))
+        self._sel.close()
         self._sock.close()
         self._sock = None
 
@@ -562,6 +564,7 @@ class SecureClient:
         sock, stop = getattr(self, "_sock", None), getattr(self, "_stop", None)
         if sock is not None and stop is not None:
             stop.set()
+            self._sel.close()
             sock.close()
 
 

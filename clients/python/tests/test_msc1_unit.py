@@ -472,17 +472,21 @@ class AgainstScriptedResponder(unittest.TestCase):
         r.join()
 
     def test_end_of_stream_without_close_is_truncation(self):
-        def script(s):
-            s.record()
-            s.conn.sendall(s.send.message(b"MSRP")[:30])  # half a record, then EOF
-            s.conn.shutdown(socket.SHUT_WR)
+        # EOF at a record boundary, after a header alone, and inside a body.
+        for cut, text in ((0, "ended the stream without a Close (truncation)"),
+                          (16, "inside the body of Data record seq 0 (0 of 20 bytes"),
+                          (30, "inside the body of Data record seq 0 (14 of 20 bytes")):
+            def script(s):
+                s.record()
+                s.conn.sendall(s.send.message(b"MSRP")[:cut])
+                s.conn.shutdown(socket.SHUT_WR)
 
-        r = Responder(self, script=script)
-        with self.client(r) as c:
-            with self.assertRaises(SecureChannelError) as e:
-                c.infer("m", {"X": ("u8", [1], b"\x01")})
-            self.assertIn("truncation", str(e.exception))
-        r.join()
+            r = Responder(self, script=script)
+            with self.client(r) as c:
+                with self.assertRaises(SecureChannelError) as e:
+                    c.infer("m", {"X": ("u8", [1], b"\x01")})
+                self.assertIn(text, str(e.exception))
+            r.join()
 
     def test_server_close_fails_requests_and_is_answered(self):
         def script(s):
