@@ -27,6 +27,7 @@ _NP_TO_OIP = {"float32": "FP32", "float64": "FP64", "int32": "INT32", "int64": "
               "uint8": "UINT8", "uint32": "UINT32"}
 _OIP_TO_NP = {v: "<" + {"FP32": "f4", "FP64": "f8", "INT32": "i4", "INT64": "i8",
                         "UINT8": "u1", "UINT32": "u4"}[v] for v in _NP_TO_OIP.values()}
+_OIP_TO_NP["FP16"] = "<f2"  # binary outputs only (the MSC1 client's results)
 
 
 def _shape_of(data):
