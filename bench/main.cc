@@ -5,6 +5,14 @@
 // executable: the `myelin` binary stays free of those libraries and execs
 // this one, found next to itself, with the arguments after `bench`. Run
 // directly it behaves exactly like `myelin bench`.
+//
+// `myelin bench PART [PART...]` runs the parts in the order given, `myelin
+// bench all` every part; with more than one, a terminal gets a progress line
+// per part (k of n, elapsed, estimated remaining) and the end a summary,
+// which is all a non-terminal gets. A failed part does not stop the others;
+// the exit status says whether any failed.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "bench/bench_part.h"
 #include "bench/harness/process.h"
@@ -72,9 +81,11 @@ std::optional<perf::Section> draw_charts(const perf::Report& report, const std::
   return section;
 }
 
-int run_part(const BenchPart& part, const BenchFlags& f) {
-  std::fprintf(stderr, "myelin bench %s: running%s...\n", part.name.c_str(),
-               f.quick ? " (--quick)" : "");
+int run_part(const BenchPart& part, const BenchFlags& f, bool chatty) {
+  if (chatty) {
+    std::fprintf(stderr, "myelin bench %s: running%s...\n", part.name.c_str(),
+                 f.quick ? " (--quick)" : "");
+  }
   auto report = part.run(BenchOptions{f.quick});
   if (!report) {
     std::fprintf(stderr, "myelin bench %s: %s\n", part.name.c_str(),
@@ -96,28 +107,82 @@ int run_part(const BenchPart& part, const BenchFlags& f) {
     return kExitFailure;
   }
   if (f.print) std::fwrite(md.data(), 1, md.size(), stdout);
-  std::fprintf(stderr, "myelin bench %s: wrote %s.md and %s.json\n", part.name.c_str(),
-               stem.c_str(), stem.c_str());
+  if (chatty) {
+    std::fprintf(stderr, "myelin bench %s: wrote %s.md and %s.json\n", part.name.c_str(),
+                 stem.c_str(), stem.c_str());
+  }
   return kExitOk;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// Runs `parts` in order. One part: as it always did. Several: a progress
+// line per part on a terminal, then one summary line per part and a total.
+int run_parts(const std::vector<const BenchPart*>& parts, const BenchFlags& f) {
+  if (parts.size() == 1) return run_part(*parts.front(), f, true);
+  const bool terminal = ::isatty(STDERR_FILENO) == 1;
+  const auto start = std::chrono::steady_clock::now();
+  struct Outcome {
+    std::string name, stem;
+    int exit_code;
+    double seconds;
+  };
+  std::vector<Outcome> done;
+  for (std::size_t k = 0; k < parts.size(); ++k) {
+    if (terminal) {
+      const double elapsed = seconds_since(start);
+      // The parts differ in length; the mean of those done is the estimate.
+      const std::string remaining =
+          k == 0 ? std::string("unknown")
+                 : std::to_string(static_cast<long>(elapsed / static_cast<double>(k) *
+                                                    static_cast<double>(parts.size() - k))) +
+                       " s";
+      std::fprintf(stderr, "[part %zu of %zu: %s] elapsed %ld s, remaining ~%s\n", k + 1,
+                   parts.size(), parts[k]->name.c_str(), static_cast<long>(elapsed),
+                   remaining.c_str());
+    }
+    const auto t = std::chrono::steady_clock::now();
+    const int code = run_part(*parts[k], f, terminal);
+    done.push_back({parts[k]->name, parts[k]->report_stem, code, seconds_since(t)});
+  }
+  int failed = 0;
+  for (const Outcome& o : done) {
+    if (o.exit_code != kExitOk) ++failed;
+    std::fprintf(stderr, "myelin bench %-10s %-6s %7.1f s  %s/%s.md\n", o.name.c_str(),
+                 o.exit_code == kExitOk ? "ok" : "FAILED", o.seconds, f.out_dir.c_str(),
+                 o.stem.c_str());
+  }
+  std::fprintf(stderr, "myelin bench: %zu parts, %d failed, %.1f s\n", done.size(), failed,
+               seconds_since(start));
+  return failed == 0 ? kExitOk : kExitFailure;
 }
 
 int run(int argc, char** argv) {
   CLI::App app{"Measure a part of myelin beside its peers and write reports/<part>.md",
                "myelin bench"};
   auto flags = std::make_shared<BenchFlags>();
-  int exit_code = kExitOk;
-  app.require_subcommand(1);
+  app.require_subcommand(1, 0);  // one part or several, in the order given
   app.add_flag("--quick", flags->quick, "Reduced run (CI-sized)");
   app.add_option("--out-dir", flags->out_dir, "Directory for the .md and .json reports")
       ->capture_default_str();
   app.add_flag("--print", flags->print, "Also print the Markdown report to stdout");
-  for (BenchPart& part : all_parts()) {
-    CLI::App* sub = app.add_subcommand(part.name, part.summary);
-    auto shared_part = std::make_shared<BenchPart>(std::move(part));
-    sub->callback([shared_part, flags, &exit_code] { exit_code = run_part(*shared_part, *flags); });
-  }
+  const std::vector<BenchPart> parts = all_parts();
+  for (const BenchPart& part : parts) app.add_subcommand(part.name, part.summary);
+  app.add_subcommand("all", "Every part above, in turn, with a summary at the end");
+  std::vector<const BenchPart*> chosen;
   try {
     app.parse(argc, argv);
+    for (const CLI::App* sub : app.get_subcommands()) {
+      if (sub->get_name() == "all") {
+        for (const BenchPart& part : parts) chosen.push_back(&part);
+        continue;
+      }
+      for (const BenchPart& part : parts) {
+        if (part.name == sub->get_name()) chosen.push_back(&part);
+      }
+    }
   } catch (const CLI::CallForHelp&) {
     std::fputs(app.help().c_str(), stdout);
     return kExitOk;
@@ -131,7 +196,7 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "myelin bench: internal error: %s\n", e.what());
     return kExitFailure;
   }
-  return exit_code;
+  return run_parts(chosen, *flags);
 }
 
 }  // namespace

@@ -249,6 +249,25 @@ TEST_F(Cli, BenchPassesFlagsBeforeAndAfterThePartThrough) {
   EXPECT_NE(h.out.find("clock"), std::string::npos) << h.out;
 }
 
+// Several parts run in the order given; a failed one (amqp, pointed at a
+// port where no broker listens) does not stop the next, and the summary
+// says which failed; the exit status says that one did.
+TEST_F(Cli, BenchRunsSeveralPartsAndSummarises) {
+  ::setenv("MYELIN_AMQP_URI", "amqp://127.0.0.1:1/", 1);
+  Outcome r = run({"bench", "--quick", "--out-dir", "r", "amqp", "clock"});
+  ::unsetenv("MYELIN_AMQP_URI");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("127.0.0.1:1"), std::string::npos) << r.err;
+  const std::size_t amqp = r.err.find("myelin bench amqp       FAILED");
+  const std::size_t clock = r.err.find("myelin bench clock      ok");
+  EXPECT_NE(amqp, std::string::npos) << r.err;
+  EXPECT_NE(clock, std::string::npos) << r.err;
+  EXPECT_LT(amqp, clock) << "in the order given";
+  EXPECT_NE(r.err.find("2 parts, 1 failed"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(dir_ / "r" / "clock.md"));
+  EXPECT_FALSE(fs::exists(dir_ / "r" / "amqp.md"));
+}
+
 TEST_F(Cli, BenchClockWritesMarkdownAndJson) {
   Outcome r = run({"bench", "--quick", "--out-dir", "r", "clock"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -39,7 +39,7 @@ using Clock = std::chrono::steady_clock;
 constexpr int kWorkers = 3;
 constexpr int kRequests = 20000;
 constexpr int kWindow = 256;
-constexpr int kFaultAfter = 5000;  // replies received before the fault
+constexpr int kFaultAfter = 5000;                          // replies received before the fault
 constexpr Nanos kReplyTimeout = std::chrono::seconds(30);  // bounds a failure only
 const std::string kModel = "logistic_regression";
 
@@ -158,8 +158,7 @@ class ScaleOut : public ::testing::Test {
           all = answered.count(id) != 0;
         }
         if (all) {
-          takeover_ms =
-              std::chrono::duration<double, std::milli>(Clock::now() - fault_at).count();
+          takeover_ms = std::chrono::duration<double, std::milli>(Clock::now() - fault_at).count();
         }
       }
       if (sent < static_cast<std::uint64_t>(kRequests)) send_next();
@@ -169,11 +168,12 @@ class ScaleOut : public ::testing::Test {
       if (n != 1) ADD_FAILURE() << "id " << id << " answered " << n << " times";
     }
     EXPECT_EQ(errors, 0);
-    std::printf("scale-out: %d workers, %d requests, %d in flight; every request sent before "
-                "the fault answered %.1f ms after it (the dead worker's requeued requests and "
-                "the backlog of the window); %llu duplicate replies dropped by the client\n",
-                kWorkers, kRequests, kWindow, takeover_ms,
-                static_cast<unsigned long long>((*c)->duplicates()));
+    std::printf(
+        "scale-out: %d workers, %d requests, %d in flight; every request sent before "
+        "the fault answered %.1f ms after it (the dead worker's requeued requests and "
+        "the backlog of the window); %llu duplicate replies dropped by the client\n",
+        kWorkers, kRequests, kWindow, takeover_ms,
+        static_cast<unsigned long long>((*c)->duplicates()));
     return takeover_ms;
   }
 
