@@ -30,6 +30,7 @@ struct BenchFlags {
   bool quick = false;
   std::string out_dir = "reports";
   bool print = false;
+  std::string only;
 };
 
 std::string source_dir() {
@@ -73,9 +74,14 @@ std::optional<perf::Section> draw_charts(const perf::Report& report, const std::
 }
 
 int run_part(const BenchPart& part, const BenchFlags& f) {
+  if (!f.only.empty() && part.name != "serve") {
+    std::fprintf(stderr, "myelin bench %s: --only: this part has no stages to run alone\n",
+                 part.name.c_str());
+    return kExitUsage;
+  }
   std::fprintf(stderr, "myelin bench %s: running%s...\n", part.name.c_str(),
                f.quick ? " (--quick)" : "");
-  auto report = part.run(BenchOptions{f.quick});
+  auto report = part.run(BenchOptions{f.quick, f.only});
   if (!report) {
     std::fprintf(stderr, "myelin bench %s: %s\n", part.name.c_str(),
                  report.error().to_string().c_str());
@@ -111,6 +117,9 @@ int run(int argc, char** argv) {
   app.add_option("--out-dir", flags->out_dir, "Directory for the .md and .json reports")
       ->capture_default_str();
   app.add_flag("--print", flags->print, "Also print the Markdown report to stdout");
+  app.add_option("--only", flags->only,
+                 "Run one stage of a part (serve: sweep, the batch-size sweep and the "
+                 "calibration check); the report then holds only that stage");
   for (BenchPart& part : all_parts()) {
     CLI::App* sub = app.add_subcommand(part.name, part.summary);
     auto shared_part = std::make_shared<BenchPart>(std::move(part));
