@@ -18,6 +18,9 @@ namespace myelin::bench {
 struct BenchOptions {
   // A reduced run for CI and quick checks; reports say so in their method.
   bool quick = false;
+  // One stage of a part, for a smoke run (serve: "sweep"); empty: all of it.
+  // A part rejects a stage it does not have.
+  std::string only;
 };
 
 struct BenchPart {

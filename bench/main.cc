@@ -39,6 +39,7 @@ struct BenchFlags {
   bool quick = false;
   std::string out_dir = "reports";
   bool print = false;
+  std::string only;
 };
 
 std::string source_dir() {
@@ -86,7 +87,7 @@ int run_part(const BenchPart& part, const BenchFlags& f, bool chatty) {
     std::fprintf(stderr, "myelin bench %s: running%s...\n", part.name.c_str(),
                  f.quick ? " (--quick)" : "");
   }
-  auto report = part.run(BenchOptions{f.quick});
+  auto report = part.run(BenchOptions{f.quick, f.only});
   if (!report) {
     std::fprintf(stderr, "myelin bench %s: %s\n", part.name.c_str(),
                  report.error().to_string().c_str());
@@ -168,6 +169,9 @@ int run(int argc, char** argv) {
   app.add_option("--out-dir", flags->out_dir, "Directory for the .md and .json reports")
       ->capture_default_str();
   app.add_flag("--print", flags->print, "Also print the Markdown report to stdout");
+  app.add_option("--only", flags->only,
+                 "Run one stage of a part (serve: sweep, the batch-size sweep and the "
+                 "calibration check); the report then holds only that stage");
   const std::vector<BenchPart> parts = all_parts();
   for (const BenchPart& part : parts) app.add_subcommand(part.name, part.summary);
   app.add_subcommand("all", "Every part above, in turn, with a summary at the end");
@@ -195,6 +199,15 @@ int run(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "myelin bench: internal error: %s\n", e.what());
     return kExitFailure;
+  }
+  if (!flags->only.empty()) {
+    for (const BenchPart* part : chosen) {
+      if (part->name != "serve") {
+        std::fprintf(stderr, "myelin bench %s: --only: this part has no stages to run alone\n",
+                     part->name.c_str());
+        return kExitUsage;
+      }
+    }
   }
   return run_parts(chosen, *flags);
 }

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "bench/bench_part.h"
+#include "bench/serve/sweep.h"
 #include "bench/serve_harness.h"
 #include "myelin/base/latency_recorder.h"
 #include "myelin/model/model.h"
@@ -142,6 +143,7 @@ Result<Load> wrk(const Env& env, const Server& s, const std::string& model,
   l.p99_us = j["latency_us"]["p99"].get<double>();
   l.non_2xx = j["non_2xx"].get<double>();
   const double n = j["requests"].get<double>();
+  l.requests = n;
   l.cpu_us_per_request = n > 0 ? cpu / n * kUs : 0;
   return l;
 }
@@ -252,6 +254,58 @@ double compute_p50_us(const std::string& onnx, std::size_t features) {
     if (i >= 2000) rec.record_since(t0);
   }
   return rec.summarize().p50 / 1e3;
+}
+
+// User + system CPU seconds of the children this process has waited for
+// (run_capture waits for wrk, so a difference around one run is wrk's).
+double children_cpu_seconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_CHILDREN, &ru);
+  const auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
+// The median compute time of one batch of each size in `sizes`, the model
+// run in process on this thread (no HTTP, no batcher): the points the
+// estimator fits T(n) = fixed + n * per_row to.
+Result<std::vector<perf::BatchCostSample>> batch_compute(const std::string& onnx,
+                                                         std::size_t features,
+                                                         const std::vector<std::size_t>& sizes,
+                                                         Nanos budget_each) {
+  MYELIN_ASSIGN_OR_RETURN(auto m, model::Model::load(onnx));
+  std::vector<perf::BatchCostSample> out;
+  for (const std::size_t n : sizes) {
+    MYELIN_ASSIGN_OR_RETURN(auto ws, m.make_workspace(n));
+    std::vector<float> x(n * features);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 37) % 17) / 17.0f;
+    const TensorView in = TensorView::of<float>(
+        std::span<const float>(x),
+        Shape{static_cast<std::int64_t>(n), static_cast<std::int64_t>(features)});
+    std::vector<std::vector<std::byte>> outs;
+    std::vector<MutableTensorView> out_views;
+    for (std::size_t j = 0; j < m.outputs().size(); ++j) {
+      MYELIN_ASSIGN_OR_RETURN(const Shape sh, m.output_shape(j, n));
+      MYELIN_ASSIGN_OR_RETURN(const auto count, sh.element_count());
+      outs.emplace_back(count * dtype_size(m.outputs()[j].dtype));
+    }
+    for (std::size_t j = 0; j < outs.size(); ++j) {
+      MYELIN_ASSIGN_OR_RETURN(const Shape sh, m.output_shape(j, n));
+      out_views.push_back({m.outputs()[j].dtype, sh, outs[j]});
+    }
+    // Warm up, then time single batches until the budget or 5,000 runs.
+    for (int i = 0; i < 20; ++i) {
+      MYELIN_RETURN_IF_ERROR(m.predict(std::span<const TensorView>(&in, 1), out_views, ws));
+    }
+    LatencyRecorder rec(5000);
+    const MonoTime end = mono_now() + budget_each;
+    for (int i = 0; i < 5000 && mono_now() < end; ++i) {
+      const MonoTime t0 = mono_now();
+      MYELIN_RETURN_IF_ERROR(m.predict(std::span<const TensorView>(&in, 1), out_views, ws));
+      rec.record_since(t0);
+    }
+    out.push_back({static_cast<double>(n), rec.summarize().p50 / 1e3});
+  }
+  return out;
 }
 
 // Opens `n` keep-alive connections that each made one request, and holds them.
@@ -563,6 +617,121 @@ Status measure_overload(const Env& env, ServeResults& r) {
   return {};
 }
 
+// One closed-loop run of `model` on a myelin server with a given batcher
+// setting: throughput and latency from wrk, CPU per request of the server
+// and of wrk, and the batch sizes from the server's own /metrics.
+Result<serve_bench::SweepPoint> sweep_point(const Env& env, const Server& s,
+                                            const std::string& model, int connections) {
+  serve_bench::SweepPoint p;
+  p.model = model;
+  const std::string lab = "model=\"" + model + "\"";
+  MYELIN_ASSIGN_OR_RETURN(auto before, scrape(s.port));
+  const double client0 = children_cpu_seconds();
+  MYELIN_ASSIGN_OR_RETURN(auto l, wrk(env, s, model, env.work + "/models/" + model + ".json",
+                                      connections, env.wrk_seconds));
+  const double client = children_cpu_seconds() - client0;
+  MYELIN_ASSIGN_OR_RETURN(auto after, scrape(s.port));
+  p.rps = l.rps;
+  p.p50_us = l.p50_us;
+  p.p99_us = l.p99_us;
+  p.server_cpu_us = l.cpu_us_per_request;
+  p.client_cpu_us = l.requests > 0 ? client / l.requests * kUs : 0;
+  auto b1 = find_histogram(after, "myelin_inference_batch_size", lab);
+  auto b0 = find_histogram(before, "myelin_inference_batch_size", lab);
+  if (!b1 || !b0)
+    return not_found(s.key + ": /metrics has no myelin_inference_batch_size{" + lab + "}");
+  const auto d = subtract(*b1, *b0);
+  p.mean_batch = d.count > 0 ? d.sum / d.count : 0;
+  double prev = 0;
+  for (const auto& [le, cum] : d.buckets) {
+    p.batch_hist.emplace_back(le, d.count > 0 ? (cum - prev) / d.count : 0);
+    prev = cum;
+  }
+  return p;
+}
+
+// The batch-size sweep: for the trees and the MLP, every batcher setting
+// (max batch 1, 4, 16, 64; two max queue delays), the model's compute per
+// batch size in process, and the front end's cost at max batch 1.
+Status measure_sweep(const Env& env, ServeResults& r) {
+  serve_bench::Sweep& sw = r.sweep;
+  sw.cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  sw.workers = 1;  // myelin serve's default --workers
+  sw.connections = 64;
+  const std::vector<std::pair<std::string, std::size_t>> models = {{"trees", 30}, {"mlp", 784}};
+  const std::vector<std::size_t> sizes = {1, 2, 4, 8, 16, 32, 64};
+  for (const auto& [model, features] : models) {
+    MYELIN_ASSIGN_OR_RETURN(sw.models[model].batch_compute,
+                            batch_compute(env.work + "/models/" + model + ".onnx", features, sizes,
+                                          std::chrono::milliseconds(env.quick ? 100 : 400)));
+  }
+  std::vector<perf::BatcherSetting> settings = {{1, 0}};
+  for (const std::uint64_t b : {4, 16, 64}) {
+    for (const double d : {100.0, 500.0}) settings.push_back({b, d});
+  }
+  for (const auto& st : settings) {
+    const std::string key = "myelin_b" + std::to_string(st.max_batch) + "_d" +
+                            std::to_string(static_cast<int>(st.max_delay_us));
+    MYELIN_ASSIGN_OR_RETURN(
+        auto s, start_server(env, key,
+                             {"--max-batch", std::to_string(st.max_batch), "--max-delay-us",
+                              std::to_string(static_cast<int>(st.max_delay_us))}));
+    for (const auto& [model, features] : models) {
+      MYELIN_ASSIGN_OR_RETURN(auto p, sweep_point(env, s, model, sw.connections));
+      p.max_batch = st.max_batch;
+      p.max_delay_us = st.max_delay_us;
+      sw.points.push_back(std::move(p));
+      if (st.max_batch != 1) continue;
+      // The front end's latency per request: one connection, sequential, so
+      // nothing queues; the server's own request duration minus T(1).
+      const std::string lab = "model=\"" + model + "\"";
+      const std::string body = read_file(env.work + "/models/" + model + ".json");
+      LatencyRecorder rec(env.quick ? 300 : 1000);
+      MYELIN_ASSIGN_OR_RETURN(auto before, scrape(s.port));
+      MYELIN_RETURN_IF_ERROR(sequential(s, model, body, env.quick ? 300 : 1000, rec));
+      MYELIN_ASSIGN_OR_RETURN(auto after, scrape(s.port));
+      auto h1 = find_histogram(after, "myelin_inference_request_duration_seconds", lab);
+      auto h0 = find_histogram(before, "myelin_inference_request_duration_seconds", lab);
+      if (!h1 || !h0) return not_found(key + ": /metrics has no request duration for " + model);
+      auto& mc = sw.models[model];
+      mc.frontend_us = quantile(subtract(*h1, *h0), 0.5) * kUs - mc.batch_compute.front().us;
+    }
+    s.proc.stop();
+  }
+  MYELIN_ASSIGN_OR_RETURN(r.calibration, serve_bench::calibration_json(sw));
+  // What `myelin serve --max-batch auto` picks from this calibration for the
+  // MLP, and what that choice measures.
+  {
+    sw.auto_budget_us = 1000;
+    const std::string file = env.work + "/calibration.json";
+    std::ofstream(file) << nlohmann::json{{"data", {{"calibration", r.calibration}}}}.dump();
+    MYELIN_ASSIGN_OR_RETURN(
+        auto s, start_server(env, "myelin_auto",
+                             {"--max-batch", "auto", "--latency-budget-us",
+                              std::to_string(static_cast<int>(sw.auto_budget_us)), "--calibration",
+                              file, "--calibration-model", "mlp"}));
+    std::optional<nlohmann::json> choice;
+    std::istringstream log(read_file(env.work + "/myelin_auto.log"));
+    for (std::string line; std::getline(log, line);) {
+      if (line.find("\"max_batch_auto\"") == std::string::npos) continue;
+      auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j.contains("max_batch") && j["max_batch"].is_number_unsigned() &&
+          j.contains("max_delay_us") && j["max_delay_us"].is_number())
+        choice = j;
+    }
+    if (!choice) return not_found("myelin_auto.log: no max_batch_auto line");
+    MYELIN_ASSIGN_OR_RETURN(auto p, sweep_point(env, s, "mlp", sw.connections));
+    p.max_batch = (*choice)["max_batch"].get<std::uint64_t>();
+    p.max_delay_us = (*choice)["max_delay_us"].get<double>();
+    p.auto_choice = true;
+    sw.points.push_back(std::move(p));
+    s.proc.stop();
+  }
+  MYELIN_ASSIGN_OR_RETURN(r.calibration, serve_bench::calibration_json(sw));
+  MYELIN_ASSIGN_OR_RETURN(r.calibration_check, serve_bench::check_predictions(sw, r.calibration));
+  return {};
+}
+
 std::string version_of(const std::vector<std::string>& argv) {
   auto out = run_capture(argv, std::chrono::seconds(20));
   if (!out) return "unknown";
@@ -587,13 +756,17 @@ Result<perf::Report> run_serve_bench(const BenchOptions& options) {
   env.quick = options.quick;
   env.wrk_seconds = options.quick ? 2 : 3;
   std::error_code ec;
-  env.myelin = fs::read_symlink("/proc/self/exe", ec).string();
-  env.bin_dir = fs::path(env.myelin).parent_path().string();
+  // This process is myelin-bench; the server it measures is the `myelin`
+  // binary beside it.
+  env.bin_dir = fs::read_symlink("/proc/self/exe", ec).parent_path().string();
+  env.myelin = env.bin_dir + "/myelin";
   env.open_loop = env.bin_dir + "/myelin_open_loop";
   env.work = (fs::path(env.bin_dir).parent_path() / "bench-serve").string();
   fs::create_directories(env.work + "/models", ec);
-  if (!fs::exists(env.open_loop)) {
-    return failed_precondition(env.open_loop + " is missing: build the myelin_open_loop target");
+  for (const auto& [path, target] :
+       {std::pair{env.open_loop, "myelin_open_loop"}, std::pair{env.myelin, "myelin"}}) {
+    if (!fs::exists(path))
+      return failed_precondition(path + " is missing: build the " + target + " target");
   }
   // 10,000 idle connections need as many descriptors (servers inherit this).
   rlimit lim{};
@@ -601,6 +774,9 @@ Result<perf::Report> run_serve_bench(const BenchOptions& options) {
   lim.rlim_cur = std::max<rlim_t>(lim.rlim_cur, std::min<rlim_t>(lim.rlim_max, 65536));
   ::setrlimit(RLIMIT_NOFILE, &lim);
 
+  if (!options.only.empty() && options.only != "sweep")
+    return invalid_argument("--only: the serve part has one stage to run alone, sweep; got '" +
+                            options.only + "'");
   ServeResults r;
   r.rounds = options.quick ? 1 : 3;
   r.models = {"logistic_regression", "trees", "mlp"};
@@ -613,6 +789,11 @@ Result<perf::Report> run_serve_bench(const BenchOptions& options) {
         {"/usr/bin/python3", env.source + "/bench/serve/make_models.py", env.work + "/models"},
         std::chrono::minutes(10));
     if (!made) return made.error();
+  }
+  if (options.only == "sweep") {
+    std::fprintf(stderr, "myelin bench serve: batch-size sweep (only)...\n");
+    MYELIN_RETURN_IF_ERROR(measure_sweep(env, r));
+    return serve_bench::render(r);
   }
   (void)run_capture({env.source + "/scripts/setup-bench-peers"}, std::chrono::minutes(10));
 
@@ -669,6 +850,12 @@ Result<perf::Report> run_serve_bench(const BenchOptions& options) {
   MYELIN_RETURN_IF_ERROR(measure_startup(env, r));
   MYELIN_RETURN_IF_ERROR(measure_idle(env, r));
   MYELIN_RETURN_IF_ERROR(measure_overload(env, r));
+  std::fprintf(stderr, "myelin bench serve: batch-size sweep and calibration check...\n");
+  if (Status s = measure_sweep(env, r); !s.ok()) {
+    // Shown in the report's sweep section; the rest of the run stands.
+    r.sweep_error = s.to_string();
+    std::fprintf(stderr, "myelin bench serve: sweep: %s\n", r.sweep_error.c_str());
+  }
   return serve_bench::render(r);
 }
 

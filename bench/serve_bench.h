@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/serve/sweep.h"
 #include "myelin/perf/report.h"
 
 namespace myelin::bench::serve_bench {
@@ -18,6 +19,7 @@ struct Load {  // one closed-loop (wrk) run, or the median of several rounds
   double p50_us = 0, p99_us = 0;
   double cpu_us_per_request = 0;  // server process group, user + system
   double non_2xx = 0;
+  double requests = 0;  // completed in the run (not carried through median_load)
 };
 
 struct OpenLoop {  // one fixed-rate run (open_loop)
@@ -87,8 +89,16 @@ struct ServeResults {
   std::size_t overload_queue = 0;
   double overload_budget_us = 0;
   std::string method_notes;
+  // The batch-size sweep (bench/serve/sweep.h), the calibration written
+  // from it (data.calibration) and the calibrated estimator's check.
+  Sweep sweep;
+  nlohmann::json calibration;
+  std::vector<CheckRow> calibration_check;
+  std::string sweep_error;  // why the sweep or its check did not run
 };
 
 perf::Report render(const ServeResults& r);
+// The sweep's sections and data (bench/serve/sweep_report.cc).
+void render_sweep(const ServeResults& r, perf::Report& report, nlohmann::json& data);
 
 }  // namespace myelin::bench::serve_bench

@@ -142,6 +142,12 @@ perf::Report render(const ServeResults& r) {
       "bench/serve/make_models.py with scikit-learn; FastAPI serves the pickled estimators, "
       "myelin and Node the same ONNX files.";
   nlohmann::json data;
+  if (r.peers.empty()) {  // `--only sweep`: the sweep alone
+    report.method = "`myelin bench serve --only sweep`: the batch-size sweep alone.";
+    render_sweep(r, report, data);
+    report.data = std::move(data);
+    return report;
+  }
 
   // Targets.
   perf::Table tt{{{"Target", perf::Align::kLeft}, {"Measured"}, {"Goal"}, {"Verdict"}}, {}};
@@ -448,6 +454,7 @@ perf::Report render(const ServeResults& r) {
                  "overload the bounded queue exists for, and the "
                  "targets are judged on it. Saturation of mlp_wide: wrk -c16 on the same server.")
       .table(std::move(vt));
+  render_sweep(r, report, data);
   report.data = std::move(data);
   return report;
 }

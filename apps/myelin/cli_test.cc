@@ -174,6 +174,56 @@ TEST_F(Cli, BadInputsNameTheValueAndWriteNoFile) {
   }
 }
 
+// A bench serve report's calibration: T(n) = 10 + 2n µs, one model.
+constexpr const char* kServeJson = R"({"data": {"calibration": {"cores": 2, "workers": 1,
+  "models": {"mlp": {"frontend_us": 4, "frontend_cpu_us": 9, "client_cpu_us": 6,
+    "batch_compute": [{"batch": 1, "us": 12}, {"batch": 4, "us": 18}, {"batch": 16, "us": 42}]}}}}})";
+
+TEST_F(Cli, EstimateCalibratesFromABenchServeReportOrAConfigSection) {
+  std::ofstream(dir_ / "serve.json") << kServeJson;
+  const Outcome r = run(
+      {"estimate", "--calibrate", "serve.json", "--latency-budget-us", "1000", "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_NEAR(j["data"]["fit"]["fixed_us"].get<double>(), 10, 1e-9);
+  EXPECT_NEAR(j["data"]["fit"]["per_row_us"].get<double>(), 2, 1e-9);
+  EXPECT_EQ(j["data"]["predictions"].size(), 7u);  // batch 1, then 4, 16, 64 at two delays
+  EXPECT_TRUE(j["data"]["recommendation"].is_object()) << r.out;
+  std::ofstream(dir_ / "est.toml") << "[calibration]\nfile = \"serve.json\"\n"
+                                      "latency-budget-us = 1000\n";
+  const Outcome c = run({"estimate", "--config", "est.toml", "--format", "json"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(nlohmann::json::parse(c.out)["data"], j["data"]);
+}
+
+TEST_F(Cli, EstimateCalibrationErrorsNameTheFileAndField) {
+  expect_usage_error({"estimate", "--calibrate", "missing.json"}, "missing.json: cannot open");
+  expect_usage_error({"estimate", "--model", "mlp"}, "--model: only with --calibrate");
+  std::string bad = kServeJson;
+  bad.replace(bad.find("\"frontend_us\": 4, "), 18, "");
+  std::ofstream(dir_ / "bad.json") << bad;
+  expect_usage_error({"estimate", "--calibrate", "bad.json"},
+                     "bad.json: data.calibration.models.mlp.frontend_us: missing");
+  std::ofstream(dir_ / "bad.toml") << "[calibration]\nmax-batch = [4, 0]\n";
+  expect_usage_error({"estimate", "--config", "bad.toml"}, "bad.toml: calibration.max-batch[1]");
+}
+
+TEST_F(Cli, ServeMaxBatchAutoNeedsABudgetAndACalibration) {
+  expect_usage_error({"serve", "--max-batch", "auto"}, "needs --latency-budget-us");
+  expect_usage_error({"serve", "--max-batch", "auto", "--latency-budget-us", "500"},
+                     "reports/serve.json does not exist");
+  expect_usage_error({"serve", "--max-batch", "12x"}, "--max-batch: expected a number");
+  expect_usage_error({"serve", "--latency-budget-us", "500"}, "only with --max-batch auto");
+  std::ofstream(dir_ / "serve.json") << kServeJson;
+  expect_usage_error(
+      {"serve", "--max-batch", "auto", "--latency-budget-us", "1", "--calibration", "serve.json"},
+      "no batcher setting keeps the predicted wait within 1.0 us");
+}
+
+TEST_F(Cli, BenchOnlyIsForTheServePart) {
+  expect_usage_error({"bench", "--only", "sweep", "clock"}, "--only");
+}
+
 TEST_F(Cli, ZeroDataCostWithACapIsAccepted) {
   Outcome r = run({"estimate", "--t-data-us", "0", "--nic-cap", "1000000"});
   EXPECT_EQ(r.exit_code, 0) << r.err;

@@ -6,6 +6,8 @@
 #include <tuple>
 
 #include "apps/myelin/commands.h"
+#include "myelin/perf/calibration.h"
+#include "myelin/perf/calibration_report.h"
 #include "myelin/perf/estimate_config.h"
 #include "myelin/perf/estimate_report.h"
 #include "myelin/perf/estimator.h"
@@ -20,6 +22,9 @@ struct EstimateFlags {
   std::string output;
   std::string now;
   std::string scaling;
+  std::string calibrate;  // a `myelin bench serve` report
+  std::string model;
+  double connections = 64;
   perf::EstimatorParams p;  // flag values land here, applied only if given
   bool no_powers_of_two = false;
   bool no_1000 = false;
@@ -31,6 +36,42 @@ struct EstimateFlags {
 int fail_usage(const Status& s) {
   std::fprintf(stderr, "myelin estimate: %s\n", s.to_string().c_str());
   return kExitUsage;
+}
+
+int emit(const std::string& text, const std::string& output) {
+  if (output.empty() || output == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
+  }
+  if (Status s = perf::write_file_atomic(output, text); !s.ok()) {
+    std::fprintf(stderr, "myelin estimate: %s\n", s.to_string().c_str());
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+// `--calibrate FILE` or a [calibration] section with a file: predictions for
+// `myelin serve` from what `myelin bench serve` measured.
+int run_calibrated(const CLI::App& cmd, const EstimateFlags& f, perf::CalibrationSettings cs,
+                   perf::Format format, std::string generated) {
+  const auto given = [&cmd](const char* flag) { return cmd.count(flag) > 0; };
+  if (given("--calibrate")) cs.file = f.calibrate;
+  if (given("--model")) cs.model = f.model;
+  if (given("--connections")) {
+    if (!(f.connections > 0))
+      return fail_usage(
+          invalid_argument("--connections: must be > 0, got " + std::to_string(f.connections)));
+    cs.connections = f.connections;
+  }
+  if (given("--offered-load")) {
+    if (!(f.offered_load > 0)) return fail_usage(invalid_argument("--offered-load: must be > 0"));
+    cs.offered_load = f.offered_load;
+  }
+  if (given("--latency-budget-us")) cs.latency_budget_us = f.p.latency_budget_us;
+  auto cal = perf::load_calibration(cs.file, cs.model);
+  if (!cal) return fail_usage(cal.error());
+  return emit(perf::render(perf::make_calibration_report(*cal, cs, std::move(generated)), format),
+              f.output);
 }
 
 int run_estimate(const CLI::App& cmd, const EstimateFlags& f) {
@@ -45,6 +86,18 @@ int run_estimate(const CLI::App& cmd, const EstimateFlags& f) {
     if (!ts) return fail_usage(ts.error().with_context("--now"));
     generated = *ts;
   }
+
+  perf::CalibrationSettings cs;
+  if (!f.config.empty()) {
+    auto loaded = perf::load_calibration_settings(f.config, cs);
+    if (!loaded) return fail_usage(loaded.error());
+    cs = *loaded;
+  }
+  if (given("--calibrate") || !cs.file.empty())
+    return run_calibrated(cmd, f, std::move(cs), *format, std::move(generated));
+  if (given("--model") || given("--connections"))
+    return fail_usage(invalid_argument(std::string(given("--model") ? "--model" : "--connections") +
+                                       ": only with --calibrate (or a [calibration] file)"));
 
   // Defaults (the seed's), then the config file, then the flags given.
   perf::EstimatorParams p;
@@ -87,17 +140,7 @@ int run_estimate(const CLI::App& cmd, const EstimateFlags& f) {
 
   auto est = perf::estimate(p);
   if (!est) return fail_usage(est.error());
-  const std::string text = perf::render(perf::make_estimate_report(*est, generated), *format);
-
-  if (f.output.empty() || f.output == "-") {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
-  }
-  if (Status s = perf::write_file_atomic(f.output, text); !s.ok()) {
-    std::fprintf(stderr, "myelin estimate: %s\n", s.to_string().c_str());
-    return kExitFailure;
-  }
-  return kExitOk;
+  return emit(perf::render(perf::make_estimate_report(*est, generated), *format), f.output);
 }
 
 }  // namespace
@@ -147,6 +190,12 @@ void register_estimate(CLI::App& app, Context& ctx) {
   cmd->add_flag("--no-1000", f.no_1000, "Do not add 1000 as a candidate");
   cmd->add_option("--scaling", f.scaling, "amdahl (whole pipeline scales, the seed's) or split")
       ->default_str("amdahl");
+  cmd->add_option("--calibrate", f.calibrate,
+                  "Predict `myelin serve` from a `myelin bench serve` report (reports/serve.json)");
+  cmd->add_option("--model", f.model, "With --calibrate: the model (when the file has several)");
+  cmd->add_option("--connections", f.connections,
+                  "With --calibrate: closed-loop clients for the saturation figures")
+      ->capture_default_str();
   cmd->callback([cmd, flags, &ctx] { ctx.exit_code = run_estimate(*cmd, *flags); });
 }
 

@@ -5,15 +5,18 @@
 // drain gracefully: stop accepting, answer everything in flight, exit 0.
 #include <signal.h>
 
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "apps/myelin/commands.h"
+#include "myelin/perf/calibration.h"
 #include "myelin/serve/amqp_server.h"
 #include "myelin/serve/client.h"
 #include "myelin/serve/http_server.h"
@@ -34,8 +37,11 @@ struct ServeFlags {
   std::vector<std::string> models;
   int io_threads = 0;
   int workers = 1;
-  int max_batch = 64;
+  std::string max_batch = "64";  // rows, or "auto" (from --calibration)
   int max_delay_us = 500;
+  double latency_budget_us = 0;  // with --max-batch auto
+  std::string calibration;       // with --max-batch auto; default reports/serve.json
+  std::string calibration_model;
   int max_queue = 1024;
   int timeout_ms = 0;
   int max_connections = 16384;
@@ -79,7 +85,46 @@ std::vector<std::pair<std::string, std::string>> default_models() {
   return out;
 }
 
-int run_serve(const ServeFlags& f) {
+// --max-batch auto: the batcher setting the calibrated estimator recommends
+// for the latency budget (docs/estimator.md), logged with the reason.
+Result<perf::BatcherSetting> auto_batcher(const ServeFlags& f, bool delay_given) {
+  if (!(f.latency_budget_us > 0))
+    return invalid_argument("--max-batch auto: needs --latency-budget-us N (> 0)");
+  std::string file = f.calibration;
+  if (file.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::exists("reports/serve.json", ec))
+      return not_found(
+          "--max-batch auto: no --calibration FILE given and reports/serve.json does not exist "
+          "(run `myelin bench serve`, or pass --calibration)");
+    file = "reports/serve.json";
+  }
+  auto cal = perf::load_calibration(file, f.calibration_model);
+  if (!cal) return cal.error().with_context("--calibration");
+  std::vector<perf::BatcherSetting> candidates;
+  const std::vector<double> delays = delay_given
+                                         ? std::vector<double>{static_cast<double>(f.max_delay_us)}
+                                         : std::vector<double>{100, 500};
+  for (std::uint64_t b = 1; b <= 1024; b *= 2) {
+    for (double d : delays) candidates.push_back({b, d});
+  }
+  auto rec = perf::recommend(*cal, candidates, f.latency_budget_us);
+  if (!rec) return rec.error().with_context("--max-batch auto");
+  nlohmann::json line = {{"level", "info"},
+                         {"event", "max_batch_auto"},
+                         {"calibration", file},
+                         {"model", cal->model},
+                         {"max_batch", rec->setting.max_batch},
+                         {"max_delay_us", rec->setting.max_delay_us},
+                         {"latency_budget_us", f.latency_budget_us},
+                         {"predicted_wait_us", rec->wait.wait_us},
+                         {"predicted_capacity_rps", rec->saturation.throughput},
+                         {"why", rec->why}};
+  std::fprintf(stderr, "%s\n", line.dump().c_str());
+  return rec->setting;
+}
+
+int run_serve(const ServeFlags& f, const CLI::App& cmd) {
   serve::RepositoryOptions ro;
   ro.root = f.repository;
   for (const auto& m : f.models) {
@@ -93,8 +138,28 @@ int run_serve(const ServeFlags& f) {
     ro.files = default_models();
     if (ro.files.empty()) return usage("no --repository or --model given, and no models/ found");
   }
-  ro.defaults.max_batch = static_cast<std::size_t>(f.max_batch);
-  ro.defaults.max_delay = std::chrono::microseconds(f.max_delay_us);
+  const bool budget_given = cmd.count("--latency-budget-us") > 0;
+  const bool calibration_given =
+      cmd.count("--calibration") > 0 || cmd.count("--calibration-model") > 0;
+  if (f.max_batch == "auto") {
+    auto chosen = auto_batcher(f, cmd.count("--max-delay-us") > 0);
+    if (!chosen) return usage(chosen.error().to_string());
+    ro.defaults.max_batch = static_cast<std::size_t>(chosen->max_batch);
+    ro.defaults.max_delay =
+        std::chrono::microseconds(static_cast<std::int64_t>(chosen->max_delay_us));
+  } else {
+    if (budget_given || calibration_given)
+      return usage(std::string(budget_given ? "--latency-budget-us" : "--calibration") +
+                   ": only with --max-batch auto");
+    long long n = 0;
+    const char* end = f.max_batch.data() + f.max_batch.size();
+    const auto [ptr, ec] = std::from_chars(f.max_batch.data(), end, n);
+    if (ec != std::errc() || ptr != end || n < 1 || n > 65536)
+      return usage("--max-batch: expected a number in [1, 65536] or auto, got '" + f.max_batch +
+                   "'");
+    ro.defaults.max_batch = static_cast<std::size_t>(n);
+  }
+  if (f.max_batch != "auto") ro.defaults.max_delay = std::chrono::microseconds(f.max_delay_us);
   ro.defaults.max_queue = static_cast<std::size_t>(f.max_queue);
   ro.defaults.default_timeout = std::chrono::milliseconds(f.timeout_ms);
   ro.defaults.workers = static_cast<std::size_t>(f.workers);
@@ -232,9 +297,18 @@ void register_serve(CLI::App& app, Context& ctx) {
   cmd->add_option("--workers", f->workers, "Inference threads per model")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  cmd->add_option("--max-batch", f->max_batch, "Largest batch, in rows (1: no batching)")
-      ->check(CLI::Range(1, 65536))
+  cmd->add_option("--max-batch", f->max_batch,
+                  "Largest batch, in rows (1: no batching), or auto: the size the calibrated "
+                  "estimator recommends for --latency-budget-us")
       ->capture_default_str();
+  cmd->add_option("--latency-budget-us", f->latency_budget_us,
+                  "With --max-batch auto: the predicted wait a request may have, µs");
+  cmd->add_option("--calibration", f->calibration,
+                  "With --max-batch auto: a `myelin bench serve` report (default: "
+                  "reports/serve.json)");
+  cmd->add_option("--calibration-model", f->calibration_model,
+                  "With --max-batch auto: the calibrated model to size for (when the file has "
+                  "several)");
   cmd->add_option("--max-delay-us", f->max_delay_us,
                   "How long a batch stays open to later requests")
       ->check(CLI::Range(0, 60000000))
@@ -287,7 +361,7 @@ void register_serve(CLI::App& app, Context& ctx) {
       ->capture_default_str();
   cmd->add_option("--amqp-dead-letter-exchange", f->amqp_dead_letter_exchange,
                   "Declare the queues with this dead-letter exchange and dead-letter bad requests");
-  cmd->callback([f, &ctx] { ctx.exit_code = run_serve(*f); });
+  cmd->callback([f, cmd, &ctx] { ctx.exit_code = run_serve(*f, *cmd); });
 }
 
 }  // namespace myelin::cli

@@ -16,6 +16,8 @@
 namespace myelin::perf {
 namespace {
 
+constexpr const char* kCalibrationSection = "calibration";
+
 // A config value reduced to what the estimator needs, whatever the syntax.
 using Value = std::variant<std::monostate /*null*/, bool, double, std::string>;
 
@@ -148,6 +150,7 @@ Status apply_json(std::string_view text, std::string_view origin, EstimatorParam
     return parse_error(std::string(origin) + ": the top level must be an object");
   Applier applier(origin, params);
   for (const auto& [key, j] : doc.items()) {
+    if (key == kCalibrationSection && j.is_object()) continue;  // read_calibration_settings()
     Value v;
     if (j.is_null()) {
       v = std::monostate{};
@@ -177,6 +180,7 @@ Status apply_toml(std::string_view text, std::string_view origin, EstimatorParam
   Applier applier(origin, params);
   for (const auto& [key, node] : doc) {
     const std::string k(key.str());
+    if (k == kCalibrationSection && node.is_table()) continue;  // read_calibration_settings()
     Value v;
     if (const auto b = node.value_exact<bool>()) {
       v = *b;
@@ -210,6 +214,117 @@ Result<EstimatorParams> load_estimate_config(const std::string& path, EstimatorP
   if (in.bad()) return io_error(path + ": cannot read config file");
   const bool json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
   MYELIN_RETURN_IF_ERROR(apply_estimate_config(
+      text.str(), json ? ConfigSyntax::kJson : ConfigSyntax::kToml, path, base));
+  return base;
+}
+
+namespace {
+
+// A TOML node as JSON (scalars and arrays; tables are nested objects), so
+// one reader serves both syntaxes.
+nlohmann::json toml_to_json(const toml::node& node) {
+  if (const auto b = node.value_exact<bool>()) return *b;
+  if (const auto i = node.value_exact<std::int64_t>()) return *i;
+  if (const auto d = node.value_exact<double>()) return *d;
+  if (const auto s = node.value_exact<std::string>()) return *s;
+  if (const auto* a = node.as_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& e : *a) out.push_back(toml_to_json(e));
+    return out;
+  }
+  if (const auto* t = node.as_table()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [k, v] : *t) out[std::string(k.str())] = toml_to_json(v);
+    return out;
+  }
+  return nullptr;  // dates and times: reported as the wrong type
+}
+
+Status apply_calibration_section(const nlohmann::json& sec, std::string_view origin,
+                                 CalibrationSettings& s) {
+  const auto err = [&](const std::string& key, const std::string& why) {
+    return invalid_argument(std::string(origin) + ": " + kCalibrationSection + "." + key + ": " +
+                            why);
+  };
+  const auto positive = [&](const std::string& key, const nlohmann::json& j) -> Result<double> {
+    if (!j.is_number()) return err(key, std::string("expected a number, got ") + j.type_name());
+    const double v = j.get<double>();
+    if (!std::isfinite(v) || v <= 0) return err(key, "expected a number > 0");
+    return v;
+  };
+  for (const auto& [key, j] : sec.items()) {
+    if (key == "file" || key == "model") {
+      if (!j.is_string()) return err(key, std::string("expected a string, got ") + j.type_name());
+      (key == "file" ? s.file : s.model) = j.get<std::string>();
+    } else if (key == "connections") {
+      MYELIN_ASSIGN_OR_RETURN(s.connections, positive(key, j));
+    } else if (key == "offered-load") {
+      MYELIN_ASSIGN_OR_RETURN(s.offered_load, positive(key, j));
+    } else if (key == "latency-budget-us") {
+      MYELIN_ASSIGN_OR_RETURN(s.latency_budget_us, positive(key, j));
+    } else if (key == "max-batch" || key == "max-delay-us") {
+      if (!j.is_array() || j.empty()) return err(key, "expected a non-empty array of numbers");
+      std::vector<double> values;
+      for (std::size_t i = 0; i < j.size(); ++i) {
+        const std::string at = key + "[" + std::to_string(i) + "]";
+        if (!j[i].is_number())
+          return err(at, std::string("expected a number, got ") + j[i].type_name());
+        const double v = j[i].get<double>();
+        if (key == "max-batch" && (!(v >= 1) || v > 1 << 20 || std::floor(v) != v))
+          return err(at, "expected a whole number in [1, 1048576]");
+        if (key == "max-delay-us" && (!std::isfinite(v) || v < 0))
+          return err(at, "expected a number >= 0");
+        values.push_back(v);
+      }
+      if (key == "max-delay-us") {
+        s.max_delays_us = values;
+      } else {
+        s.max_batches.assign(values.size(), 0);
+        for (std::size_t i = 0; i < values.size(); ++i)
+          s.max_batches[i] = static_cast<std::uint64_t>(values[i]);
+      }
+    } else {
+      return err(key, "unknown key");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Status apply_calibration_config(std::string_view text, ConfigSyntax syntax, std::string_view origin,
+                                CalibrationSettings& settings) {
+  nlohmann::json doc;
+  if (syntax == ConfigSyntax::kJson) {
+    doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded()) return parse_error(std::string(origin) + ": not valid JSON");
+  } else {
+    try {
+      doc = toml_to_json(toml::parse(text, origin));
+    } catch (const toml::parse_error& e) {
+      const auto& where = e.source().begin;
+      return parse_error(std::string(origin) + ":" + std::to_string(where.line) + ":" +
+                         std::to_string(where.column) + ": " + std::string(e.description()));
+    }
+  }
+  if (!doc.is_object())
+    return parse_error(std::string(origin) + ": the top level must be an object");
+  const auto it = doc.find(kCalibrationSection);
+  if (it == doc.end()) return {};
+  if (!it->is_object())
+    return invalid_argument(std::string(origin) + ": calibration: expected a table");
+  return apply_calibration_section(*it, origin, settings);
+}
+
+Result<CalibrationSettings> load_calibration_settings(const std::string& path,
+                                                      CalibrationSettings base) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return io_error(path + ": cannot open config file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return io_error(path + ": cannot read config file");
+  const bool json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+  MYELIN_RETURN_IF_ERROR(apply_calibration_config(
       text.str(), json ? ConfigSyntax::kJson : ConfigSyntax::kToml, path, base));
   return base;
 }
