@@ -34,6 +34,10 @@ class BatchQueue {
   // Removes everything (for a batcher that stops without workers).
   void drain_to(std::vector<std::unique_ptr<InferenceRequest>>& out);
 
+  // Rows of the request at the head; 0 when empty.
+  [[nodiscard]] std::size_t head_rows() const noexcept {
+    return size_ == 0 ? 0 : ring_[head_]->rows;
+  }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
   [[nodiscard]] std::size_t capacity() const noexcept { return ring_.size(); }
