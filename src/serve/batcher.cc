@@ -68,8 +68,8 @@ struct Batcher::Impl {
     void drain();
     // Takes one batch from the queue (under the lock); false when it was empty.
     bool take_batch();
-    // Takes up to `max_rows` rows; the caller holds the lock.
-    void take_locked(std::size_t max_rows);
+    // take_batch() when the caller holds the lock.
+    void take_locked();
     // Answers the expired requests and runs the batch take_batch() took.
     void run_taken();
     void run_batch(MonoTime start);
@@ -105,9 +105,10 @@ struct Batcher::Impl {
     return false;
   }
 
-  // Rows an inline run may take: as many as the measured per-row compute
-  // fits in `inline_max_compute`; 0 when inline runs are off or the model
-  // has not been measured yet (its first batch runs on a worker).
+  // The most rows an inline run may compute: as many as the measured
+  // per-row compute fits in `inline_max_compute`; 0 when inline runs are
+  // off or the model has not been measured yet (its first batch runs on a
+  // worker).
   [[nodiscard]] std::size_t inline_rows() const {
     const std::int64_t limit = options.inline_max_compute.count();
     const std::int64_t per_row = row_cost_ns.load(std::memory_order_relaxed);
@@ -139,12 +140,12 @@ bool Batcher::Impl::Worker::take_batch() {
     impl->idle.push_back(this);
     return false;
   }
-  take_locked(impl->max_rows);
+  take_locked();
   return true;
 }
 
-void Batcher::Impl::Worker::take_locked(std::size_t max_rows) {
-  impl->queue.take(impl->clock->now(), max_rows, impl->options.max_delay, batch, expired);
+void Batcher::Impl::Worker::take_locked() {
+  impl->queue.take(impl->clock->now(), impl->max_rows, impl->options.max_delay, batch, expired);
   impl->queued.store(impl->queue.size(), std::memory_order_relaxed);
   if (impl->metrics) {
     impl->metrics->queue_depth.store(static_cast<std::int64_t>(impl->queue.size()),
@@ -364,28 +365,25 @@ void Batcher::flush() {
   const std::shared_ptr<Impl> keep = impl_;
   Impl& im = *keep;
   Impl::Worker* w = nullptr;
-  Impl::Worker* other = nullptr;  // takes what an inline run leaves queued
   bool here = false;
   {
     std::lock_guard lock(im.mu);
     if (im.queue.empty() || im.idle.empty()) return;  // a busy worker will get to it
     w = im.idle.back();
     im.idle.pop_back();
-    // Inline: the claimed worker's slot (Workspace, buffers) runs at most
-    // inline_rows() rows on this thread: no hand-off, no wake-up, and no
-    // more than inline_max_compute of the model's measured compute. A
-    // worker thread never runs inline (it has its own slot).
-    const std::size_t rows = im.inline_rows();
-    if (rows > 0 && im.queue.head_rows() <= rows && !im.on_worker_thread()) {
-      w->take_locked(rows);
+    // Inline: the claimed worker's slot (Workspace, buffers) runs the next
+    // batch on this thread (no hand-off, no wake-up) when the model's
+    // measured compute for it fits the budget. A batch over it goes whole
+    // to the worker: splitting it would cost a second batch and a wake-up.
+    // A worker thread never runs inline (it has its own slot).
+    const std::size_t budget_rows = im.inline_rows();
+    if (budget_rows > 0 &&
+        im.queue.next_batch_rows(im.max_rows, im.options.max_delay) <= budget_rows &&
+        !im.on_worker_thread()) {
+      w->take_locked();
       here = true;
-      if (!im.queue.empty() && !im.idle.empty()) {  // work-conserving: start the rest now
-        other = im.idle.back();
-        im.idle.pop_back();
-      }
     }
   }
-  if (other != nullptr) Impl::wake(other);
   if (here) {
     im.n_inline.fetch_add(1, std::memory_order_relaxed);
     w->run_taken();

@@ -357,10 +357,11 @@ TEST(Batcher, ASlowModelNeverRunsInline) {
   for (const auto& r : done) EXPECT_TRUE(r->status.ok());
 }
 
-// An inline run takes only the rows the budget fits (50 us at 20 us a row:
-// 2); the rest go to the worker as one batch, and every request still gets
-// its own rows.
-TEST(Batcher, AnInlineRunTakesOnlyWhatTheBudgetFits) {
+// A batch whose measured compute fits the budget (50 us at 20 us a row: 2
+// rows) runs inline; a bigger one runs whole on the worker, not split; a
+// request with more rows than fit never runs inline. Every request gets
+// its own rows either way.
+TEST(Batcher, ABatchOverTheInlineBudgetRunsWholeOnAWorker) {
   const Model m = linear_model(4);
   TickingClock clock(std::chrono::microseconds(20));
   BatcherOptions o;
@@ -370,34 +371,40 @@ TEST(Batcher, AnInlineRunTakesOnlyWhatTheBudgetFits) {
   auto collector = std::make_shared<Collector>();
   std::vector<std::unique_ptr<InferenceRequest>> done;
   EXPECT_FALSE(submit_one(*b, m, collector, done));  // measured: 20 us a row
-  done.clear();
-  for (int i = 0; i < 5; ++i) {
-    auto r = request_for(m, {1, 2, 3, static_cast<float>(i)}, 1);
-    r->id = std::to_string(i);
-    r->responder = collector;
-    ASSERT_TRUE(b->enqueue(r).ok());
-  }
-  b->flush();
-  done = collector->wait_for(5);
-  ASSERT_EQ(done.size(), 5u);
-  for (const auto& [id, thread] : collector->threads()) {
-    if (id.empty()) continue;  // the measuring request
-    EXPECT_EQ(thread == std::this_thread::get_id(), id < "2") << "request " << id;
-  }
-  std::sort(done.begin(), done.end(), [](const auto& x, const auto& y) { return x->id < y->id; });
-  for (std::size_t i = 0; i < done.size(); ++i) {
-    ASSERT_TRUE(done[i]->status.ok());
-    EXPECT_EQ(done[i]->batch_size, i < 2 ? 2u : 3u) << i;
-    expect_close(first_output(*done[i]), reference(m, {1, 2, 3, static_cast<float>(i)}, 1),
-                 "request " + std::to_string(i));
-  }
+  int next_id = 0;
+  auto enqueue_and_flush = [&](int n) {
+    std::vector<int> ids;
+    for (int i = 0; i < n; ++i, ++next_id) {
+      auto r = request_for(m, {1, 2, 3, static_cast<float>(next_id)}, 1);
+      r->id = std::to_string(next_id);
+      r->responder = collector;
+      EXPECT_TRUE(b->enqueue(r).ok());
+    }
+    b->flush();
+    auto got = collector->wait_for(static_cast<std::size_t>(n));
+    EXPECT_EQ(got.size(), static_cast<std::size_t>(n));
+    wait_idle(*b);
+    std::size_t here = 0;
+    for (const auto& [id, thread] : collector->threads()) {
+      if (!id.empty() && std::stoi(id) >= next_id - n) here += thread == std::this_thread::get_id();
+    }
+    for (const auto& r : got) {
+      EXPECT_TRUE(r->status.ok());
+      EXPECT_EQ(r->batch_size, static_cast<std::size_t>(n)) << "request " << r->id;
+      const float id = static_cast<float>(std::stoi(r->id));
+      expect_close(first_output(*r), reference(m, {1, 2, 3, id}, 1), "request " + r->id);
+    }
+    return here;
+  };
+  EXPECT_EQ(enqueue_and_flush(2), 2u);  // 2 rows x 20 us fit 50 us: inline
+  EXPECT_EQ(b->stats().inline_batches, 1u);
+  EXPECT_EQ(enqueue_and_flush(5), 0u);  // 5 rows do not: one batch on the worker
   EXPECT_EQ(b->stats().inline_batches, 1u);
   EXPECT_EQ(metrics->execution_count.load(), 3u);
-  EXPECT_EQ(metrics->inference_count.load(), 6u);
-  EXPECT_EQ(total(metrics->queue_duration), 6u);
+  EXPECT_EQ(metrics->inference_count.load(), 8u);
+  EXPECT_EQ(total(metrics->queue_duration), 8u);
   EXPECT_EQ(metrics->in_flight.load(), 0);
 
-  // A request with more rows than the budget fits runs on the worker.
   auto big = request_for(m, std::vector<float>(4 * 3, 1.0f), 3);
   big->responder = collector;
   ASSERT_TRUE(b->submit(big).ok());
