@@ -42,6 +42,7 @@ struct ServeFlags {
   double latency_budget_us = 0;  // with --max-batch auto
   std::string calibration;       // with --max-batch auto; default reports/serve.json
   std::string calibration_model;
+  int inline_max_us = 50;
   int max_queue = 1024;
   int timeout_ms = 0;
   int max_connections = 16384;
@@ -163,6 +164,7 @@ int run_serve(const ServeFlags& f, const CLI::App& cmd) {
   ro.defaults.max_queue = static_cast<std::size_t>(f.max_queue);
   ro.defaults.default_timeout = std::chrono::milliseconds(f.timeout_ms);
   ro.defaults.workers = static_cast<std::size_t>(f.workers);
+  ro.defaults.inline_max_compute = std::chrono::microseconds(f.inline_max_us);
   auto repo = serve::ModelRepository::create(ro);
   if (!repo) return usage(std::string(repo.error().message()));
 
@@ -312,6 +314,10 @@ void register_serve(CLI::App& app, Context& ctx) {
   cmd->add_option("--max-delay-us", f->max_delay_us,
                   "How long a batch stays open to later requests")
       ->check(CLI::Range(0, 60000000))
+      ->capture_default_str();
+  cmd->add_option("--inline-max-us", f->inline_max_us,
+                  "Most of a model's measured compute an I/O thread runs itself (0: never)")
+      ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
   cmd->add_option("--max-queue", f->max_queue, "Requests queued per model before 503")
       ->check(CLI::Range(1, 1000000))

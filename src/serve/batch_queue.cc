@@ -40,6 +40,18 @@ void BatchQueue::take(MonoTime now, std::size_t max_rows, Nanos max_delay,
   }
 }
 
+std::size_t BatchQueue::next_batch_rows(std::size_t max_rows, Nanos max_delay) const noexcept {
+  if (size_ == 0) return 0;
+  const MonoTime head_arrival = at(0)->enqueued;
+  std::size_t rows = at(0)->rows;
+  for (std::size_t i = 1; i < size_; ++i) {
+    const InferenceRequest& r = *at(i);
+    if (r.enqueued - head_arrival > max_delay || rows + r.rows > max_rows) break;
+    rows += r.rows;
+  }
+  return rows;
+}
+
 void BatchQueue::drain_to(std::vector<std::unique_ptr<InferenceRequest>>& out) {
   while (size_ > 0) {
     out.push_back(std::move(at(0)));

@@ -34,12 +34,18 @@ class BatchQueue {
   // Removes everything (for a batcher that stops without workers).
   void drain_to(std::vector<std::unique_ptr<InferenceRequest>>& out);
 
+  // Rows of the batch take() would form now with these limits, counting
+  // requests whose deadline has passed too (an upper bound); 0 when empty.
+  [[nodiscard]] std::size_t next_batch_rows(std::size_t max_rows, Nanos max_delay) const noexcept;
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
   [[nodiscard]] std::size_t capacity() const noexcept { return ring_.size(); }
 
  private:
   std::unique_ptr<InferenceRequest>& at(std::size_t i) { return ring_[(head_ + i) % ring_.size()]; }
+  const std::unique_ptr<InferenceRequest>& at(std::size_t i) const {
+    return ring_[(head_ + i) % ring_.size()];
+  }
   void pop_front();
   std::vector<std::unique_ptr<InferenceRequest>> ring_;
   std::size_t head_ = 0;

@@ -46,6 +46,29 @@ TEST(BatchQueue, TakesEverythingQueuedUpToMaxRows) {
   EXPECT_TRUE(q.empty());
 }
 
+// next_batch_rows() predicts the rows take() forms: same max_rows and delay
+// rules (the head always counts), and it takes nothing.
+TEST(BatchQueue, NextBatchRowsIsWhatTakeWouldForm) {
+  FakeClock clock;
+  BatchQueue q(16);
+  EXPECT_EQ(q.next_batch_rows(8, microseconds(500)), 0u);
+  push(q, clock, req(9, "big"));  // over max_rows alone: still the whole head
+  EXPECT_EQ(q.next_batch_rows(8, microseconds(500)), 9u);
+  Reqs batch, expired;
+  q.take(clock.now(), 8, microseconds(500), batch, expired);
+  ASSERT_EQ(ids(batch), (std::vector<std::string>{"big"}));
+  batch.clear();
+  push(q, clock, req(2, "a"));
+  push(q, clock, req(3, "b"));
+  clock.advance(microseconds(600));  // "c" arrives after the delay: next batch
+  push(q, clock, req(1, "c"));
+  EXPECT_EQ(q.next_batch_rows(8, microseconds(500)), 5u);
+  EXPECT_EQ(q.next_batch_rows(4, microseconds(500)), 2u);
+  EXPECT_EQ(q.size(), 3u);
+  q.take(clock.now(), 8, microseconds(500), batch, expired);
+  EXPECT_EQ(ids(batch), (std::vector<std::string>{"a", "b"}));
+}
+
 TEST(BatchQueue, ALoneRequestIsTakenAtOnce) {
   FakeClock clock;
   BatchQueue q(4);

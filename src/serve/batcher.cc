@@ -68,6 +68,8 @@ struct Batcher::Impl {
     void drain();
     // Takes one batch from the queue (under the lock); false when it was empty.
     bool take_batch();
+    // take_batch() when the caller holds the lock.
+    void take_locked();
     // Answers the expired requests and runs the batch take_batch() took.
     void run_taken();
     void run_batch(MonoTime start);
@@ -91,14 +93,33 @@ struct Batcher::Impl {
 
   std::atomic<std::uint64_t> n_batches{0}, n_rows{0}, n_requests{0}, n_expired{0}, n_refused{0},
       n_inline{0};
-  std::atomic<std::size_t> queued{0};            // queue.size(), readable without the lock
-  std::atomic<std::int64_t> compute_ewma_ns{0};  // recent batch compute time
+  std::atomic<std::size_t> queued{0};  // queue.size(), readable without the lock
+  // The model's compute per row, measured: an exponential moving average
+  // (1/8) of batch compute / rows, seeded by the first batch. -1 until then.
+  std::atomic<std::int64_t> row_cost_ns{-1};
 
   [[nodiscard]] bool on_worker_thread() const {
     for (const auto& w : workers) {
       if (w->loop->in_loop_thread()) return true;
     }
     return false;
+  }
+
+  // The most rows an inline run may compute: as many as the measured
+  // per-row compute fits in `inline_max_compute`; 0 when inline runs are
+  // off or the model has not been measured yet (its first batch runs on a
+  // worker).
+  [[nodiscard]] std::size_t inline_rows() const {
+    const std::int64_t limit = options.inline_max_compute.count();
+    const std::int64_t per_row = row_cost_ns.load(std::memory_order_relaxed);
+    if (limit <= 0 || per_row < 0) return 0;
+    if (per_row == 0) return max_rows;
+    return std::min<std::size_t>(max_rows, static_cast<std::size_t>(limit / per_row));
+  }
+
+  // Hands `w` its queue work on its own thread.
+  static void wake(Worker* w) {
+    if (!w->loop->submit([w] { w->drain(); }).ok()) w->drain();  // stopping: finish here
   }
 
   Impl(model::Model m, BatcherOptions o, std::shared_ptr<ModelMetrics> mm)
@@ -119,13 +140,17 @@ bool Batcher::Impl::Worker::take_batch() {
     impl->idle.push_back(this);
     return false;
   }
+  take_locked();
+  return true;
+}
+
+void Batcher::Impl::Worker::take_locked() {
   impl->queue.take(impl->clock->now(), impl->max_rows, impl->options.max_delay, batch, expired);
   impl->queued.store(impl->queue.size(), std::memory_order_relaxed);
   if (impl->metrics) {
     impl->metrics->queue_depth.store(static_cast<std::int64_t>(impl->queue.size()),
                                      std::memory_order_relaxed);
   }
-  return true;
 }
 
 void Batcher::Impl::Worker::run_taken() {
@@ -197,9 +222,13 @@ void Batcher::Impl::Worker::run_batch(MonoTime start) {
   }
   const MonoTime end = impl->clock->now();
   const Nanos compute = end - start;
-  // Exponential moving average (1/8) of batch compute: decides inline runs.
-  const std::int64_t ewma = impl->compute_ewma_ns.load(std::memory_order_relaxed);
-  impl->compute_ewma_ns.store(ewma + (compute.count() - ewma) / 8, std::memory_order_relaxed);
+  // Per-row compute, a moving average (1/8) seeded by the first batch:
+  // decides how many rows an inline run may take (Impl::inline_rows). Two
+  // workers may race here; either update is a fair sample.
+  const std::int64_t sample =
+      compute.count() / static_cast<std::int64_t>(std::max<std::size_t>(rows, 1));
+  const std::int64_t est = impl->row_cost_ns.load(std::memory_order_relaxed);
+  impl->row_cost_ns.store(est < 0 ? sample : est + (sample - est) / 8, std::memory_order_relaxed);
   impl->n_batches.fetch_add(1, std::memory_order_relaxed);
   impl->n_rows.fetch_add(rows, std::memory_order_relaxed);
   if (ModelMetrics* m = impl->metrics.get()) {
@@ -336,33 +365,35 @@ void Batcher::flush() {
   const std::shared_ptr<Impl> keep = impl_;
   Impl& im = *keep;
   Impl::Worker* w = nullptr;
+  bool here = false;
   {
     std::lock_guard lock(im.mu);
     if (im.queue.empty() || im.idle.empty()) return;  // a busy worker will get to it
     w = im.idle.back();
     im.idle.pop_back();
-  }
-  const Nanos limit = im.options.inline_max_compute;
-  const bool here = limit.count() > 0 &&
-                    im.compute_ewma_ns.load(std::memory_order_relaxed) <= limit.count() &&
-                    !im.on_worker_thread();
-  if (here) {
-    // The claimed worker's slot (Workspace, buffers) runs one batch on this
-    // thread: no hand-off, no wake-up. Whatever queued meanwhile goes to
-    // the worker's own thread.
-    if (w->take_batch()) {
-      im.n_inline.fetch_add(1, std::memory_order_relaxed);
-      w->run_taken();
-      std::lock_guard lock(im.mu);
-      if (im.queue.empty()) {
-        im.idle.push_back(w);
-        return;
-      }
-    } else {
-      return;  // take_batch() found it empty and put the worker back
+    // Inline: the claimed worker's slot (Workspace, buffers) runs the next
+    // batch on this thread (no hand-off, no wake-up) when the model's
+    // measured compute for it fits the budget. A batch over it goes whole
+    // to the worker: splitting it would cost a second batch and a wake-up.
+    // A worker thread never runs inline (it has its own slot).
+    const std::size_t budget_rows = im.inline_rows();
+    if (budget_rows > 0 &&
+        im.queue.next_batch_rows(im.max_rows, im.options.max_delay) <= budget_rows &&
+        !im.on_worker_thread()) {
+      w->take_locked();
+      here = true;
     }
   }
-  if (!w->loop->submit([w] { w->drain(); }).ok()) w->drain();  // stopping: finish here
+  if (here) {
+    im.n_inline.fetch_add(1, std::memory_order_relaxed);
+    w->run_taken();
+    std::lock_guard lock(im.mu);
+    if (im.queue.empty()) {
+      im.idle.push_back(w);
+      return;
+    }
+  }
+  Impl::wake(w);  // whatever is queued now goes to the worker's own thread
 }
 
 Status Batcher::submit(std::unique_ptr<InferenceRequest>& request) {
@@ -387,6 +418,7 @@ BatcherStats Batcher::stats() const {
   s.inline_batches = impl_->n_inline.load(std::memory_order_relaxed);
   std::lock_guard lock(impl_->mu);
   s.queued = impl_->queue.size();
+  s.idle_workers = impl_->idle.size();
   return s;
 }
 

@@ -42,11 +42,15 @@ class Pool final : public Responder {
   std::vector<std::unique_ptr<InferenceRequest>> done_;
 };
 
-void run_rounds(const std::string& onnx, std::size_t features, std::size_t rows) {
+// `inline_max_compute`: 0 puts every batch on a worker; a whole second lets
+// flush() run every batch it starts inline (both paths must not allocate).
+void run_rounds(const std::string& onnx, std::size_t features, std::size_t rows,
+                Nanos inline_max_compute) {
   auto m = model::Model::load(std::as_bytes(std::span<const char>(onnx))).value();
   BatcherOptions o;
   o.max_batch = 64;
   o.workers = 2;
+  o.inline_max_compute = inline_max_compute;
   auto metrics = std::make_shared<ModelMetrics>();
   auto b = Batcher::create(m, o, metrics).value();
   constexpr std::size_t kRequests = 48;
@@ -80,14 +84,30 @@ void run_rounds(const std::string& onnx, std::size_t features, std::size_t rows)
     EXPECT_EQ(during, 0) << "allocations over 200 rounds of " << kRequests << " requests";
   }
   EXPECT_EQ(metrics->inference_count.load(), 220u * kRequests * rows);
+  if (inline_max_compute.count() == 0) {
+    EXPECT_EQ(b->stats().inline_batches, 0u);
+  } else {
+    EXPECT_GT(b->stats().inline_batches, 0u);
+  }
 }
 
-TEST(BatcherAlloc, LinearModelSingleRows) {
-  run_rounds(model::testing::linear_regressor(30, 1), 30, 1);
+constexpr Nanos kWorkersOnly{0};
+constexpr Nanos kInlineWhenIdle = std::chrono::seconds(1);
+
+TEST(BatcherAlloc, LinearModelSingleRowsOnWorkers) {
+  run_rounds(model::testing::linear_regressor(30, 1), 30, 1, kWorkersOnly);
 }
 
-TEST(BatcherAlloc, MlpSeveralRowsPerRequest) {
-  run_rounds(model::testing::mlp({64, 32, 10}, 2), 64, 3);
+TEST(BatcherAlloc, LinearModelSingleRowsInline) {
+  run_rounds(model::testing::linear_regressor(30, 1), 30, 1, kInlineWhenIdle);
+}
+
+TEST(BatcherAlloc, MlpSeveralRowsPerRequestOnWorkers) {
+  run_rounds(model::testing::mlp({64, 32, 10}, 2), 64, 3, kWorkersOnly);
+}
+
+TEST(BatcherAlloc, MlpSeveralRowsPerRequestInline) {
+  run_rounds(model::testing::mlp({64, 32, 10}, 2), 64, 3, kInlineWhenIdle);
 }
 
 }  // namespace

@@ -12,7 +12,9 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "src/model/test_models.h"
@@ -86,8 +88,14 @@ class Collector final : public Responder {
       cv_.notify_all();
       cv_.wait(lock, [&] { return !holding_; });
     }
+    threads_.emplace_back(r->id, std::this_thread::get_id());
     done_.push_back(std::move(r));
     cv_.notify_all();
+  }
+  // The thread each request (by id) was completed on, in completion order.
+  std::vector<std::pair<std::string, std::thread::id>> threads() {
+    std::lock_guard lock(mu_);
+    return threads_;
   }
   void hold_next() {
     std::lock_guard lock(mu_);
@@ -114,6 +122,7 @@ class Collector final : public Responder {
   bool hold_next_ = false;
   bool holding_ = false;
   std::vector<std::unique_ptr<InferenceRequest>> done_;
+  std::vector<std::pair<std::string, std::thread::id>> threads_;
 };
 
 TEST(Batcher, AnswersLikePredictAndALoneRequestIsNotDelayed) {
@@ -240,23 +249,193 @@ TEST(Batcher, ExpiredRequestsAreAnsweredWithoutComputing) {
   EXPECT_EQ(b->stats().rows, 1u);  // only the first was computed
 }
 
-// A cheap model's lone request runs on the submitting thread (no wake-up);
-// with inline runs off, on a worker.
-TEST(Batcher, ALoneCheapRequestRunsInlineUnlessTurnedOff) {
+std::uint64_t total(const Histogram& h) {
+  std::uint64_t n = 0;
+  for (const std::uint64_t c : h.counts()) n += c;
+  return n;
+}
+
+// A clock that moves `step` on every reading, so a batch "computes" for
+// exactly one step (its start and end are consecutive readings while no
+// other thread reads the clock): how slow a model is, without timing.
+class TickingClock final : public Clock {
+ public:
+  explicit TickingClock(Nanos step) : step_(step.count()) {}
+  [[nodiscard]] MonoTime now() const noexcept override {
+    return MonoTime(
+        Nanos(t_.fetch_add(step_.load(std::memory_order_relaxed), std::memory_order_relaxed)));
+  }
+  void set_step(Nanos step) { step_.store(step.count(), std::memory_order_relaxed); }
+
+ private:
+  mutable std::atomic<std::int64_t> t_{std::int64_t{1'000'000'000'000}};
+  std::atomic<std::int64_t> step_;
+};
+
+// Waits until every worker has gone idle: a worker completes a batch's
+// requests before it looks at the queue again, so a request submitted right
+// after an answer may still find it busy.
+void wait_idle(const Batcher& b) {
+  const MonoTime deadline = mono_now() + std::chrono::seconds(10);
+  while (b.stats().idle_workers < b.options().workers && mono_now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(b.stats().idle_workers, b.options().workers);
+}
+
+// Submits one request and waits for it, then for the workers to go idle;
+// true when it was answered on this thread (an inline run).
+bool submit_one(Batcher& b, const Model& m, const std::shared_ptr<Collector>& c,
+                std::vector<std::unique_ptr<InferenceRequest>>& done) {
+  auto r = request_for(m, {1, 2, 3, 4}, 1);
+  r->responder = c;
+  EXPECT_TRUE(b.submit(r).ok());
+  auto got = c->wait_for(1);
+  EXPECT_EQ(got.size(), 1u);
+  for (auto& g : got) done.push_back(std::move(g));
+  wait_idle(b);
+  const auto threads = c->threads();
+  return !threads.empty() && threads.back().second == std::this_thread::get_id();
+}
+
+// A cheap model's first batch runs on a worker (its cost is not known yet);
+// once measured, a lone request runs on the submitting thread (no wake-up);
+// with inline runs off, always on a worker.
+TEST(Batcher, ALoneCheapRequestRunsInlineOnceMeasuredUnlessTurnedOff) {
   const Model m = linear_model(4);
   for (const bool inline_on : {true, false}) {
+    TickingClock clock(std::chrono::microseconds(1));
     BatcherOptions o;
+    o.clock = &clock;
     if (!inline_on) o.inline_max_compute = Nanos(0);
-    auto b = Batcher::create(m, o, nullptr).value();
+    auto metrics = std::make_shared<ModelMetrics>();
+    auto b = Batcher::create(m, o, metrics).value();
     auto collector = std::make_shared<Collector>();
-    auto r = request_for(m, {1, 2, 3, 4}, 1);
-    r->responder = collector;
-    ASSERT_TRUE(b->submit(r).ok());
-    auto done = collector->wait_for(1);
-    ASSERT_EQ(done.size(), 1u);
-    EXPECT_TRUE(done[0]->status.ok());
-    EXPECT_EQ(b->stats().inline_batches, inline_on ? 1u : 0u) << "inline " << inline_on;
+    std::vector<std::unique_ptr<InferenceRequest>> done;
+    EXPECT_FALSE(submit_one(*b, m, collector, done)) << "the first batch is measured on a worker";
+    EXPECT_EQ(submit_one(*b, m, collector, done), inline_on);
+    EXPECT_EQ(submit_one(*b, m, collector, done), inline_on);
+    EXPECT_EQ(b->stats().inline_batches, inline_on ? 2u : 0u) << "inline " << inline_on;
+    // Both paths count alike: every batch, row and request.
+    EXPECT_EQ(metrics->execution_count.load(), 3u);
+    EXPECT_EQ(metrics->inference_count.load(), 3u);
+    EXPECT_EQ(metrics->in_flight.load(), 0);
+    EXPECT_EQ(total(metrics->compute_duration), 3u);
+    EXPECT_EQ(total(metrics->queue_duration), 3u);
+    EXPECT_EQ(total(metrics->batch_size), 3u);
+    for (const auto& r : done) {
+      ASSERT_TRUE(r->status.ok());
+      EXPECT_EQ(r->compute_time, std::chrono::microseconds(1));
+      expect_close(first_output(*r), reference(m, {1, 2, 3, 4}, 1),
+                   "inline " + std::to_string(inline_on));
+    }
   }
+}
+
+// A model slower than the inline budget never runs on the submitting thread,
+// not even its first batch; one that turns slow stops after one slow batch.
+TEST(Batcher, ASlowModelNeverRunsInline) {
+  const Model m = linear_model(4);
+  TickingClock clock(std::chrono::milliseconds(1));  // 20x the default 50 us budget
+  BatcherOptions o;
+  o.clock = &clock;
+  auto b = Batcher::create(m, o, nullptr).value();
+  auto collector = std::make_shared<Collector>();
+  std::vector<std::unique_ptr<InferenceRequest>> done;
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(submit_one(*b, m, collector, done)) << i;
+  EXPECT_EQ(b->stats().inline_batches, 0u);
+
+  TickingClock turns(std::chrono::microseconds(1));
+  o.clock = &turns;
+  auto c = Batcher::create(m, o, nullptr).value();
+  EXPECT_FALSE(submit_one(*c, m, collector, done));  // measured: 1 us a row
+  EXPECT_TRUE(submit_one(*c, m, collector, done));
+  turns.set_step(std::chrono::milliseconds(1));
+  EXPECT_TRUE(submit_one(*c, m, collector, done));  // still thought cheap: measured slow now
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(submit_one(*c, m, collector, done)) << i;
+  EXPECT_EQ(c->stats().inline_batches, 2u);
+  for (const auto& r : done) EXPECT_TRUE(r->status.ok());
+}
+
+// A batch whose measured compute fits the budget (50 us at 20 us a row: 2
+// rows) runs inline; a bigger one runs whole on the worker, not split; a
+// request with more rows than fit never runs inline. Every request gets
+// its own rows either way.
+TEST(Batcher, ABatchOverTheInlineBudgetRunsWholeOnAWorker) {
+  const Model m = linear_model(4);
+  TickingClock clock(std::chrono::microseconds(20));
+  BatcherOptions o;
+  o.clock = &clock;
+  auto metrics = std::make_shared<ModelMetrics>();
+  auto b = Batcher::create(m, o, metrics).value();
+  auto collector = std::make_shared<Collector>();
+  std::vector<std::unique_ptr<InferenceRequest>> done;
+  EXPECT_FALSE(submit_one(*b, m, collector, done));  // measured: 20 us a row
+  int next_id = 0;
+  auto enqueue_and_flush = [&](int n) {
+    std::vector<int> ids;
+    for (int i = 0; i < n; ++i, ++next_id) {
+      auto r = request_for(m, {1, 2, 3, static_cast<float>(next_id)}, 1);
+      r->id = std::to_string(next_id);
+      r->responder = collector;
+      EXPECT_TRUE(b->enqueue(r).ok());
+    }
+    b->flush();
+    auto got = collector->wait_for(static_cast<std::size_t>(n));
+    EXPECT_EQ(got.size(), static_cast<std::size_t>(n));
+    wait_idle(*b);
+    std::size_t here = 0;
+    for (const auto& [id, thread] : collector->threads()) {
+      if (!id.empty() && std::stoi(id) >= next_id - n) here += thread == std::this_thread::get_id();
+    }
+    for (const auto& r : got) {
+      EXPECT_TRUE(r->status.ok());
+      EXPECT_EQ(r->batch_size, static_cast<std::size_t>(n)) << "request " << r->id;
+      const float id = static_cast<float>(std::stoi(r->id));
+      expect_close(first_output(*r), reference(m, {1, 2, 3, id}, 1), "request " + r->id);
+    }
+    return here;
+  };
+  EXPECT_EQ(enqueue_and_flush(2), 2u);  // 2 rows x 20 us fit 50 us: inline
+  EXPECT_EQ(b->stats().inline_batches, 1u);
+  EXPECT_EQ(enqueue_and_flush(5), 0u);  // 5 rows do not: one batch on the worker
+  EXPECT_EQ(b->stats().inline_batches, 1u);
+  EXPECT_EQ(metrics->execution_count.load(), 3u);
+  EXPECT_EQ(metrics->inference_count.load(), 8u);
+  EXPECT_EQ(total(metrics->queue_duration), 8u);
+  EXPECT_EQ(metrics->in_flight.load(), 0);
+
+  auto big = request_for(m, std::vector<float>(4 * 3, 1.0f), 3);
+  big->responder = collector;
+  ASSERT_TRUE(b->submit(big).ok());
+  EXPECT_EQ(collector->wait_for(1).size(), 1u);
+  EXPECT_EQ(b->stats().inline_batches, 1u);
+}
+
+// A request whose deadline passed is answered deadline_exceeded by an
+// inline run too, without being computed.
+TEST(Batcher, AnInlineRunAnswersExpiredRequestsWithoutComputing) {
+  const Model m = linear_model(4);
+  FakeClock clock;
+  BatcherOptions o;
+  o.clock = &clock;
+  auto b = Batcher::create(m, o, nullptr).value();
+  auto collector = std::make_shared<Collector>();
+  std::vector<std::unique_ptr<InferenceRequest>> done;
+  EXPECT_FALSE(submit_one(*b, m, collector, done));  // measured (0 us on a fake clock)
+  auto late = request_for(m, {1, 2, 3, 4}, 1);
+  late->responder = collector;
+  late->deadline = clock.now() + std::chrono::milliseconds(1);
+  ASSERT_TRUE(b->enqueue(late).ok());
+  clock.advance(std::chrono::milliseconds(2));
+  b->flush();
+  auto got = collector->wait_for(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(collector->threads().back().second, std::this_thread::get_id()) << "answered inline";
+  EXPECT_EQ(got[0]->status.code(), ErrorCode::kDeadlineExceeded);
+  EXPECT_EQ(b->stats().expired, 1u);
+  EXPECT_EQ(b->stats().rows, 1u);  // only the first was computed
+  EXPECT_EQ(b->stats().inline_batches, 1u);
 }
 
 // enqueue() starts nothing; flush() runs what was enqueued together as one batch.
@@ -360,9 +539,12 @@ class DropsTheBatcher final : public Responder {
  public:
   std::unique_ptr<Batcher> batcher;
   std::atomic<bool> done{false};
+  std::atomic<bool> inline_run{false};
+  std::thread::id submitter = std::this_thread::get_id();
   void complete(std::unique_ptr<InferenceRequest> r) override {
     r.reset();
-    batcher.reset();  // ~Batcher on its own worker thread
+    inline_run = std::this_thread::get_id() == submitter;
+    batcher.reset();  // ~Batcher on its own worker thread, or inside submit()
     done = true;
   }
 };
@@ -377,12 +559,23 @@ TEST(Batcher, ACompletionMayDestroyTheBatcher) {
     auto responder = std::make_shared<DropsTheBatcher>();
     responder->batcher = Batcher::create(m, o, nullptr).value();
     Batcher* raw = responder->batcher.get();
+    {  // a first batch, on the worker, measures the model: the next may run inline
+      auto warm = request_for(m, {1, 2, 3, 4}, 1);
+      auto collector = std::make_shared<Collector>();
+      warm->responder = collector;
+      ASSERT_TRUE(raw->submit(warm).ok());
+      ASSERT_EQ(collector->wait_for(1).size(), 1u);
+      wait_idle(*raw);
+    }
     auto r = request_for(m, {1, 2, 3, 4}, 1);
     r->responder = responder;
     ASSERT_TRUE(raw->submit(r).ok());
     const MonoTime deadline = mono_now() + std::chrono::seconds(10);
     while (!responder->done && mono_now() < deadline) std::this_thread::yield();
     EXPECT_TRUE(responder->done) << "inline " << inline_on;
+    if (inline_on) {
+      EXPECT_TRUE(responder->inline_run) << "the completion ran inside submit()";
+    }
   }
 }
 

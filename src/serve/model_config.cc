@@ -52,6 +52,9 @@ Result<ModelConfig> parse_model_config(std::string_view text, std::string_view o
     } else if (k == "workers") {
       MYELIN_ASSIGN_OR_RETURN(auto v, integer(node, origin, k, 1, 256));
       c.workers = static_cast<std::size_t>(v);
+    } else if (k == "inline_max_compute_us") {
+      MYELIN_ASSIGN_OR_RETURN(auto v, integer(node, origin, k, 0, 1'000'000));
+      c.inline_max_compute = std::chrono::microseconds(v);
     } else if (k == "max_model_mb") {
       MYELIN_ASSIGN_OR_RETURN(auto v, integer(node, origin, k, 1, std::int64_t{1} << 30));
       c.max_model_mb = static_cast<std::uint64_t>(v);
@@ -62,7 +65,8 @@ Result<ModelConfig> parse_model_config(std::string_view text, std::string_view o
       return invalid_argument(std::string(origin) + ":" + std::to_string(node.source().begin.line) +
                               ": unknown key '" + std::string(k) +
                               "' (known: max_batch_size, max_queue_delay_us, max_queue_size, "
-                              "default_timeout_ms, workers, max_model_mb, max_request_mb)");
+                              "default_timeout_ms, workers, inline_max_compute_us, max_model_mb, "
+                              "max_request_mb)");
     }
   }
   return c;

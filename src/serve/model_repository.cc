@@ -137,6 +137,7 @@ Result<std::shared_ptr<ServedModel>> ModelRepository::load_source(const Source& 
   bo.max_delay = config.max_delay;
   bo.max_queue = config.max_queue;
   bo.workers = config.workers;
+  bo.inline_max_compute = config.inline_max_compute;
   MYELIN_ASSIGN_OR_RETURN(served->batcher, Batcher::create(*m, bo, served->metrics));
   served->load_time = mono_now() - t0;
   return served;

@@ -10,8 +10,12 @@
 //  - Work-conserving: a worker that is idle takes whatever is queued at once,
 //    so a lone request never waits for company; batches form only while
 //    every worker is busy, or from requests a front end enqueued together.
-//  - Inline runs: a cheap model's batch may run on the submitting thread,
-//    using an idle worker's slot (see inline_max_compute).
+//  - Inline runs: when a worker is idle, the flushing thread may run the
+//    next batch itself in that worker's slot, if the model's measured
+//    per-row compute times the batch's rows fits inline_max_compute; a
+//    bigger batch goes whole to the worker. A model's first batch always
+//    runs on a worker, so a model that is slow from the start never runs
+//    inline.
 //  - A batch is the queue's head plus the requests behind it, up to
 //    max_batch rows, that arrived no later than max_delay after the head: a
 //    batch stays open to newcomers for max_delay at most.
@@ -50,10 +54,13 @@ struct BatcherOptions {
   // to catch the next request of a client that sends one per round trip.
   Nanos worker_spin = std::chrono::microseconds(200);
   const Clock* clock = nullptr;  // null: the monotonic clock; must outlive the batcher
-  // Inline runs: when flush() finds an idle worker and the model's recent
-  // batches took at most this long, the calling thread runs the batch with
-  // that worker's Workspace instead of waking it (a wake-up costs tens of
-  // µs on a VM; a small model computes in less). 0 turns inline runs off.
+  // Inline runs: when flush() finds an idle worker and the next batch's
+  // rows times the model's measured compute per row fit in this budget, the
+  // calling thread runs the batch with that worker's Workspace instead of
+  // waking it (a wake-up costs tens of µs on a VM; a small model computes
+  // in less). The per-row figure is a moving average (1/8) of batch compute
+  // / rows, seeded by the model's first batch, which runs on a worker. This
+  // bounds how long a flush holds up an I/O loop. 0 turns inline runs off.
   Nanos inline_max_compute = std::chrono::microseconds(50);
 };
 
@@ -65,6 +72,7 @@ struct BatcherStats {
   std::uint64_t refused = 0;         // queue full
   std::uint64_t inline_batches = 0;  // run on the submitting thread
   std::size_t queued = 0;
+  std::size_t idle_workers = 0;  // parked or spinning, with nothing taken
 };
 
 class Batcher {

@@ -45,6 +45,9 @@ struct ModelConfig {
   std::size_t max_queue = 1024;
   Nanos default_timeout{0};  // 0: none
   std::size_t workers = 1;
+  // Inline runs (BatcherOptions::inline_max_compute): the most of the
+  // model's measured compute an I/O thread runs itself; 0 turns them off.
+  Nanos inline_max_compute = std::chrono::microseconds(50);
   // Memory budgets (model::LoadOptions), in MiB: the plan's weights plus one
   // sample's workspace, and one batch's workspace (max_batch rows).
   std::uint64_t max_model_mb = 2048;
@@ -53,7 +56,7 @@ struct ModelConfig {
 
 // Parses config.toml text over `defaults`. Keys: max_batch_size,
 // max_queue_delay_us, max_queue_size, default_timeout_ms, workers,
-// max_model_mb, max_request_mb. An
+// inline_max_compute_us, max_model_mb, max_request_mb. An
 // unknown key, a wrong type or a value out of range is an error naming the
 // file (`origin`), the key and the line.
 Result<ModelConfig> parse_model_config(std::string_view text, std::string_view origin,
