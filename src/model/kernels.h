@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "myelin/model/model.h"
+#include "src/model/forest.h"
 #include "src/model/gemm.h"
 
 namespace myelin::model::detail {
@@ -24,6 +25,10 @@ struct Kernels {
   // Dense on a batch (rows >= 2) with packed weights and a fused ReLU
   // (gemm.h); `dense` stays the single-row (GEMV) path.
   GemmFn gemm;
+  // Tree ensembles in the complete layout (forest.h); both null in the
+  // scalar table, whose plans walk the node array.
+  ForestRowsFn forest_rows;
+  ForestOneFn forest_one;
 };
 
 const Kernels& scalar_kernels() noexcept;

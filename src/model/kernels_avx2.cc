@@ -140,7 +140,7 @@ void dense_avx2(const float* x, std::size_t rows, std::size_t k, const float* w,
   }
 }
 
-constexpr Kernels kAvx2{dense_avx2, dot_avx2, gemm_avx2};
+constexpr Kernels kAvx2{dense_avx2, dot_avx2, gemm_avx2, forest_rows_avx2, forest_one_avx2};
 
 }  // namespace
 

@@ -112,7 +112,8 @@ void dense_avx512(const float* x, std::size_t rows, std::size_t k, const float* 
   }
 }
 
-constexpr Kernels kAvx512{dense_avx512, dot_avx512, gemm_avx512};
+constexpr Kernels kAvx512{dense_avx512, dot_avx512, gemm_avx512, forest_rows_avx512,
+                          forest_one_avx512};
 
 }  // namespace
 

@@ -30,7 +30,7 @@ void dense_scalar(const float* x, std::size_t rows, std::size_t k, const float* 
   }
 }
 
-constexpr Kernels kScalar{dense_scalar, dot_scalar, gemm_scalar};
+constexpr Kernels kScalar{dense_scalar, dot_scalar, gemm_scalar, nullptr, nullptr};
 
 }  // namespace
 

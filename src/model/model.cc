@@ -172,6 +172,7 @@ std::vector<StepInfo> Model::steps() const {
     for (std::uint32_t id : s.in) i.inputs.emplace_back(plan_->values[id].name);
     for (std::uint32_t id : s.out) i.outputs.emplace_back(plan_->values[id].name);
     i.param_bytes = s.param_bytes;
+    i.kernel = std::string(s.kernel);
     out.push_back(std::move(i));
   }
   return out;

@@ -4,12 +4,21 @@
 // depth in steps; independent walks (eight samples through one tree, or one
 // sample through eight trees) interleave so their dependent loads overlap
 // instead of serialising on memory latency.
+//
+// Shallow single-score forests (what XGBoost, LightGBM and scikit-learn
+// regressors export) are also re-laid out at bind time as complete trees
+// (forest.h) and walked by the SIMD kernels of the plan's instruction set;
+// they add the same leaves in the same order as the node walk below, so the
+// two give bit-identical scores. The scalar table and every other forest
+// (deep or mixed-mode trees, several targets, MIN/MAX) use the node walk.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
+#include <vector>
 
+#include "src/model/forest.h"
 #include "src/model/plan.h"
 
 namespace myelin::model::detail {
@@ -27,7 +36,71 @@ struct TreeView {
   const std::uint8_t* modes;
   const float* leaf;
   const float* base;
+  // The complete layout, built when the plan's kernels have walkers for it
+  // and the forest qualifies (build_complete).
+  bool complete = false;
+  CompleteForest forest;
+  ForestRowsFn forest_rows = nullptr;
+  ForestOneFn forest_one = nullptr;
+  std::vector<std::uint32_t> c_feature;
+  std::vector<float> c_threshold, c_leaf;
 };
+
+// Lays tree `t` out from node `g` at level-order slot `i` of level `d`. The
+// node walk takes exactly `steps` steps and reads the leaf value of the node
+// it stops on, whatever that node is; past that level the node's slot
+// becomes a pass-through whose subtrees all end on that same value, so the
+// complete walk of `depth` steps reaches the same value for every input.
+void lay_out(TreeView& v, std::size_t base, std::uint32_t g, std::size_t i, std::uint32_t d,
+             std::uint32_t steps) {
+  const std::uint32_t depth = v.forest.depth;
+  if (d == depth) {
+    v.c_leaf[base + i - ((std::size_t{1} << depth) - 1)] = v.leaf[g];
+    return;
+  }
+  const bool walking = d < steps;
+  v.c_feature[base + i] = walking ? v.nodes[g].feature : 0u;
+  v.c_threshold[base + i] = walking ? v.nodes[g].threshold : 0.0f;
+  lay_out(v, base, walking ? v.nodes[g].child[0] : g, 2 * i + 1, d + 1, steps);
+  lay_out(v, base, walking ? v.nodes[g].child[1] : g, 2 * i + 2, d + 1, steps);
+}
+
+// Builds the complete layout when it pays and the result stays exact:
+// one score column summed (or averaged), one comparison mode, every tree at
+// most kMaxCompleteDepth steps, and no more than a few times the node
+// array's memory (a deep, thin tree would blow up 2^depth-fold).
+void build_complete(TreeView& v, std::size_t num_nodes) {
+  const TreeParams& p = *v.p;
+  const auto agg = static_cast<Aggregate>(p.aggregate);
+  if (p.num_targets != 1 || (agg != Aggregate::kSum && agg != Aggregate::kAverage) ||
+      p.mode == static_cast<std::uint32_t>(CompareMode::kMixed) || p.num_trees == 0 ||
+      p.num_features == 0 || p.num_features > (1u << 24))
+    return;
+  std::uint32_t depth = 0;
+  for (std::uint32_t t = 0; t < p.num_trees; ++t) depth = std::max(depth, v.depths[t]);
+  if (depth > kMaxCompleteDepth) return;
+  const std::size_t padded =
+      (std::size_t{p.num_trees} + kForestTreeBlock - 1) / kForestTreeBlock * kForestTreeBlock;
+  const std::size_t stride = std::size_t{1} << depth;
+  const std::size_t entries = padded * stride + kForestTail;
+  // Three 4-byte arrays of `entries` against 16-byte nodes plus a leaf value.
+  if (entries * 12 > 4 * num_nodes * 20 + (std::size_t{64} << 10)) return;
+  v.forest.depth = depth;
+  v.c_feature.assign(entries, 0u);
+  v.c_threshold.assign(entries, 0.0f);
+  v.c_leaf.assign(entries, 0.0f);
+  for (std::uint32_t t = 0; t < p.num_trees; ++t)
+    lay_out(v, t * stride, v.roots[t], 0, 0, v.depths[t]);
+  v.forest.num_trees = p.num_trees;
+  v.forest.padded_trees = static_cast<std::uint32_t>(padded);
+  v.forest.num_features = p.num_features;
+  v.forest.mode = static_cast<CompareMode>(p.mode);
+  v.forest.nan_left = p.has_nan_left != 0;
+  v.forest.feature = v.c_feature.data();
+  v.forest.threshold = v.c_threshold.data();
+  v.forest.leaf = v.c_leaf.data();
+  v.complete = true;
+}
 
 template <CompareMode M, bool kNan>
 inline std::uint32_t advance(const TreeView& t, std::uint32_t i, const float* x) {
@@ -86,6 +159,17 @@ void run_tree_t(const RtStep& s, const ExecCtx& c) {
   std::fill(y, y + rows * nt, init);
   const bool fast = nt == 1 && (agg == Aggregate::kSum || agg == Aggregate::kAverage);
   std::size_t r = 0;
+  if (t.complete) {
+    // fast holds here (build_complete); the scores go straight into y.
+    for (; r + kRowLanes <= rows; r += kRowLanes) t.forest_rows(t.forest, x + r * nf, y + r);
+    for (; r < rows; ++r) {
+      float lane_sum[kLanes] = {};
+      t.forest_one(t.forest, x + r * nf, lane_sum);
+      float sum = 0;
+      for (float v : lane_sum) sum += v;
+      y[r] += sum;
+    }
+  }
   // Sixteen samples through each tree together.
   for (; r + kRowLanes <= rows; r += kRowLanes) {
     const float* xr = x + r * nf;
@@ -208,6 +292,14 @@ Status bind_tree(const BindCtx& c, RtStep& s) {
     if (mixed && view->modes[i] > static_cast<std::uint8_t>(CompareMode::kEq))
       return data_loss("tree node " + std::to_string(i) + ": unknown mode");
   }
+  // Only a table with SIMD walkers uses the complete layout.
+  if (c.kernels != nullptr && c.kernels->forest_rows != nullptr &&
+      c.kernels->forest_one != nullptr) {
+    view->forest_rows = c.kernels->forest_rows;
+    view->forest_one = c.kernels->forest_one;
+    build_complete(*view, nn);
+  }
+  s.kernel = view->complete ? "complete trees" : "node walk";
   s.aux = view.get();
   s.outer = x.batched ? 1 : static_cast<std::uint64_t>(x.dims[0]);
   s.outer_batched = x.batched;

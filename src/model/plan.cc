@@ -305,7 +305,7 @@ Result<std::unique_ptr<Plan>> bind_plan(std::span<const std::byte> image,
     const std::byte* params = *params_ref;
     if (rec.params.len != 0 && rec.params.off % kAlign != 0)
       return fail(data_loss(where + ": params are not 64-byte aligned"));
-    BindCtx ctx{image, values, rec, params};
+    BindCtx ctx{image, values, rec, params, plan->kernels};
     s.param_bytes = rec.params.len;
     std::size_t params_size = 0;
     auto run = bind_step(s.op, ctx, s, params_size);

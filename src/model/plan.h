@@ -73,6 +73,7 @@ struct RtStep {
   const float* f1 = nullptr;
   const std::int64_t* labels = nullptr;
   const void* aux = nullptr;              // op-specific params struct in the image
+  std::string_view kernel;                // how the step runs, when an op has several ways
   std::vector<std::uint64_t> sizes;       // kConcat: per-input chunk elements
   std::shared_ptr<const void> keepalive;  // op-owned decoded data (aux points into it)
 };
@@ -112,6 +113,7 @@ struct BindCtx {
   const std::vector<ValueInfo>& values;
   const StepRec& rec;
   const std::byte* params = nullptr;  // rec.params resolved, length checked by the caller
+  const Kernels* kernels = nullptr;   // the plan's table (never null once bound)
 };
 Status bind_dense(const BindCtx& c, RtStep& s);
 Status bind_matmul(const BindCtx& c, RtStep& s);

@@ -71,6 +71,9 @@ struct StepInfo {
   std::string op;    // the plan operation, e.g. "dense", "tree_ensemble"
   std::vector<std::string> inputs, outputs;
   std::size_t param_bytes = 0;  // the op's parameter record (weights are counted in plan_bytes)
+  // How the step runs where an op has several ways, e.g. a tree ensemble's
+  // "node walk" or "complete trees" (docs/model-format.md); else empty.
+  std::string kernel;
 };
 
 // An owned output tensor (the allocating predict() overload).
