@@ -70,7 +70,10 @@ std::uint64_t Channel::epoch() const noexcept {
 }
 
 Channel::~Channel() {
-  if (is_open()) (void)close();  // best effort; nobody waits for it
+  // Best effort; nobody waits for it. A channel dropped while its connection
+  // recovers is closed too, or recovery would re-open it for nobody.
+  const bool parked = shared_->open.load(std::memory_order_acquire) && core_->is_recovering();
+  if (is_open() || parked) (void)close();
 }
 
 bool Channel::is_open() const noexcept {

@@ -417,6 +417,28 @@ TEST_F(AmqpRecovery, PublishMadeWhileRecoveringWaitsAndGoesOutAfterRestoration) 
   EXPECT_TRUE(waiting.get().ok());  // no confirm mode: ok once written
 }
 
+TEST_F(AmqpRecovery, AChannelDroppedWhileRecoveringIsNotReopened) {
+  std::unique_ptr<ScriptedBroker> broker;
+  auto conn = open(config(), broker);
+  ASSERT_TRUE(conn);
+  auto kept = open_channel(*conn, *broker);
+  auto dropped = open_channel(*conn, *broker);
+  ASSERT_TRUE(kept && dropped);
+  ASSERT_EQ(dropped->id(), 2);
+  auto next = offer_pipe();
+  broker->close();
+  ASSERT_TRUE(eventually([&] { return conn->is_recovering(); }));
+  dropped.reset();
+  advance(100ms);
+  ASSERT_TRUE(next->handshake(2047, 131072, 0).ok());
+  ASSERT_TRUE(next->expect_method<wire::ChannelOpen>(1).ok());
+  ASSERT_TRUE(next->send(1, wire::ChannelOpenOk{}).ok());
+  ASSERT_TRUE(eventually([&] { return conn->is_open(); }));
+  settle();
+  EXPECT_TRUE(next->idle()) << "channel 2 was re-opened although nobody holds it";
+  EXPECT_TRUE(kept->is_open());
+}
+
 TEST_F(AmqpRecovery, WaitingPublishesAreBoundedInCountAndTime) {
   ConnectionConfig c = config();
   c.recovery.max_waiting = 1;
