@@ -28,6 +28,8 @@ Status channel_close_status(std::uint16_t id, const wire::ChannelClose& c) {
   }
 }
 
+}  // namespace
+
 void finish_publish(PublishBatch& batch, const Status& outcome) {
   if (!outcome.ok() && batch.first_error.ok()) batch.first_error = outcome;
   if (--batch.remaining == 0 && batch.done) {
@@ -35,8 +37,6 @@ void finish_publish(PublishBatch& batch, const Status& outcome) {
     done(batch.first_error);
   }
 }
-
-}  // namespace
 
 Delivery to_delivery(Incoming&& in) {
   Delivery d;
@@ -61,7 +61,7 @@ Delivery to_delivery(Incoming&& in) {
   return d;
 }
 
-Result<std::shared_ptr<Channel>> ConnectionCore::open_channel(Nanos timeout) {
+Result<std::shared_ptr<Channel>> ConnectionCore::open_channel(Nanos timeout, bool recoverable) {
   if (in_loop_thread()) {
     return failed_precondition(
         "amqp: open_channel blocks, so it cannot be called from a callback on the connection's "
@@ -70,8 +70,13 @@ Result<std::shared_ptr<Channel>> ConnectionCore::open_channel(Nanos timeout) {
   auto reply = std::make_shared<Reply<Result<std::uint16_t>>>();
   auto f = reply->future();
   auto shared = std::make_shared<ChannelShared>();
+  shared->recoverable = recoverable;
   auto self = shared_from_this();
   const Status submitted = submit([self, reply, shared] {
+    if (self->recovering_.load(std::memory_order_relaxed)) {
+      return reply->fail(
+          unavailable("amqp: open_channel: the connection is recovering; try again once it has"));
+    }
     if (self->phase_ != Phase::kOpen) {
       return reply->fail(closed("amqp: open_channel: the connection is not open"));
     }
@@ -98,6 +103,7 @@ Result<std::shared_ptr<Channel>> ConnectionCore::open_channel(Nanos timeout) {
       auto it = self->channels_.find(id);
       if (it == self->channels_.end()) return reply->fail(closed(channel_name(id) + " is gone"));
       it->second->phase = ChannelState::Phase::kOpen;
+      shared->epoch.store(self->epoch(), std::memory_order_release);
       shared->open.store(true, std::memory_order_release);
       self->counters_.channels_open.fetch_add(1, std::memory_order_relaxed);
       if (shared->abandoned.load(std::memory_order_acquire)) {
@@ -115,17 +121,15 @@ Result<std::shared_ptr<Channel>> ConnectionCore::open_channel(Nanos timeout) {
     return deadline_exceeded("amqp: open_channel: no channel.open-ok within the timeout");
   }
   MYELIN_ASSIGN_OR_RETURN(const std::uint16_t id, f.get());
-  return std::shared_ptr<Channel>(new Channel(self, std::move(shared), id, epoch_));
+  return std::shared_ptr<Channel>(new Channel(self, std::move(shared), id));
 }
 
-Result<ChannelState*> ConnectionCore::channel(std::uint16_t id, std::uint64_t epoch) {
-  if (epoch != epoch_) {
-    return failed_precondition(channel_name(id) + " belongs to connection epoch " +
-                               std::to_string(epoch) + ", not the current " +
-                               std::to_string(epoch_));
-  }
+Result<ChannelState*> ConnectionCore::channel(std::uint16_t id, const ChannelShared& shared) {
   auto it = channels_.find(id);
-  if (it == channels_.end() || it->second->phase == ChannelState::Phase::kClosed) {
+  // A channel id is reused once its channel closed: the record must be this
+  // handle's own (recovery keeps the record, and with it the handle, alive).
+  if (it == channels_.end() || it->second->shared.get() != &shared ||
+      it->second->phase == ChannelState::Phase::kClosed) {
     return closed(channel_name(id) + " is closed");
   }
   return it->second.get();
@@ -134,12 +138,35 @@ Result<ChannelState*> ConnectionCore::channel(std::uint16_t id, std::uint64_t ep
 // --- the operation queue -----------------------------------------------------
 
 void ConnectionCore::enqueue(ChannelState& ch, ChannelOp op) {
+  if (recovering_.load(std::memory_order_relaxed)) {
+    // Made while the connection recovers: it waits for the recovered
+    // connection (bounded) or fails fast, as configured.
+    const RecoveryConfig& rc = config_.recovery;
+    Status refused;
+    if (rc.fail_fast) {
+      refused = unavailable(channel_name(ch.id) +
+                            ": the connection is recovering (recovery.fail_fast is set)");
+    } else if (op.kind == ChannelOp::Kind::kPublish &&
+               waiting_publishes_ + op.publishes > rc.max_waiting) {
+      refused = resource_exhausted(channel_name(ch.id) + ": " + std::to_string(waiting_publishes_) +
+                                   " publishes already wait for the connection to recover "
+                                   "(recovery.max_waiting)");
+    }
+    if (!refused.ok()) {
+      counters_.recovery_waits_failed.fetch_add(1, std::memory_order_relaxed);
+      return fail_op(op, refused);
+    }
+    if (op.kind == ChannelOp::Kind::kPublish) waiting_publishes_ += op.publishes;
+    op.queued_at = now();
+  }
   ch.pending.push_back(std::move(op));
   pump(ch);
 }
 
 void ConnectionCore::pump(ChannelState& ch) {
-  while (!ch.in_flight && !ch.pending.empty() && stream_) {
+  // Not while a recovery attempt hand-shakes: the channel is not open there.
+  const bool can_send = phase_ == Phase::kOpen || phase_ == Phase::kClosing;
+  while (!ch.in_flight && !ch.pending.empty() && stream_ && can_send) {
     ChannelOp& front = ch.pending.front();
     // A broker under a resource alarm (connection.blocked) stops reading a
     // connection at its next publish, so publishes wait here instead, in
@@ -216,6 +243,9 @@ Status ConnectionCore::handle_channel_incoming(ChannelState& ch, Incoming&& in) 
       send_method(ch.id, r);
       return ok_status();
     }
+    // Tags keep growing across recoveries: see ChannelShared::tag_offset.
+    ch.shared->last_wire_tag = std::max(ch.shared->last_wire_tag, d->delivery_tag);
+    d->delivery_tag += ch.shared->tag_offset.load(std::memory_order_relaxed);
     auto handler = it->second.on_delivery;
     ch.strand->post_delivery([handler, delivery = std::make_shared<Delivery>(to_delivery(
                                            std::move(in)))] { (*handler)(std::move(*delivery)); });
@@ -336,6 +366,15 @@ void ConnectionCore::remove_consumer(ChannelState& ch, const std::string& tag, c
 }
 
 void ConnectionCore::close_channel(ChannelState& ch, std::shared_ptr<Reply<Status>> reply) {
+  if (recovering_.load(std::memory_order_relaxed) && phase_ != Phase::kOpen) {
+    // No connection to send channel.close on: the broker forgot the channel
+    // with the connection that died. It is simply not restored.
+    const std::uint16_t id = ch.id;
+    channel_closed(ch, closed(channel_name(id) + " was closed by the client"));
+    channels_.erase(id);
+    reply->set(ok_status());
+    return;
+  }
   if (ch.phase == ChannelState::Phase::kClosing) {
     // A close is in flight: this one completes with it.
     ch.close_waiters->push_back(std::move(reply));

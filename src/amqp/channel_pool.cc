@@ -19,7 +19,11 @@ struct PoolState {
 
   // Opens and configures one channel (no lock held).
   Result<std::shared_ptr<Channel>> open_one() const {
-    MYELIN_ASSIGN_OR_RETURN(auto ch, connection->open_channel());
+    // Not recoverable: a lease never moves to another connection under its
+    // holder; after a recovery its channel fails with kConnectionLost and
+    // the pool opens fresh ones on the recovered connection.
+    MYELIN_ASSIGN_OR_RETURN(
+        auto ch, connection->open_channel(std::chrono::seconds(10), /*recoverable=*/false));
     if (options.prefetch != 0) MYELIN_RETURN_IF_ERROR(ch->qos(options.prefetch).get());
     if (options.confirm_window != 0) {
       MYELIN_RETURN_IF_ERROR(ch->confirm_select(options.confirm_window).get());
@@ -123,6 +127,11 @@ Result<ChannelPool::Lease> ChannelPool::acquire_for(Nanos timeout) {
         if (w > s.stats.wait_max) s.stats.wait_max = w;
       }
       return Lease(state_, std::move(ch));
+    }
+    if (s.connection->is_recovering()) {
+      return unavailable(
+          "channel pool: the connection is recovering; leases from its lost epoch fail, new ones "
+          "are handed out once it has recovered");
     }
     if (!s.connection->is_open()) {
       Status why = s.connection->close_reason();

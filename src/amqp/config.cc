@@ -144,10 +144,13 @@ Result<ConnectionConfig> ConnectionConfig::from_uri(std::string_view uri) {
       c.close_timeout_on_destroy = std::chrono::milliseconds(ms);
     } else if (key == "name") {
       MYELIN_ASSIGN_OR_RETURN(c.name, percent_decode(value, "name"));
+    } else if (key == "recovery") {
+      MYELIN_ASSIGN_OR_RETURN(auto on, parse_number<std::uint16_t>(value, "recovery", 1));
+      c.recovery.enabled = on == 1;
     } else {
       return invalid_argument("amqp uri: unknown query parameter '" + std::string(key) +
                               "' (known: heartbeat, frame_max, channel_max, connection_timeout, "
-                              "close_timeout, close_timeout_on_destroy, name)");
+                              "close_timeout, close_timeout_on_destroy, name, recovery)");
     }
   }
   return c;

@@ -21,11 +21,15 @@ Result<std::shared_ptr<Connection>> Connection::connect(ConnectionConfig config,
 Connection::Connection(std::shared_ptr<detail::ConnectionCore> core) : core_(std::move(core)) {}
 
 Connection::~Connection() {
-  if (core_->is_open()) (void)core_->close(core_->config().close_timeout_on_destroy);
+  // A recovering connection stops recovering with its last Connection handle
+  // (Channel handles alone do not keep it reconnecting).
+  if (core_->is_open() || core_->is_recovering()) {
+    (void)core_->close(core_->config().close_timeout_on_destroy);
+  }
 }
 
-Result<std::shared_ptr<Channel>> Connection::open_channel(Nanos timeout) {
-  return core_->open_channel(timeout);
+Result<std::shared_ptr<Channel>> Connection::open_channel(Nanos timeout, bool recoverable) {
+  return core_->open_channel(timeout, recoverable);
 }
 
 Status Connection::close() { return core_->close(core_->config().close_timeout); }
@@ -39,6 +43,10 @@ void Connection::on_closed(std::function<void(const Status&)> callback) {
   core_->set_on_closed(std::move(callback));
 }
 Status Connection::close_reason() const { return core_->close_reason(); }
+bool Connection::is_recovering() const noexcept { return core_->is_recovering(); }
+void Connection::add_recovery_listener(RecoveryListener listener) {
+  core_->add_recovery_listener(std::move(listener));
+}
 std::uint64_t Connection::epoch() const noexcept { return core_->epoch(); }
 std::uint16_t Connection::channel_max() const noexcept { return core_->channel_max(); }
 std::uint32_t Connection::frame_max() const noexcept { return core_->frame_max(); }

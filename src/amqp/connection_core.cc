@@ -13,7 +13,6 @@ namespace {
 
 constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr int kReadsPerEvent = 16;  // then yield to the loop's other work
-std::atomic<std::uint64_t> g_next_epoch{1};
 
 const Clock& monotonic_clock() {
   static const MonotonicClock clock;
@@ -105,6 +104,11 @@ FieldTable client_properties(const ConnectionConfig& config) {
 
 }  // namespace
 
+std::uint64_t next_epoch() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 Result<std::shared_ptr<ConnectionCore>> ConnectionCore::connect(ConnectionConfig config,
                                                                 ConnectionDriver driver) {
   if (config.frame_max != 0 && config.frame_max < wire::kFrameMinSize) {
@@ -120,6 +124,14 @@ Result<std::shared_ptr<ConnectionCore>> ConnectionCore::connect(ConnectionConfig
   if (!stream) {
     MYELIN_ASSIGN_OR_RETURN(stream, dial(config));
   }
+  auto reconnect = std::move(driver.reconnect);
+  if (!reconnect) {
+    // Recovery dials the same endpoints (on a helper thread, not the loop's).
+    reconnect = [config]() -> Result<std::unique_ptr<net::Stream>> {
+      ConnectionConfig c = config;
+      return dial(c);
+    };
+  }
   std::unique_ptr<EventLoop> owned;
   EventLoop* loop = driver.loop;
   if (loop == nullptr) {
@@ -128,8 +140,8 @@ Result<std::shared_ptr<ConnectionCore>> ConnectionCore::connect(ConnectionConfig
     MYELIN_ASSIGN_OR_RETURN(owned, EventLoop::create(lo));
     loop = owned.get();
   }
-  std::shared_ptr<ConnectionCore> core(
-      new ConnectionCore(std::move(config), std::move(owned), loop, std::move(stream)));
+  std::shared_ptr<ConnectionCore> core(new ConnectionCore(std::move(config), std::move(owned), loop,
+                                                          std::move(stream), std::move(reconnect)));
   ConnectionCore* self = core.get();
   // Work the loop runs later holds a weak reference, never `this`: the core
   // may be freed (its last reference dropped in a callback) before it runs.
@@ -144,22 +156,8 @@ Result<std::shared_ptr<ConnectionCore>> ConnectionCore::connect(ConnectionConfig
   MYELIN_RETURN_IF_ERROR(self->submit([weak] {
     auto alive = weak.lock();
     if (!alive || !alive->stream_) return;
-    // The read loop holds a strong reference while it runs: a callback it
-    // calls (on_closed, a publish callback) may drop the last outside one.
-    const Status watched =
-        alive->stream_->watch(*alive->loop_, kIoReadable, [weak](std::uint32_t ev) {
-          if (auto strong = weak.lock()) strong->on_io(ev);
-        });
-    if (!watched.ok()) {
-      return alive->fail_connection(
-          unavailable("amqp: " + alive->config_.describe() +
-                      ": cannot watch the stream: " + std::string(watched.message())));
-    }
-    alive->last_read_ = alive->last_write_ = alive->now();
-    std::vector<std::byte> hello;
-    wire::append_protocol_header(hello);
-    alive->out_.insert(alive->out_.end(), hello.begin(), hello.end());
-    alive->flush();
+    const Status started = alive->start_stream();
+    if (!started.ok()) alive->fail_connection(started);
   }));
 
   const Nanos timeout = self->config_.connect_timeout;
@@ -177,21 +175,54 @@ Result<std::shared_ptr<ConnectionCore>> ConnectionCore::connect(ConnectionConfig
   return core;
 }
 
+// Registers a new stream with the loop and sends the protocol header.
+Status ConnectionCore::start_stream() {
+  // The read loop holds a strong reference while it runs: a callback it
+  // calls (on_closed, a publish callback) may drop the last outside one.
+  const Status watched =
+      stream_->watch(*loop_, kIoReadable, [weak = weak_from_this()](std::uint32_t ev) {
+        if (auto strong = weak.lock()) strong->on_io(ev);
+      });
+  if (!watched.ok()) {
+    return unavailable("amqp: " + config_.describe() +
+                       ": cannot watch the stream: " + std::string(watched.message()));
+  }
+  last_read_ = last_write_ = now();
+  std::vector<std::byte> hello;
+  wire::append_protocol_header(hello);
+  out_.insert(out_.end(), hello.begin(), hello.end());
+  flush();
+  return ok_status();
+}
+
 ConnectionCore::ConnectionCore(ConnectionConfig config, std::unique_ptr<EventLoop> owned_loop,
-                               EventLoop* loop, std::unique_ptr<net::Stream> stream)
+                               EventLoop* loop, std::unique_ptr<net::Stream> stream,
+                               std::function<Result<std::unique_ptr<net::Stream>>()> reconnect)
     : config_(std::move(config)),
-      epoch_(g_next_epoch.fetch_add(1, std::memory_order_relaxed)),
+      epoch_(next_epoch()),
       owned_loop_(std::move(owned_loop)),
       loop_(loop),
       clock_(loop->options().clock != nullptr ? loop->options().clock : &monotonic_clock()),
       stream_(std::move(stream)),
-      executor_(std::make_shared<DeliveryExecutor>(config_.delivery_threads)) {
+      executor_(std::make_shared<DeliveryExecutor>(config_.delivery_threads)),
+      reconnect_(std::move(reconnect)) {
   frame_max_ = wire::kFrameMinSize;
   in_.resize(kReadChunk);
 }
 
 ConnectionCore::~ConnectionCore() {
+  // A recovery dial in progress ends within connect_timeout; it holds only a
+  // weak reference. Destroyed on that very thread (its report held the last
+  // reference), it cannot join itself.
+  if (dialer_.joinable()) {
+    if (dialer_.get_id() == std::this_thread::get_id()) {
+      dialer_.detach();
+    } else {
+      dialer_.join();
+    }
+  }
   if (!owned_loop_) {
+    cancel_recovery_timers();
     // A shared loop goes on running other work; only the stream is ours. Its
     // fd is registered with that loop, so it is closed on the loop thread.
     // (Timers, microtasks and the fd callback hold weak references and find
@@ -244,6 +275,10 @@ ConnectionStats ConnectionCore::stats() const {
   s.heartbeats_in = counters_.heartbeats_in.load(std::memory_order_relaxed);
   s.heartbeats_out = counters_.heartbeats_out.load(std::memory_order_relaxed);
   s.channels_open = counters_.channels_open.load(std::memory_order_relaxed);
+  s.recoveries = counters_.recoveries.load(std::memory_order_relaxed);
+  s.recovery_attempts = counters_.recovery_attempts.load(std::memory_order_relaxed);
+  s.stale_acks_dropped = counters_.stale_acks.load(std::memory_order_relaxed);
+  s.recovery_waits_failed = counters_.recovery_waits_failed.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -269,6 +304,10 @@ Status ConnectionCore::close(Nanos timeout) {
   if (in_loop_thread()) {
     // From a callback on our own loop: start the close handshake, but do not
     // wait for it (the loop must keep running to receive close-ok).
+    if (recovering_.load(std::memory_order_relaxed) && phase_ != Phase::kClosed) {
+      teardown(ok_status());  // no broker to say goodbye to: stop recovering
+      return ok_status();
+    }
     if (phase_ == Phase::kOpen) {
       phase_ = Phase::kClosing;
       open_.store(false, std::memory_order_release);
@@ -284,6 +323,10 @@ Status ConnectionCore::close(Nanos timeout) {
   auto self = shared_from_this();
   const Status submitted = submit([self, r = std::move(reply)]() mutable {
     if (self->phase_ == Phase::kClosed) return r.set(ok_status());
+    if (self->recovering_.load(std::memory_order_relaxed)) {
+      self->teardown(ok_status());  // stop recovering; nothing to hand-shake with
+      return r.set(ok_status());
+    }
     if (self->phase_ != Phase::kOpen) {
       return r.fail(failed_precondition("amqp: close: the connection is not open"));
     }
@@ -346,7 +389,8 @@ void ConnectionCore::flush() {
     auto r = stream_->write(std::span(out_).subspan(out_sent_));
     if (!r)
       return fail_connection(unavailable("amqp: write to " + config_.describe() + ": " +
-                                         std::string(r.error().message())));
+                                         std::string(r.error().message())),
+                             0, /*recoverable=*/true);
     if (r->would_block) {
       if (!want_write_) {
         want_write_ = true;
@@ -390,7 +434,8 @@ void ConnectionCore::read_available() {
     if (!r || r->eof) {
       const std::string why = !r ? std::string(r.error().message()) : "end of stream";
       return fail_connection(
-          unavailable("amqp: connection to " + config_.describe() + " lost: " + why));
+          unavailable("amqp: connection to " + config_.describe() + " lost: " + why), 0,
+          /*recoverable=*/true);
     }
     if (r->would_block) return;
     counters_.bytes_in.fetch_add(r->bytes, std::memory_order_relaxed);
@@ -437,11 +482,14 @@ void ConnectionCore::heartbeat_tick() {
   // Silence for 1.5 intervals means the broker or the path is gone (the
   // broker sends a heartbeat at least every half interval when idle).
   if (t - last_read_ > interval + interval / 2) {
-    return fail_connection(unavailable(
-        "amqp: no frame from " + config_.describe() + " for " +
-        std::to_string(
-            std::chrono::duration_cast<std::chrono::milliseconds>(t - last_read_).count()) +
-        " ms (heartbeat " + std::to_string(heartbeat_s_) + " s): peer presumed dead"));
+    const std::uint16_t hb = heartbeat_s_;
+    return fail_connection(
+        unavailable(
+            "amqp: no frame from " + config_.describe() + " for " +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::milliseconds>(t - last_read_).count()) +
+            " ms (heartbeat " + std::to_string(hb) + " s): peer presumed dead"),
+        0, /*recoverable=*/true);
   }
   if (t - last_write_ >= interval / 2) {
     std::vector<std::byte> hb;
@@ -553,6 +601,10 @@ Status ConnectionCore::handle_connection_method(wire::Method&& m) {
     return ok_status();
   }
   if (std::holds_alternative<wire::ConnectionOpenOk>(m)) {
+    if (recovering_.load(std::memory_order_relaxed)) {
+      restore();
+      return ok_status();
+    }
     phase_ = Phase::kOpen;
     open_.store(true, std::memory_order_release);
     if (opened_) {
@@ -566,10 +618,13 @@ Status ConnectionCore::handle_connection_method(wire::Method&& m) {
     // does next: a node shutting down (320) may reset the connection right
     // after this frame, and then the close-ok write below fails.
     broker_close_ = connection_close_status(*c);
+    // 320 CONNECTION_FORCED: an operator or a node shutdown ended us, not
+    // something we did; recovery may reconnect (to another node).
+    broker_close_recoverable_ = c->reply_code == wire::reply_code::kConnectionForced;
     wire::ConnectionCloseOk ok;
     send_method(0, ok);
     flush();
-    finish(*broker_close_);
+    finish(*broker_close_, broker_close_recoverable_);
     return ok_status();
   }
   if (std::holds_alternative<wire::ConnectionCloseOk>(m)) {
@@ -603,9 +658,11 @@ Status ConnectionCore::handle_connection_method(wire::Method&& m) {
 
 // --- teardown ----------------------------------------------------------------
 
-void ConnectionCore::fail_connection(Status reason, std::uint16_t reply_code) {
+void ConnectionCore::fail_connection(Status reason, std::uint16_t reply_code, bool recoverable) {
   if (!stream_) return;
-  if (broker_close_) return finish(*broker_close_);  // the broker said why first
+  if (broker_close_) {
+    return finish(*broker_close_, broker_close_recoverable_);  // the broker said why first
+  }
   if (reply_code != 0 && phase_ != Phase::kClosed) {
     // Tell the broker why, best effort, before the socket goes.
     wire::ConnectionClose c;
@@ -614,12 +671,27 @@ void ConnectionCore::fail_connection(Status reason, std::uint16_t reply_code) {
     send_method(0, c);
     flush();
   }
-  finish(std::move(reason));
+  finish(std::move(reason), recoverable);
 }
 
-void ConnectionCore::finish(Status reason) {
+void ConnectionCore::finish(Status reason, bool recoverable) {
+  // kRecovering: already parked (a nested failure while parking).
+  if (phase_ == Phase::kClosed || phase_ == Phase::kRecovering) return;
+  // Our own close in flight (kClosing) is never recovered from.
+  if (phase_ != Phase::kClosing) {
+    if (recovering_.load(std::memory_order_relaxed)) return attempt_failed(std::move(reason));
+    if (recoverable && config_.recovery.enabled && phase_ == Phase::kOpen) {
+      return begin_recovery(std::move(reason));
+    }
+  }
+  teardown(std::move(reason));
+}
+
+void ConnectionCore::teardown(Status reason) {
   if (phase_ == Phase::kClosed) return;
   phase_ = Phase::kClosed;
+  recovering_.store(false, std::memory_order_release);
+  cancel_recovery_timers();
   open_.store(false, std::memory_order_release);
   {
     std::lock_guard lock(mu_);

@@ -10,7 +10,7 @@ void Strand::post(std::function<void()> job, bool delivery) {
   {
     std::lock_guard lock(mu_);
     if (delivery && deliveries_closed_.load(std::memory_order_relaxed)) return;
-    jobs_.push_back(Job{std::move(job), delivery});
+    jobs_.push_back(Job{std::move(job), delivery, generation_.load(std::memory_order_relaxed)});
     if (scheduled_) return;
     scheduled_ = true;
   }
@@ -31,6 +31,12 @@ void Strand::close_deliveries() {
   }
 }
 
+void Strand::reopen_deliveries() {
+  std::lock_guard lock(mu_);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  deliveries_closed_.store(false, std::memory_order_release);
+}
+
 void Strand::drain() {
   std::deque<Job> batch;
   {
@@ -39,7 +45,10 @@ void Strand::drain() {
   }
   for (auto& job : batch) {
     // Checked before each job: the channel may close while this batch runs.
-    if (job.delivery && deliveries_closed_.load(std::memory_order_acquire)) continue;
+    if (job.delivery && (deliveries_closed_.load(std::memory_order_acquire) ||
+                         job.generation != generation_.load(std::memory_order_acquire))) {
+      continue;
+    }
     // A handler that throws must not take the pool thread (and the process)
     // with it; the exception stops at this boundary.
     try {

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -37,12 +38,17 @@ class Strand : public std::enable_shared_from_this<Strand> {
   void post_delivery(std::function<void()> job) { post(std::move(job), true); }
   // Any thread; a delivery already running finishes.
   void close_deliveries();
+  // Starts deliveries again (a recovered connection's new epoch). Jobs run
+  // one at a time in post order, so every delivery of the old epoch has
+  // ended or been dropped before one of the new epoch starts.
+  void reopen_deliveries();
 
  private:
   friend struct ExecutorState;
   struct Job {
     std::function<void()> fn;
     bool delivery = false;
+    std::uint64_t generation = 0;  // deliveries: the epoch generation it belongs to
   };
   void post(std::function<void()> job, bool delivery);
   void drain();  // on a pool thread
@@ -51,6 +57,9 @@ class Strand : public std::enable_shared_from_this<Strand> {
   std::deque<Job> jobs_;
   bool scheduled_ = false;
   std::atomic<bool> deliveries_closed_{false};
+  // Bumped by reopen_deliveries(): a delivery of an older generation never
+  // starts, even one already taken into a running batch.
+  std::atomic<std::uint64_t> generation_{0};
 };
 
 struct ExecutorState {

@@ -112,6 +112,8 @@ class ScriptedBroker {
     MYELIN_RETURN_IF_ERROR(wire::append_method_frame(out, channel, wire::Method(m)));
     return write_all(out);
   }
+  // Frames the test encoded itself (a delivery with its content).
+  Status send_raw(std::span<const std::byte> bytes) { return write_all(bytes); }
   Status send_heartbeat() {
     std::vector<std::byte> out;
     wire::append_heartbeat(out);

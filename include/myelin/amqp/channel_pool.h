@@ -7,7 +7,11 @@
 // reset() is called, so a double release cannot be written. A channel that
 // the broker closed (a channel error) or that belongs to an earlier
 // connection epoch is dropped on return and replaced on a later acquire,
-// never handed out again. All methods are thread-safe; leases may be moved
+// never handed out again. With automatic recovery on, the pool's channels are
+// not recovered (open_channel(.., recoverable = false)): a lease taken before
+// the connection died fails every call with kConnectionLost, acquire fails
+// with kUnavailable while the connection recovers, and the pool refills
+// from the recovered connection. All methods are thread-safe; leases may be moved
 // between threads and outlive the pool object (they keep its state alive).
 #pragma once
 

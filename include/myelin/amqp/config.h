@@ -3,13 +3,15 @@
 // Built field by field or parsed from an AMQP URI:
 //   amqp://user:pass@host:port/vhost?heartbeat=10&frame_max=131072&channel_max=64
 //         &connection_timeout=5000&close_timeout=5000&close_timeout_on_destroy=2000
-//         &name=worker-1
-// (the timeouts in milliseconds)
+//         &name=worker-1&recovery=1
+// (the timeouts in milliseconds; recovery=0|1 sets recovery.enabled)
 // Percent-escapes are decoded in user, password and vhost ("%2f" is "/").
 // An empty path means vhost "/". Only amqp:// (plain TCP) is supported;
 // amqps:// is refused with a clear error. A value object: no thread rules.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -25,6 +27,32 @@ struct Endpoint {
   std::string host;
   std::uint16_t port = 5672;
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+// Automatic recovery: what a Connection does when it dies under the
+// application (docs/amqp.md, "Automatic recovery"). Off by default: with it
+// on, Channel objects outlive the TCP connection they were opened on and
+// on_closed() runs only when recovery ends or gives up, which a caller must
+// be ready for; a serving worker turns it on (`recovery=1` in the URI).
+struct RecoveryConfig {
+  bool enabled = false;
+  // Delay before attempt k (k = 1, 2, ...): min(max_delay, initial_delay *
+  // multiplier^(k-1)), less a random share of up to `jitter` (0..1) of it, so
+  // that many workers that lost the same node do not return in lockstep.
+  Nanos initial_delay = std::chrono::milliseconds(100);
+  Nanos max_delay = std::chrono::seconds(10);
+  double multiplier = 2.0;
+  double jitter = 0.5;
+  // 0: try forever. Each attempt dials the endpoints (or host:port) in order,
+  // or shuffled with shuffle_endpoints, until one accepts, then handshakes.
+  std::uint32_t max_attempts = 0;
+  // Publishes (and other channel calls) made while the connection recovers:
+  // wait to be sent on the recovered connection, at most `max_waiting`
+  // publishes and `max_wait` each, else fail (kResourceExhausted /
+  // kDeadlineExceeded); with fail_fast they fail at once with kUnavailable.
+  bool fail_fast = false;
+  std::size_t max_waiting = 10000;
+  Nanos max_wait = std::chrono::seconds(30);
 };
 
 struct ConnectionConfig {
@@ -63,6 +91,7 @@ struct ConnectionConfig {
   std::string name = "myelin";
   // Threads that run consumer callbacks (per-channel order is kept).
   unsigned delivery_threads = 2;
+  RecoveryConfig recovery;
 
   static Result<ConnectionConfig> from_uri(std::string_view uri);
   // "amqp://user@host:port/vhost" (no password): for logs.

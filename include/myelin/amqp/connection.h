@@ -23,10 +23,14 @@
 // refuse to run on the loop thread, and Connection::close() there starts the
 // close without waiting for it).
 //
-// Epochs: every Connection object has an epoch (a process-wide counter) and
-// every Channel carries the epoch of the connection that opened it, so a
-// channel from an earlier connection can never be used on a later one (the
-// recovery issue reconnects into a new epoch).
+// Epochs: every connection to a broker has an epoch (a process-wide
+// counter); a recovered connection (ConnectionConfig::recovery) gets a new
+// one. A recoverable Channel moves into the new epoch with its connection
+// (same object, re-opened, its qos, confirm mode and consumers restored);
+// delivery tags it handed out in an earlier epoch are stale: acks for them
+// are dropped and counted, never sent (the broker requeued those messages).
+// A channel opened with recoverable = false (ChannelPool's) stays in its
+// epoch and is closed with kConnectionLost when that epoch ends.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +40,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "myelin/amqp/config.h"
@@ -122,7 +127,8 @@ class Channel {
   Channel& operator=(const Channel&) = delete;
 
   [[nodiscard]] std::uint16_t id() const noexcept { return id_; }
-  [[nodiscard]] std::uint64_t epoch() const noexcept { return epoch_; }
+  // The epoch of the connection this channel is on (it follows a recovery).
+  [[nodiscard]] std::uint64_t epoch() const noexcept;
   // False once the broker or we closed it, or its connection died.
   [[nodiscard]] bool is_open() const noexcept;
   // Why it closed (ok while open).
@@ -169,7 +175,10 @@ class Channel {
   // Acknowledgements; any thread. They fail (with the close reason) once the
   // channel is closed or closing, by us, by the broker or with its
   // connection: the broker forgets the channel's deliveries then (and
-  // requeues them), so there is nothing left to acknowledge.
+  // requeues them), so there is nothing left to acknowledge. After a
+  // recovery, a tag from an earlier epoch fails with kConnectionLost and is
+  // counted (ConnectionStats::stale_acks_dropped); nothing is sent. (Tags
+  // keep growing across recoveries on one Channel, so they never collide.)
   Status ack(std::uint64_t delivery_tag, bool multiple = false);
   Status nack(std::uint64_t delivery_tag, bool multiple = false, bool requeue = true);
   Status reject(std::uint64_t delivery_tag, bool requeue = true);
@@ -184,11 +193,10 @@ class Channel {
  private:
   friend class detail::ConnectionCore;
   Channel(std::shared_ptr<detail::ConnectionCore> core,
-          std::shared_ptr<detail::ChannelShared> shared, std::uint16_t id, std::uint64_t epoch);
+          std::shared_ptr<detail::ChannelShared> shared, std::uint16_t id);
   std::shared_ptr<detail::ConnectionCore> core_;
   std::shared_ptr<detail::ChannelShared> shared_;
   std::uint16_t id_;
-  std::uint64_t epoch_;
 };
 
 struct ConnectionStats {
@@ -200,7 +208,32 @@ struct ConnectionStats {
   std::uint64_t heartbeats_in = 0;
   std::uint64_t heartbeats_out = 0;
   std::uint32_t channels_open = 0;
+  // Automatic recovery.
+  std::uint64_t recoveries = 0;             // completed
+  std::uint64_t recovery_attempts = 0;      // reconnect attempts started
+  std::uint64_t stale_acks_dropped = 0;     // ack/nack/reject of an earlier epoch's tag
+  std::uint64_t recovery_waits_failed = 0;  // calls made while recovering that failed
 };
+
+// What a recovery listener hears, on the loop thread, in this order:
+// kStarted once, then kRetrying before each attempt, then kRecovered or
+// kFailed once (after kFailed, on_closed runs with the final reason).
+struct RecoveryEvent {
+  enum class Kind : std::uint8_t { kStarted, kRetrying, kRecovered, kFailed };
+  Kind kind = Kind::kStarted;
+  // kStarted: why the connection died. kRetrying: why the previous attempt
+  // failed (ok before the first). kFailed: why recovery gave up.
+  Status cause;
+  std::uint32_t attempt = 0;    // kRetrying, kRecovered, kFailed: attempts made so far
+  Nanos delay{0};               // kRetrying: the wait before this attempt
+  Nanos downtime{0};            // kRecovered: from the death to the last restoration
+  std::uint64_t epoch = 0;      // the epoch that died (kStarted) or was entered (kRecovered)
+  std::uint32_t channels = 0;   // kRecovered: channels re-opened
+  std::uint32_t consumers = 0;  // kRecovered: consumers restarted
+};
+[[nodiscard]] std::string_view to_string(RecoveryEvent::Kind kind) noexcept;
+
+using RecoveryListener = std::function<void(const RecoveryEvent&)>;
 
 // Where a connection runs. Both members are optional; left empty,
 // Connection::connect dials config.host:port over TCP and runs the
@@ -216,6 +249,10 @@ struct ConnectionDriver {
   // A connected byte stream (TCP, Unix socket, memory pipe) to speak AMQP
   // on instead of dialing config.host:port. The connection owns it.
   std::unique_ptr<net::Stream> stream;
+  // Opens the byte stream for a recovery attempt; called on a helper thread
+  // (it may block up to config.connect_timeout). Empty: dial the endpoints
+  // (or host:port) over TCP, as connect() does.
+  std::function<Result<std::unique_ptr<net::Stream>>()> reconnect;
 };
 
 class Connection {
@@ -233,7 +270,10 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   // Opens a channel (blocking until channel.open-ok or the timeout).
-  Result<std::shared_ptr<Channel>> open_channel(Nanos timeout = std::chrono::seconds(10));
+  // `recoverable`: with recovery on, the channel is re-opened on the
+  // recovered connection; false closes it with kConnectionLost instead.
+  Result<std::shared_ptr<Channel>> open_channel(Nanos timeout = std::chrono::seconds(10),
+                                                bool recoverable = true);
 
   // Clean close handshake, waiting at most config().close_timeout (or
   // `timeout`) for close-ok, then kDeadlineExceeded and the socket is
@@ -247,10 +287,17 @@ class Connection {
   [[nodiscard]] bool is_blocked() const noexcept;
   // Runs on the loop thread with the reason text, or "" when unblocked.
   void on_blocked(std::function<void(bool blocked, const std::string& reason)> callback);
-  // Runs once, on the loop thread, when the connection ends for any reason.
+  // Runs once, on the loop thread, when the connection ends for good: an
+  // application close, a death recovery does not cover, or recovery gave up.
   void on_closed(std::function<void(const Status&)> callback);
+  // True while automatic recovery is reconnecting (is_open() is false then).
+  [[nodiscard]] bool is_recovering() const noexcept;
+  // Adds a listener for recovery events (see RecoveryEvent); it may drop the
+  // last reference to this Connection. Listeners cannot be removed.
+  void add_recovery_listener(RecoveryListener listener);
   [[nodiscard]] Status close_reason() const;
 
+  // The current epoch (a new one after each recovery).
   [[nodiscard]] std::uint64_t epoch() const noexcept;
   [[nodiscard]] std::uint16_t channel_max() const noexcept;
   [[nodiscard]] std::uint32_t frame_max() const noexcept;
