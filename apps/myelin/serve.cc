@@ -192,6 +192,9 @@ int run_serve(const ServeFlags& f, const CLI::App& cmd) {
     if (!config) return usage("--amqp: " + std::string(config.error().message()));
     amqp_config = std::move(*config);
     amqp_config->name = "myelin serve";
+    // A worker rides through broker restarts and network faults unless the
+    // URI says recovery=0 (docs/serving.md, "The RabbitMQ front end").
+    if (f.amqp_uri.find("recovery=") == std::string::npos) amqp_config->recovery.enabled = true;
   }
 
   (*repo)->load_all();

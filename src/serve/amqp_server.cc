@@ -354,6 +354,7 @@ AmqpServerStats AmqpInferenceServer::stats() const {
   out.rejected = s.rejected.load();
   out.unroutable = s.unroutable.load();
   out.reply_failures = s.reply_failures.load();
+  if (s.connection) out.recoveries = s.connection->stats().recoveries;
   {
     std::lock_guard lock(state_->mu);
     out.in_flight = s.in_flight;

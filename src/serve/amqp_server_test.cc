@@ -11,11 +11,13 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "myelin/amqp/connection.h"
+#include "myelin/net/fault_proxy.h"
 #include "myelin/serve/amqp_client.h"
 #include "myelin/serve/http_client.h"
 #include "myelin/serve/http_server.h"
@@ -114,9 +116,10 @@ class AmqpServe : public ::testing::Test {
     if (repo_) repo_->shutdown();
   }
 
-  AmqpInferenceServer& worker(std::string dead_letter_exchange = {}) {
+  AmqpInferenceServer& worker(std::string dead_letter_exchange = {},
+                              std::optional<amqp::ConnectionConfig> connection = {}) {
     AmqpServerOptions o;
-    o.connection = amqp::testing::broker_config();
+    o.connection = connection ? *connection : amqp::testing::broker_config();
     o.queue_prefix = prefix_;
     o.dead_letter_exchange = std::move(dead_letter_exchange);
     auto w = AmqpInferenceServer::create(std::move(o), *repo_);
@@ -346,6 +349,48 @@ TEST_F(AmqpServe, TwoWorkersShareAQueueAndAWorkerThatStopsLeavesNothingBehind) {
   EXPECT_GT(b.stats().replies, 0u);
   ASSERT_TRUE(eventually([&] { return b.stats().in_flight == 0; }));
   EXPECT_EQ(ready(prefix_ + "gradient_boosting"), 0u);
+}
+
+// A worker whose connection is reset (through the project's FaultProxy)
+// recovers it, restarts its consumers and serves again; every request sent
+// is answered, once at the client.
+TEST_F(AmqpServe, AWorkerRecoversItsConnectionAndServesOn) {
+  amqp::ConnectionConfig cfg = amqp::testing::broker_config();
+  net::FaultProxyOptions po;
+  po.upstream_host = cfg.host;
+  po.upstream_port = cfg.port;
+  auto proxy = net::FaultProxy::start(po);
+  ASSERT_TRUE(proxy) << proxy.error().to_string();
+  cfg.host = "127.0.0.1";
+  cfg.port = (*proxy)->port();
+  cfg.recovery.enabled = true;
+  cfg.recovery.initial_delay = std::chrono::milliseconds(20);
+  cfg.recovery.max_delay = std::chrono::milliseconds(500);
+  cfg.recovery.max_attempts = 40;  // bounded: ~20 s at most
+  AmqpInferenceServer& w = worker({}, cfg);
+  auto c = client();  // straight to the broker
+  ASSERT_TRUE(c);
+  const std::vector<float> x = row_of("logistic_regression");
+  std::set<std::uint64_t> answered;
+  auto exchange = [&](std::uint64_t first, std::uint64_t n) {
+    for (std::uint64_t id = first; id < first + n; ++id) {
+      Request r("logistic_regression", x, id);
+      ASSERT_TRUE(c->send(r.env).ok());
+    }
+    for (std::uint64_t k = 0; k < n; ++k) {
+      auto reply = c->receive(kTimeout);
+      ASSERT_TRUE(reply) << reply.error().to_string() << " after " << answered.size();
+      EXPECT_EQ(reply->code, ReplyCode::kOk) << reply->message;
+      answered.insert(reply->id);
+    }
+  };
+  exchange(1, 100);
+  ASSERT_TRUE((*proxy)->reset_all());  // RST both sides of the worker's connection
+  exchange(101, 100);
+  EXPECT_EQ(answered.size(), 200u);
+  EXPECT_GE(w.stats().recoveries, 1u);
+  ASSERT_TRUE(eventually([&] { return w.stats().in_flight == 0; }));
+  EXPECT_EQ(ready(prefix_ + "logistic_regression"), 0u);
 }
 
 }  // namespace

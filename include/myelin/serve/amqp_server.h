@@ -43,6 +43,11 @@ inline constexpr std::string_view kAmqpQueuePrefix = "myelin.infer.";
 inline constexpr std::string_view kEnvelopeContentType = "application/x-myelin-envelope";
 
 struct AmqpServerOptions {
+  // With connection.recovery.enabled (myelin serve turns it on unless the
+  // URI says recovery=0), a lost connection is re-established and the
+  // consumers restarted: serving pauses and resumes. Requests taken before
+  // the loss are redelivered by the broker (their acks belong to the dead
+  // connection and are dropped), so a client may get a reply twice.
   amqp::ConnectionConfig connection;
   std::string queue_prefix = std::string(kAmqpQueuePrefix);
   // Unacknowledged requests per queue the broker lets this worker hold
