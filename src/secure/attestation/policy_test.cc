@@ -60,13 +60,15 @@ tcb_statuses = ["UpToDate", "SWHardeningNeeded"]
             (std::vector<snp::Product>{snp::Product::kMilan, snp::Product::kGenoa}));
   EXPECT_TRUE(p->snp.policy.allow_debug);
   EXPECT_EQ(p->snp.policy.minimum_tcb, (snp::Tcb{3, 0, 8, 115}));
+  // toml++ keeps a table's keys sorted, so rules come in key order.
   ASSERT_EQ(p->snp.measurements.rules.size(), 2u);
-  EXPECT_EQ(p->snp.measurements.rules[0].name, "measurement");
-  ASSERT_EQ(p->snp.measurements.rules[0].allowed.size(), 2u);
-  EXPECT_EQ(p->snp.measurements.rules[0].allowed[0][0], std::byte{0x7a});
-  EXPECT_EQ(p->snp.measurements.rules[0].allowed[1][47], std::byte{0xaa});
-  EXPECT_EQ(p->snp.measurements.rules[1].name, "host_data");
-  EXPECT_EQ(p->snp.measurements.rules[1].allowed[0].size(), 32u);
+  EXPECT_EQ(p->snp.measurements.rules[0].name, "host_data");
+  EXPECT_EQ(p->snp.measurements.rules[0].allowed.at(0).size(), 32u);
+  EXPECT_EQ(p->snp.measurements.rules[1].name, "measurement");
+  ASSERT_EQ(p->snp.measurements.rules[1].allowed.size(), 2u);
+  EXPECT_EQ(p->snp.measurements.rules[1].allowed[0].size(), 48u);
+  EXPECT_EQ(p->snp.measurements.rules[1].allowed[0][0], std::byte{0x7a});
+  EXPECT_EQ(p->snp.measurements.rules[1].allowed[1][47], std::byte{0xaa});
   EXPECT_FALSE(p->tdx.policy.allow_debug);
   EXPECT_TRUE(p->tdx.require_tcb_info);
   EXPECT_EQ(p->tdx.policy.accepted_tcb_statuses,
@@ -126,7 +128,7 @@ TEST(AttestationPolicy, ErrorsNameFileLineAndKey) {
       {"platforms = [\"tdx\"]\nmax_evidence_age = 60\n",
        "p.toml:2: 'max_evidence_age': SEV-SNP reports and TDX quotes carry no time"},
       {"platforms = [\"tdx\"]\ncollateral = 7\n", "p.toml:2: 'collateral': expected a string"},
-      {"platforms = [\"tdx\"\n", "p.toml:2:"},  // TOML syntax: line and column
+      {"platforms = [\"tdx\"\n", "p.toml:1:"},  // TOML syntax: line and column
       {"platforms = [\"tdx\"]\ntdx = 1\n", "'tdx': expected a table"},
   };
   for (const Case& c : cases) {

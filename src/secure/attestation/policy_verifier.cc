@@ -54,7 +54,7 @@ Result<std::unique_ptr<PolicyVerifier>> PolicyVerifier::create(AttestationPolicy
     };
   }
   if (options.collateral_dir.empty()) options.collateral_dir = policy.collateral_dir;
-  const std::string& dir = options.collateral_dir;
+  const std::string dir = options.collateral_dir;  // a copy: `options` is moved below
   const bool need_dir = policy.accepts(Platform::kSevSnp) ||
                         (policy.accepts(Platform::kTdx) && policy.tdx.require_tcb_info);
   if (need_dir && dir.empty()) {
