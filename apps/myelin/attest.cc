@@ -1,7 +1,10 @@
 // `myelin attest verify FILE --platform snp|tdx --collateral DIR [--at TIME]
-// [--report-data HEX]`: verifies TEE evidence offline (docs/attestation.md)
-// and prints the verified identity and measurements, or the precise reason
-// and exit 1. Bad flags exit 2.
+// [--report-data HEX] [--policy FILE]`: verifies TEE evidence offline
+// (docs/attestation.md) and prints the verified identity and measurements,
+// or the precise reason and exit 1. Bad flags exit 2. With --policy the
+// policy file's rules apply (debug, minimum TCB, products, TCB statuses,
+// measurements) and its collateral directory serves when --collateral is
+// not given.
 //
 // Collateral directories: snp reads vcek.der (or vcek.pem), ask.pem and
 // ark.pem; tdx reads tcb_info.json if present (otherwise the TCB level is
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "apps/myelin/commands.h"
+#include "myelin/secure/attestation_policy.h"
 #include "myelin/secure/sev_snp.h"
 #include "myelin/secure/tdx.h"
 
@@ -49,6 +53,7 @@ struct AttestArgs {
   std::string collateral;
   std::string at;
   std::string report_data;
+  std::string policy_file;
 };
 
 std::optional<std::chrono::sys_seconds> parse_time(const std::string& text) {
@@ -111,14 +116,20 @@ void print_report_data(std::span<const std::byte> rd, bool checked) {
 }
 
 int run_snp(const std::vector<std::byte>& evidence, const AttestArgs& a,
-            const std::optional<std::array<std::byte, 64>>& rd, std::chrono::sys_seconds at) {
+            const std::optional<std::array<std::byte, 64>>& rd, std::chrono::sys_seconds at,
+            const std::optional<secure::AttestationPolicy>& file_policy) {
   auto collateral = secure::snp::load_collateral(a.collateral);
   if (!collateral) return fail(collateral.error());
-  secure::snp::Policy policy;
+  secure::snp::Policy policy = file_policy ? file_policy->snp.policy : secure::snp::Policy{};
   policy.report_data = rd;
   auto v = secure::snp::verify_report(maybe_unhex(evidence, secure::snp::kReportSize), *collateral,
                                       policy, at);
   if (!v) return fail(v.error());
+  if (file_policy) {
+    if (Status s = file_policy->snp.measurements.check(secure::snp::to_evidence(*v)); !s.ok()) {
+      return fail(s);
+    }
+  }
   std::printf("verified: AMD SEV-SNP report version %u, product %s, chain VCEK <- ASK <- ARK\n",
               v->report.version, std::string(secure::snp::to_string(v->product)).c_str());
   std::printf("reported_tcb: %s\n", secure::snp::to_string(v->reported_tcb).c_str());
@@ -131,19 +142,28 @@ int run_snp(const std::vector<std::byte>& evidence, const AttestArgs& a,
 }
 
 int run_tdx(const std::vector<std::byte>& evidence, const AttestArgs& a,
-            const std::optional<std::array<std::byte, 64>>& rd, std::chrono::sys_seconds at) {
-  secure::tdx::Policy policy;
+            const std::optional<std::array<std::byte, 64>>& rd, std::chrono::sys_seconds at,
+            const std::optional<secure::AttestationPolicy>& file_policy) {
+  secure::tdx::Policy policy = file_policy ? file_policy->tdx.policy : secure::tdx::Policy{};
   policy.report_data = rd;
   const std::string tcb_path = a.collateral + "/tcb_info.json";
   if (std::filesystem::exists(tcb_path)) {
     auto tcb = read_file(tcb_path);
     if (!tcb) return fail(tcb.error());
     policy.tcb_info_json.assign(reinterpret_cast<const char*>(tcb->data()), tcb->size());
+  } else if (file_policy && file_policy->tdx.require_tcb_info) {
+    return fail(not_found(
+        tcb_path + ": not found, but the policy names tdx.tcb_statuses, which need TCB info"));
   } else if (!std::filesystem::is_directory(a.collateral)) {
     return fail(io_error(a.collateral + ": not a directory"));
   }
   auto v = secure::tdx::verify_quote(evidence, policy, at);
   if (!v) return fail(v.error());
+  if (file_policy) {
+    if (Status s = file_policy->tdx.measurements.check(secure::tdx::to_evidence(*v)); !s.ok()) {
+      return fail(s);
+    }
+  }
   std::printf("verified: Intel TDX quote version %u, chain PCK <- PCK CA <- SGX Root CA\n",
               v->quote.version);
   std::printf("tcb status: %s\n", v->tcb_status.empty()
@@ -180,11 +200,36 @@ int run_verify(const AttestArgs& a) {
     rd->fill(std::byte{0});
     std::copy(bytes->begin(), bytes->end(), rd->begin());
   }
+  std::optional<secure::AttestationPolicy> policy;
+  AttestArgs args = a;
+  if (!a.policy_file.empty()) {
+    auto p = secure::load_attestation_policy(a.policy_file);
+    if (!p) {
+      std::fprintf(stderr, "myelin attest verify: --policy: %s\n", p.error().to_string().c_str());
+      return kExitUsage;
+    }
+    const auto platform = a.platform == "snp" ? secure::Platform::kSevSnp : secure::Platform::kTdx;
+    if (!p->accepts(platform)) {
+      return fail(authentication_failed("the policy " + a.policy_file + " does not accept " +
+                                        std::string(secure::to_string(platform))));
+    }
+    if (args.collateral.empty()) args.collateral = p->collateral_dir;
+    policy = std::move(*p);
+  }
+  if (args.collateral.empty()) {
+    std::fprintf(stderr,
+                 "myelin attest verify: --collateral DIR is required (or a policy that names "
+                 "its collateral)\n");
+    return kExitUsage;
+  }
   auto evidence = read_file(a.file);
   if (!evidence) return fail(evidence.error());
   std::printf("evidence: %s (%zu bytes), verified at %s\n", a.file.c_str(), evidence->size(),
               a.at.empty() ? "now" : a.at.c_str());
-  return a.platform == "snp" ? run_snp(*evidence, a, rd, at) : run_tdx(*evidence, a, rd, at);
+  const int rc = a.platform == "snp" ? run_snp(*evidence, args, rd, at, policy)
+                                     : run_tdx(*evidence, args, rd, at, policy);
+  if (rc == kExitOk && policy) std::printf("policy: %s accepts it\n", a.policy_file.c_str());
+  return rc;
 }
 
 }  // namespace
@@ -199,8 +244,10 @@ void register_attest(CLI::App& app, Context& ctx) {
   verify->add_option("--platform", args->platform, "snp or tdx")
       ->required()
       ->check(CLI::IsMember({"snp", "tdx"}));
-  verify->add_option("--collateral", args->collateral, "directory of certificates / TCB info")
-      ->required();
+  verify->add_option("--collateral", args->collateral,
+                     "directory of certificates / TCB info (default: the policy's)");
+  verify->add_option("--policy", args->policy_file,
+                     "attestation policy (TOML, docs/attestation.md section 3)");
   verify->add_option("--at", args->at,
                      "verification time, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (default: now)");
   verify->add_option("--report-data", args->report_data,

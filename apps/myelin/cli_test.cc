@@ -540,3 +540,84 @@ TEST_F(AttestCli, BadFlagsAreUsageErrors) {
       {"attest", "verify", "x", "--platform", "snp", "--collateral", "d", "--report-data", "abc"},
       "--report-data");
 }
+
+TEST_F(AttestCli, PolicyFileDecides) {
+  const std::string measurement =
+      "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81"
+      "841f";  // the report's MEASUREMENT
+  const auto policy = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+    return (dir_ / name).string();
+  };
+  // The policy names the collateral (absolute here); --collateral is not needed.
+  const std::string good =
+      policy("good.toml", "platforms = [\"sev-snp\"]\ncollateral = \"" + data("sev-snp") +
+                              "\"\n[sev-snp]\nmeasurement = \"" + measurement +
+                              "\"\nminimum_tcb = { snp = 8 }\n");
+  const Outcome ok = run({"attest", "verify", data("sev-snp/report.hex"), "--platform", "snp",
+                          "--policy", good, "--at", "2026-12-07"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("policy: " + good + " accepts it"), std::string::npos) << ok.out;
+
+  const Outcome wrong =
+      run({"attest", "verify", data("sev-snp/report.hex"), "--platform", "snp", "--collateral",
+           data("sev-snp"), "--at", "2026-12-07", "--policy",
+           policy("m.toml", "platforms = [\"sev-snp\"]\n[sev-snp]\nmeasurement = \"" +
+                                std::string(96, '0') + "\"\n")});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("measurement 'measurement'"), std::string::npos) << wrong.err;
+
+  const Outcome tcb = run({"attest", "verify", data("sev-snp/report.hex"), "--platform", "snp",
+                           "--collateral", data("sev-snp"), "--at", "2026-12-07", "--policy",
+                           policy("t.toml",
+                                  "platforms = [\"sev-snp\"]\n[sev-snp]\n"
+                                  "minimum_tcb = { microcode = 116 }\n")});
+  EXPECT_EQ(tcb.exit_code, 1);
+  EXPECT_NE(tcb.err.find("below the policy minimum"), std::string::npos) << tcb.err;
+
+  const Outcome platform =
+      run({"attest", "verify", data("tdx/quote.dat"), "--platform", "tdx", "--collateral",
+           data("tdx"), "--policy", policy("p.toml", "platforms = [\"sev-snp\"]\n")});
+  EXPECT_EQ(platform.exit_code, 1);
+  EXPECT_NE(platform.err.find("does not accept tdx"), std::string::npos) << platform.err;
+
+  const Outcome statuses =
+      run({"attest", "verify", data("tdx/quote.dat"), "--platform", "tdx", "--collateral",
+           data("tdx"), "--at", "2023-07-01T01:00:00Z", "--policy",
+           policy("s.toml", "platforms = [\"tdx\"]\n[tdx]\ntcb_statuses = [\"UpToDate\"]\n")});
+  EXPECT_EQ(statuses.exit_code, 1);
+  EXPECT_NE(statuses.err.find("tcb_info.json: not found"), std::string::npos) << statuses.err;
+
+  const std::string bad = policy("bad.toml", "platforms = [\"tdx\"]\nfreshness = 5\n");
+  expect_usage_error({"attest", "verify", "x", "--platform", "tdx", "--policy", bad},
+                     bad + ":2: 'freshness': unknown key");
+}
+
+// The TEE kinds need the guest's device: on a machine that is not an SEV-SNP
+// or TDX guest (this one, CI), `myelin serve` refuses to start with the reason.
+TEST_F(Cli, ServeWithoutTeeDeviceRefusesToStart) {
+  ASSERT_FALSE(fs::exists("/dev/sev-guest")) << "this test needs a machine without SEV-SNP";
+  ASSERT_FALSE(fs::exists("/sys/kernel/config/tsm/report")) << "this test needs no configfs-tsm";
+  const Outcome snp =
+      run({"serve", "--http-port", "0", "--secure-port", "0", "--attestation", "snp"});
+  EXPECT_EQ(snp.exit_code, 1);
+  EXPECT_NE(snp.err.find("myelin serve: --attestation snp: SEV-SNP provider: cannot open "
+                         "/dev/sev-guest: No such file or directory"),
+            std::string::npos)
+      << snp.err;
+  const Outcome tdx =
+      run({"serve", "--http-port", "0", "--secure-port", "0", "--attestation", "tdx"});
+  EXPECT_EQ(tdx.exit_code, 1);
+  EXPECT_NE(tdx.err.find("myelin serve: --attestation tdx: TDX provider: configfs-tsm report "
+                         "interface unavailable: /sys/kernel/config/tsm/report"),
+            std::string::npos)
+      << tdx.err;
+}
+
+TEST_F(Cli, InferTeeAttestationNeedsAPolicy) {
+  expect_usage_error({"infer", "--secure", "127.0.0.1:1", "--attestation", "snp", "--model", "m"},
+                     "--attestation snp needs --policy FILE");
+  expect_usage_error({"infer", "--secure", "127.0.0.1:1", "--attestation", "mock", "--model", "m",
+                      "--policy", "p.toml"},
+                     "--policy/--collateral apply to --attestation snp|tdx");
+}

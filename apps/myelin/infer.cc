@@ -1,10 +1,12 @@
 // `myelin infer --url http[s]://HOST:PORT --model NAME [--input FILE]`: a
 // client of `myelin serve` (or any Open Inference Protocol server); https
 // takes --cacert FILE (else the system's CAs) or --insecure. With
-// `--secure HOST:PORT|unix:PATH --attestation mock|none` it uses the MSC1
-// front end instead (the inference envelope, docs/serving.md), and with
-// `--amqp amqp://...` the RabbitMQ front end (the same envelope, through the
-// model's queue; the reply on direct reply-to).
+// `--secure HOST:PORT|unix:PATH --attestation snp|tdx|mock|none` it uses the
+// MSC1 front end instead (the inference envelope, docs/serving.md); snp and
+// tdx require the server's TEE evidence and verify it by `--policy FILE`
+// with the collateral of `--collateral DIR` (docs/attestation.md). With
+// `--amqp amqp://...` it uses the RabbitMQ front end (the same envelope,
+// through the model's queue; the reply on direct reply-to).
 //
 // `--concurrency N --requests M` turn it into a load generator: N
 // connections send M requests in all (each connection one at a time), and
@@ -50,7 +52,9 @@ struct InferFlags {
   std::string amqp;    // amqp://...: the RabbitMQ front end
   std::string queue_prefix = std::string(serve::kAmqpQueuePrefix);
   std::string attestation;
-  int concurrency = 0;  // 0: one request, print its answer
+  std::string policy;      // with attestation snp|tdx
+  std::string collateral;  // overrides the policy's collateral directory
+  int concurrency = 0;     // 0: one request, print its answer
   int requests = 0;
   std::string cacert;
   bool insecure = false;
@@ -225,8 +229,15 @@ int run_secure(const InferFlags& f, const nlohmann::json& doc) {
   if (!doc.is_object()) {
     return fail(kExitUsage, "with --secure, pass the inputs as an object keyed by input name");
   }
-  auto security = serve::ChannelSecurity::create(f.attestation);
-  if (!security) return fail(kExitUsage, "--attestation: " + security.error().to_string());
+  serve::SecurityConfig sc;
+  sc.kind = f.attestation;
+  sc.policy_file = f.policy;
+  sc.collateral_dir = f.collateral;
+  auto security = serve::ChannelSecurity::create_initiator(sc);
+  if (!security) {
+    return fail(security.error().code() == ErrorCode::kInvalidArgument ? kExitUsage : kExitFailure,
+                "--attestation " + f.attestation + ": " + security.error().to_string());
+  }
   auto inputs = secure_inputs(doc, f);
   if (!inputs) return fail(kExitUsage, inputs.error().to_string());
   const Nanos timeout = std::chrono::milliseconds(f.timeout_ms);
@@ -408,8 +419,14 @@ void register_infer(CLI::App& app, Context& ctx) {
       ->capture_default_str();
   cmd->add_option("--secure", f->secure,
                   "Use the MSC1 secure front end at HOST:PORT or unix:PATH instead of --url");
-  cmd->add_option("--attestation", f->attestation, "With --secure: mock (tests) or none")
-      ->check(CLI::IsMember({"mock", "none"}));
+  cmd->add_option("--attestation", f->attestation,
+                  "With --secure: require snp or tdx evidence (with --policy), mock (tests) or "
+                  "none")
+      ->check(CLI::IsMember({"snp", "tdx", "mock", "none"}));
+  cmd->add_option("--policy", f->policy,
+                  "With --attestation snp|tdx: the attestation policy (TOML, docs/attestation.md)");
+  cmd->add_option("--collateral", f->collateral,
+                  "With --attestation snp|tdx: collateral directory (overrides the policy's)");
   cmd->add_option("--amqp", f->amqp,
                   "Send through RabbitMQ (amqp://USER:PASS@HOST:PORT/VHOST) to the workers of "
                   "`myelin serve --amqp` instead of --url");
@@ -427,7 +444,16 @@ void register_infer(CLI::App& app, Context& ctx) {
       return;
     }
     if (!f->secure.empty() && f->attestation.empty()) {
-      ctx.exit_code = fail(kExitUsage, "--secure needs --attestation mock|none");
+      ctx.exit_code = fail(kExitUsage, "--secure needs --attestation snp|tdx|mock|none");
+      return;
+    }
+    const bool tee = f->attestation == "snp" || f->attestation == "tdx";
+    if (tee && f->policy.empty()) {
+      ctx.exit_code = fail(kExitUsage, "--attestation " + f->attestation + " needs --policy FILE");
+      return;
+    }
+    if (!tee && (!f->policy.empty() || !f->collateral.empty())) {
+      ctx.exit_code = fail(kExitUsage, "--policy/--collateral apply to --attestation snp|tdx");
       return;
     }
     ctx.exit_code = run_infer(*f);

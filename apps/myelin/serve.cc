@@ -179,11 +179,26 @@ int run_serve(const ServeFlags& f, const CLI::App& cmd) {
 
   const bool secure = f.secure_port >= 0 || !f.secure_unix.empty();
   if (secure && f.attestation.empty()) {
-    return usage("--secure-port/--secure-unix need --attestation mock|none");
+    return usage("--secure-port/--secure-unix need --attestation snp|tdx|mock|none");
   }
   if (!secure && !f.attestation.empty()) {
     return usage(
         "--attestation applies to the secure front end: add --secure-port or --secure-unix");
+  }
+
+  // The attestation device is opened before anything starts: a server that
+  // cannot attest refuses to start, with the reason.
+  std::unique_ptr<serve::ChannelSecurity> security;
+  if (secure) {
+    serve::SecurityConfig sc;
+    sc.kind = f.attestation;
+    auto sec = serve::ChannelSecurity::create_responder(sc);
+    if (!sec) {
+      std::fprintf(stderr, "myelin serve: --attestation %s: %s\n", f.attestation.c_str(),
+                   std::string(sec.error().message()).c_str());
+      return kExitFailure;
+    }
+    security = std::move(*sec);
   }
 
   std::optional<amqp::ConnectionConfig> amqp_config;
@@ -214,12 +229,8 @@ int run_serve(const ServeFlags& f, const CLI::App& cmd) {
     std::fprintf(stderr, "myelin serve: %s\n", std::string(s.message()).c_str());
     return kExitFailure;
   }
-  std::unique_ptr<serve::ChannelSecurity> security;
   std::unique_ptr<serve::SecureInferenceServer> secure_server;
   if (secure) {
-    auto sec = serve::ChannelSecurity::create(f.attestation);
-    if (!sec) return usage("--attestation: " + std::string(sec.error().message()));
-    security = std::move(*sec);
     serve::SecureServerOptions so;
     so.host = f.host;
     if (f.secure_port >= 0) so.port = static_cast<std::uint16_t>(f.secure_port);
@@ -352,8 +363,9 @@ void register_serve(CLI::App& app, Context& ctx) {
   cmd->add_option("--secure-unix", f->secure_unix,
                   "Serve MSC1 secure-channel requests on this Unix socket");
   cmd->add_option("--attestation", f->attestation,
-                  "Secure channel attestation: mock (tests) or none (development)")
-      ->check(CLI::IsMember({"mock", "none"}));
+                  "Secure channel attestation: snp (/dev/sev-guest), tdx (configfs-tsm), "
+                  "mock (tests) or none (development)")
+      ->check(CLI::IsMember({"snp", "tdx", "mock", "none"}));
   cmd->add_option("--secure-port-file", f->secure_port_file,
                   "Write the bound secure-channel TCP port to this file");
   cmd->add_option("--tls-cert", f->tls_cert,

@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "myelin/secure/tee_provider.h"
+
 namespace myelin::serve {
 namespace {
 
@@ -28,10 +30,69 @@ Result<std::unique_ptr<ChannelSecurity>> ChannelSecurity::create(std::string_vie
   return c;
 }
 
+Result<std::unique_ptr<ChannelSecurity>> ChannelSecurity::create_responder(
+    const SecurityConfig& config) {
+  if (config.kind != "snp" && config.kind != "tdx") {
+    if (config.test_provider) {
+      return invalid_argument("attestation: a test provider needs kind snp or tdx");
+    }
+    return create(config.kind);
+  }
+  std::unique_ptr<ChannelSecurity> c(new ChannelSecurity());
+  if (config.test_provider) {
+    c->provider_ = config.test_provider;
+  } else if (config.kind == "snp") {
+    secure::SevGuestProvider::Options o;
+    o.device = config.sev_guest_device;
+    MYELIN_ASSIGN_OR_RETURN(c->provider_, secure::SevGuestProvider::open(std::move(o)));
+  } else {
+    secure::TsmReportProvider::Options o;
+    o.root = config.tsm_report_root;
+    MYELIN_ASSIGN_OR_RETURN(c->provider_, secure::TsmReportProvider::open(std::move(o)));
+  }
+  return c;
+}
+
+Result<std::unique_ptr<ChannelSecurity>> ChannelSecurity::create_initiator(
+    const SecurityConfig& config) {
+  if (config.kind != "snp" && config.kind != "tdx") {
+    if (config.policy || !config.policy_file.empty() || config.test_recorded_report_data) {
+      return invalid_argument("attestation: a policy applies to kinds snp and tdx, not '" +
+                              config.kind + "'");
+    }
+    return create(config.kind);
+  }
+  secure::AttestationPolicy policy;
+  if (config.policy) {
+    policy = *config.policy;
+  } else if (!config.policy_file.empty()) {
+    MYELIN_ASSIGN_OR_RETURN(policy, secure::load_attestation_policy(config.policy_file));
+  } else {
+    return invalid_argument("attestation " + config.kind +
+                            ": a client needs an attestation policy (--policy FILE)");
+  }
+  const auto platform = config.kind == "snp" ? secure::Platform::kSevSnp : secure::Platform::kTdx;
+  if (!policy.accepts(platform)) {
+    return invalid_argument(
+        "attestation " + config.kind + ": the policy" +
+        (config.policy_file.empty() ? std::string() : " " + config.policy_file) +
+        " does not accept " + std::string(secure::to_string(platform)));
+  }
+  // The client requires this platform: evidence of another is refused.
+  policy.platforms = {platform};
+  secure::PolicyVerifier::Options o;
+  o.collateral_dir = config.collateral_dir;
+  o.now = config.now;
+  o.recorded_report_data = config.test_recorded_report_data;
+  std::unique_ptr<ChannelSecurity> c(new ChannelSecurity());
+  MYELIN_ASSIGN_OR_RETURN(c->verifier_, secure::PolicyVerifier::create(std::move(policy), o));
+  return c;
+}
+
 secure::SessionConfig ChannelSecurity::responder() const {
   secure::SessionConfig c;
   c.role = secure::Role::kResponder;
-  c.min_mode = mock_ ? secure::Mode::kResponder : secure::Mode::kNone;
+  c.min_mode = provider_ ? secure::Mode::kResponder : secure::Mode::kNone;
   c.max_mode = c.min_mode;
   c.provider = provider_.get();
   return c;
@@ -40,7 +101,7 @@ secure::SessionConfig ChannelSecurity::responder() const {
 secure::SessionConfig ChannelSecurity::initiator() const {
   secure::SessionConfig c;
   c.role = secure::Role::kInitiator;
-  c.min_mode = mock_ ? secure::Mode::kResponder : secure::Mode::kNone;
+  c.min_mode = verifier_ ? secure::Mode::kResponder : secure::Mode::kNone;
   c.max_mode = c.min_mode;
   c.verifier = verifier_.get();
   if (mock_) c.policy.rules = {{"code", {bytes_of("myelin-serve")}}};

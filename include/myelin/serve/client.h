@@ -9,15 +9,20 @@
 //
 // ChannelSecurity builds the MSC1 configurations (and owns the attestation
 // provider and verifier they borrow) for the kinds the CLI offers: "none"
-// (mode none, development only) and "mock" (tests: the responder attests
+// (mode none, development only), "mock" (tests: the responder attests
 // with the mock format of docs/secure-channel.md section 6, under the key
 // kMockAttestationKey; the initiator requires measurement "code" =
-// "myelin-serve"). The TEE kinds arrive with the attestation issue.
+// "myelin-serve"), and the TEE kinds "snp" and "tdx" (docs/attestation.md):
+// a server attests through the guest's device (/dev/sev-guest, configfs-tsm)
+// and a client requires evidence of that platform and verifies it by an
+// attestation policy, with its collateral, at the time its clock gives.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +30,7 @@
 #include "myelin/base/result.h"
 #include "myelin/base/tensor.h"
 #include "myelin/secure/attestation.h"
+#include "myelin/secure/attestation_policy.h"
 #include "myelin/secure/channel.h"
 #include "myelin/serve/envelope.h"
 
@@ -32,10 +38,35 @@ namespace myelin::serve {
 
 inline constexpr std::string_view kMockAttestationKey = "myelin mock attestation key (tests only)";
 
+struct SecurityConfig {
+  std::string kind;  // "none", "mock", "snp" or "tdx"
+  // Responder (server), snp/tdx: where the guest's attestation device is.
+  std::string sev_guest_device = "/dev/sev-guest";
+  std::string tsm_report_root = "/sys/kernel/config/tsm/report";
+  // Initiator (client), snp/tdx: the policy (this object, else the file),
+  // which must accept the platform; the collateral directory overrides the
+  // policy's.
+  std::optional<secure::AttestationPolicy> policy;
+  std::string policy_file;
+  std::string collateral_dir;
+  // The verification time (default: the system clock).
+  std::function<std::chrono::sys_seconds()> now;
+  // Tests only: a provider that replaces the device (recorded evidence), and
+  // recorded REPORT_DATA that replaces the session binding in the verifier
+  // (which disables the binding's freshness).
+  std::shared_ptr<const secure::AttestationProvider> test_provider;
+  std::optional<std::array<std::byte, 64>> test_recorded_report_data;
+};
+
 class ChannelSecurity {
  public:
-  // kind: "none" or "mock".
+  // kind: "none" or "mock" (both sides from one object).
   static Result<std::unique_ptr<ChannelSecurity>> create(std::string_view kind);
+  // The server's side of `config`: for snp/tdx, opens the device and fails
+  // with the reason when it is absent.
+  static Result<std::unique_ptr<ChannelSecurity>> create_responder(const SecurityConfig& config);
+  // The client's side: for snp/tdx, loads the policy and its collateral.
+  static Result<std::unique_ptr<ChannelSecurity>> create_initiator(const SecurityConfig& config);
   // Borrow this object's provider/verifier: keep it alive while they are used.
   [[nodiscard]] secure::SessionConfig responder() const;
   [[nodiscard]] secure::SessionConfig initiator() const;
@@ -43,7 +74,7 @@ class ChannelSecurity {
  private:
   ChannelSecurity() = default;
   bool mock_ = false;
-  std::unique_ptr<secure::AttestationProvider> provider_;
+  std::shared_ptr<const secure::AttestationProvider> provider_;
   std::unique_ptr<secure::AttestationVerifier> verifier_;
 };
 
