@@ -212,6 +212,21 @@ nlohmann::json json_of(const serve::ReplyTensor& t) {
           {"data", data}};
 }
 
+// One request of a load run on a message front end's client (SecureClient
+// or AmqpClient): ok when the reply is; the first failure says why.
+template <typename Client>
+Shot envelope_shot(std::shared_ptr<Client> client, const serve::RequestEnvelope& env,
+                   Nanos timeout) {
+  return Shot([client = std::move(client), &env, timeout](std::string& error) {
+    auto r = client->infer(env, timeout);
+    if (r && r->code == serve::ReplyCode::kOk) return true;
+    if (error.empty()) {
+      error = r ? std::string(to_string(r->code)) + ": " + r->message : r.error().to_string();
+    }
+    return false;
+  });
+}
+
 // A message front end's reply as `myelin predict` prints it; exit 1 for an
 // error reply or none.
 int print_reply(const Result<serve::InferReply>& reply) {
@@ -246,15 +261,7 @@ int run_secure(const InferFlags& f, const nlohmann::json& doc) {
     return load(f, [&]() -> Result<Shot> {
       MYELIN_ASSIGN_OR_RETURN(
           auto c, serve::SecureClient::connect(f.secure, (*security)->initiator(), timeout));
-      std::shared_ptr<serve::SecureClient> client(std::move(c));
-      return Shot([client, &env, timeout](std::string& error) {
-        auto r = client->infer(env, timeout);
-        if (r && r->code == serve::ReplyCode::kOk) return true;
-        if (error.empty()) {
-          error = r ? std::string(to_string(r->code)) + ": " + r->message : r.error().to_string();
-        }
-        return false;
-      });
+      return envelope_shot(std::shared_ptr<serve::SecureClient>(std::move(c)), env, timeout);
     });
   }
   auto client = serve::SecureClient::connect(f.secure, (*security)->initiator(), timeout);
@@ -283,15 +290,7 @@ int run_amqp(const InferFlags& f, const nlohmann::json& doc) {
     const serve::RequestEnvelope& env = inputs->env;
     return load(f, [&]() -> Result<Shot> {
       MYELIN_ASSIGN_OR_RETURN(auto c, serve::AmqpClient::connect(*config, f.queue_prefix));
-      std::shared_ptr<serve::AmqpClient> client(std::move(c));
-      return Shot([client, &env, timeout](std::string& error) {
-        auto r = client->infer(env, timeout);
-        if (r && r->code == serve::ReplyCode::kOk) return true;
-        if (error.empty()) {
-          error = r ? std::string(to_string(r->code)) + ": " + r->message : r.error().to_string();
-        }
-        return false;
-      });
+      return envelope_shot(std::shared_ptr<serve::AmqpClient>(std::move(c)), env, timeout);
     });
   }
   auto client = serve::AmqpClient::connect(*config, f.queue_prefix);

@@ -15,6 +15,7 @@
 #include "myelin/serve/client.h"
 #include "myelin/serve/http_client.h"
 #include "myelin/serve/http_server.h"
+#include "src/serve/envelope_test_util.h"
 
 #ifndef MYELIN_MODELS_DIR
 #error "MYELIN_MODELS_DIR must name the shipped models/ directory"
@@ -25,46 +26,9 @@ namespace {
 
 constexpr Nanos kTimeout = std::chrono::seconds(20);  // bounds a failure only
 
-std::vector<float> row_of(const std::string& model) {
-  std::ifstream in(std::string(MYELIN_MODELS_DIR) + "/" + model + ".input.json");
-  std::stringstream text;
-  text << in.rdbuf();
-  const auto doc = nlohmann::json::parse(text.str());
-  return doc["X"][0].get<std::vector<float>>();
-}
-
-struct Request {
-  std::vector<float> x;
-  RequestEnvelope env;
-  Request(std::string_view model, std::vector<float> values, std::uint64_t id)
-      : x(std::move(values)) {
-    env.id = id;
-    env.model = model;
-    env.inputs = {{"X", TensorView{DType::kF32, Shape{1, static_cast<std::int64_t>(x.size())},
-                                   std::as_bytes(std::span(x))}}};
-  }
-};
-
-// Output values as doubles, whatever their dtype.
-std::vector<double> values(const ReplyTensor& t) {
-  std::vector<double> out;
-  const std::size_t n = t.data.size() / dtype_size(t.dtype);
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::byte* p = t.data.data() + i * dtype_size(t.dtype);
-    if (t.dtype == DType::kF32) {
-      float v;
-      std::memcpy(&v, p, 4);
-      out.push_back(v);
-    } else if (t.dtype == DType::kI64) {
-      std::int64_t v;
-      std::memcpy(&v, p, 8);
-      out.push_back(static_cast<double>(v));
-    } else {
-      ADD_FAILURE() << "unexpected dtype " << to_string(t.dtype);
-    }
-  }
-  return out;
-}
+using testing::Request;
+using testing::row_of;
+using testing::values;
 
 class SecureServe : public ::testing::Test {
  protected:

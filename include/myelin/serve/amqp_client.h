@@ -27,14 +27,10 @@
 #include <string_view>
 
 #include "myelin/amqp/config.h"
+#include "myelin/amqp/connection.h"
 #include "myelin/base/result.h"
 #include "myelin/serve/amqp_server.h"
 #include "myelin/serve/client.h"
-
-namespace myelin::amqp {
-class Connection;
-class Channel;
-}  // namespace myelin::amqp
 
 namespace myelin::serve {
 

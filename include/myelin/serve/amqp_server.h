@@ -69,6 +69,7 @@ struct AmqpServerStats {
   std::uint64_t unroutable = 0;      // replies the broker returned: no reply queue
   std::uint64_t reply_failures = 0;  // replies nacked or lost with the channel: requeued
   std::uint64_t in_flight = 0;       // taken, not yet settled
+  std::uint64_t recoveries = 0;      // the connection's completed recoveries
 };
 
 class AmqpInferenceServer {
